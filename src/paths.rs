@@ -1,0 +1,31 @@
+//! Where runs, data sets and feature caches live: `$AYT_HOME` (or `--home`), else the platform
+//! data dir (e.g. `~/.local/share/ayt`).
+
+use std::path::PathBuf;
+
+pub const HOME_ENV: &str = "AYT_HOME";
+
+#[derive(Clone, Debug)]
+pub struct Paths {
+    pub home: PathBuf,
+}
+
+impl Paths {
+    /// `explicit` (a flag) wins over `$AYT_HOME`, which wins over the platform default.
+    pub fn resolve(explicit: Option<PathBuf>) -> Paths {
+        let home = explicit
+            .or_else(|| std::env::var_os(HOME_ENV).map(PathBuf::from))
+            .or_else(|| directories::ProjectDirs::from("", "", "ayt").map(|d| d.data_dir().to_path_buf()))
+            .unwrap_or_else(|| PathBuf::from(".ayt"));
+        Paths { home }
+    }
+    pub fn datasets(&self) -> PathBuf {
+        self.home.join("datasets")
+    }
+    pub fn runs(&self) -> PathBuf {
+        self.home.join("runs")
+    }
+    pub fn features(&self) -> PathBuf {
+        self.home.join("features")
+    }
+}

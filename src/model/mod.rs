@@ -1,1 +1,7 @@
-//! (in progress)
+//! Models: the EDM-preconditioned UNet denoiser.
+
+pub mod precond;
+pub mod unet;
+
+pub use precond::{Denoiser, Precond};
+pub use unet::{UNet, UNetConfig};

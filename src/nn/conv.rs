@@ -1,0 +1,39 @@
+//! 2-D convolution (NCHW, OIHW weights).
+
+use candle_core::{Module, Tensor};
+
+use super::ParamBuilder;
+use crate::Result;
+
+#[derive(Clone, Debug)]
+pub struct Conv2d {
+    pub weight: Tensor,
+    pub bias: Option<Tensor>,
+    pub stride: usize,
+    pub padding: usize,
+}
+
+impl Conv2d {
+    /// PyTorch-default init: U(+-1/sqrt(fan_in)) for weight and bias; `init_scale` multiplies the
+    /// weight bound (0 gives a zero-initialised layer, as EDM does for some output convs).
+    pub fn new(pb: &ParamBuilder, cin: usize, cout: usize, k: usize, stride: usize, padding: usize, init_scale: f64) -> Result<Self> {
+        let bound = 1.0 / ((cin * k * k) as f64).sqrt();
+        let weight = pb.uniform("weight", &[cout, cin, k, k], bound * init_scale)?;
+        let bias = Some(pb.uniform("bias", &[cout], bound * init_scale)?);
+        Ok(Conv2d { weight, bias, stride, padding })
+    }
+
+    pub fn from_tensors(weight: Tensor, bias: Option<Tensor>, stride: usize, padding: usize) -> Self {
+        Conv2d { weight, bias, stride, padding }
+    }
+}
+
+impl Module for Conv2d {
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let y = x.conv2d(&self.weight, self.padding, self.stride, 1, 1)?;
+        match &self.bias {
+            Some(b) => y.broadcast_add(&b.reshape((1, b.dim(0)?, 1, 1))?),
+            None => Ok(y),
+        }
+    }
+}

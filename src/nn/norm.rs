@@ -1,0 +1,42 @@
+//! Group normalisation (biased variance, as PyTorch), with an affine scale and shift.
+
+use candle_core::{Module, Tensor};
+
+use super::ParamBuilder;
+use crate::Result;
+
+#[derive(Clone, Debug)]
+pub struct GroupNorm {
+    pub weight: Tensor,
+    pub bias: Tensor,
+    pub groups: usize,
+    pub eps: f64,
+}
+
+impl GroupNorm {
+    pub fn new(pb: &ParamBuilder, channels: usize, groups: usize) -> Result<Self> {
+        if groups == 0 || channels % groups != 0 {
+            return Err(crate::Error::msg(format!("group norm: {channels} channels do not split into {groups} groups")));
+        }
+        Ok(GroupNorm { weight: pb.constant("weight", &[channels], 1.0)?, bias: pb.constant("bias", &[channels], 0.0)?, groups, eps: 1e-5 })
+    }
+
+    /// Normalise only (no affine), shared with layers that apply their own scale and shift.
+    pub fn normalize(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let (b, c, h, w) = x.dims4()?;
+        let xg = x.reshape((b, self.groups, (c / self.groups) * h * w))?;
+        let mean = xg.mean_keepdim(2)?;
+        let centered = xg.broadcast_sub(&mean)?;
+        let var = centered.sqr()?.mean_keepdim(2)?;
+        let normed = centered.broadcast_div(&(var + self.eps)?.sqrt()?)?;
+        normed.reshape((b, c, h, w))
+    }
+}
+
+impl Module for GroupNorm {
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let c = x.dim(1)?;
+        let y = self.normalize(x)?;
+        y.broadcast_mul(&self.weight.reshape((1, c, 1, 1))?)?.broadcast_add(&self.bias.reshape((1, c, 1, 1))?)
+    }
+}

@@ -1,0 +1,341 @@
+//! The preset schema. Every numeric default of method.md is a field here; unknown keys and wrong
+//! types are rejected by serde (`deny_unknown_fields`), value ranges by `validate`.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::disks::DisksConfig;
+use crate::model::UNetConfig;
+use crate::{Error, Result};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Preset {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub seed: u64,
+    pub data: DataConfig,
+    #[serde(default)]
+    pub model: UNetConfig,
+    pub train: TrainConfig,
+    #[serde(default)]
+    pub edm: EdmConfig,
+    #[serde(default)]
+    pub ect: EctConfig,
+    #[serde(default)]
+    pub sampling: SamplingConfig,
+    #[serde(default)]
+    pub log: LogConfig,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    /// `"disks"` (synthetic, endless) or the name of a data set in the store (`"mnist"`, ...).
+    pub dataset: String,
+    #[serde(default)]
+    pub disks: DisksConfig,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Diffusion pre-training with the EDM loss (method.md section 3).
+    Edm,
+    /// Easy Consistency Tuning / Training (section 4).
+    Ect,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LossKind {
+    L2,
+    PseudoHuber,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    pub mode: Mode,
+    pub batch_size: usize,
+    /// Optimiser steps; the ECT stage schedule divides these into `ect.n_stages` stages.
+    pub iterations: u64,
+    #[serde(default = "default_lr")]
+    pub lr: f64,
+    #[serde(default = "default_beta1")]
+    pub beta1: f64,
+    #[serde(default = "default_beta2")]
+    pub beta2: f64,
+    #[serde(default)]
+    pub weight_decay: f64,
+    #[serde(default = "default_ema")]
+    pub ema_decay: f64,
+    /// ECT consistency loss on `D_t - D_r`.
+    #[serde(default = "default_loss")]
+    pub loss: LossKind,
+    /// Pseudo-Huber `c = c_mult * sqrt(C*H*W)`; 0 gives L2.
+    #[serde(default = "default_c_mult")]
+    pub c_mult: f64,
+    /// Start from this checkpoint (a `.safetensors` file or a run folder, whose latest checkpoint
+    /// is used): its EMA weights initialise model and EMA. Relative paths are taken from the
+    /// preset file's folder, then from `runs/` of the ayt home.
+    #[serde(default)]
+    pub init: Option<String>,
+}
+
+fn default_lr() -> f64 {
+    1e-4
+}
+fn default_beta1() -> f64 {
+    0.9
+}
+fn default_beta2() -> f64 {
+    0.999
+}
+fn default_ema() -> f64 {
+    0.9999
+}
+fn default_loss() -> LossKind {
+    LossKind::PseudoHuber
+}
+fn default_c_mult() -> f64 {
+    0.00054
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EdmConfig {
+    pub p_mean: f64,
+    pub p_std: f64,
+}
+
+impl Default for EdmConfig {
+    fn default() -> Self {
+        EdmConfig { p_mean: -1.2, p_std: 1.2 }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EctConfig {
+    pub p_mean: f64,
+    pub p_std: f64,
+    pub q: f64,
+    pub n_stages: u64,
+    pub k: f64,
+    pub b: f64,
+}
+
+impl Default for EctConfig {
+    fn default() -> Self {
+        // The reference AYT tuning schedule; ECT from scratch uses q = 2, n_stages = 8.
+        EctConfig { p_mean: -1.1, p_std: 2.0, q: 256.0, n_stages: 1, k: 8.0, b: 1.0 }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SamplingConfig {
+    pub sigma_data: f64,
+    pub sigma_min: f64,
+    pub sigma_max: f64,
+    pub t_mid: f64,
+}
+
+impl Default for SamplingConfig {
+    fn default() -> Self {
+        SamplingConfig { sigma_data: 0.5, sigma_min: 0.002, sigma_max: 80.0, t_mid: 0.821 }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// Log scalars every N steps.
+    pub every: u64,
+    /// Write a sample grid every N steps (0: only at the end).
+    pub sample_every: u64,
+    pub sample_count: usize,
+    /// Sampler steps for the periodic grids (1 or 2).
+    pub sample_steps: usize,
+    /// Checkpoint every N steps (0: only at the end).
+    pub checkpoint_every: u64,
+    /// Keep the newest N checkpoints (0 keeps all).
+    pub keep_checkpoints: usize,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig { every: 10, sample_every: 500, sample_count: 64, sample_steps: 1, checkpoint_every: 1000, keep_checkpoints: 3 }
+    }
+}
+
+impl Preset {
+    /// Reads, overrides (`--set key=value`) and validates a preset file.
+    pub fn load(path: &Path, overrides: &[String]) -> Result<Preset> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::Preset { path: path.to_path_buf(), msg: format!("cannot read: {e}") })?;
+        Preset::parse(&text, path, overrides)
+    }
+
+    /// Parses preset text; `path` is only used in messages.
+    pub fn parse(text: &str, path: &Path, overrides: &[String]) -> Result<Preset> {
+        let err = |msg: String| Error::Preset { path: path.to_path_buf(), msg };
+        let mut table: toml::Table = toml::from_str(text).map_err(|e| err(e.to_string().trim_end().to_string()))?;
+        for o in overrides {
+            super::overrides::apply(&mut table, o).map_err(err)?;
+        }
+        let preset: Preset = toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| err(e.to_string().trim_end().to_string()))?;
+        preset.validate().map_err(err)?;
+        Ok(preset)
+    }
+
+    /// Range checks, each naming the key and the value.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        fn positive(key: &str, v: f64) -> std::result::Result<(), String> {
+            if v.is_finite() && v > 0.0 {
+                Ok(())
+            } else {
+                Err(format!("{key} = {v}: must be a positive number"))
+            }
+        }
+        if self.name.trim().is_empty() || self.name.contains('/') {
+            return Err(format!("name = {:?}: must be non-empty and contain no '/'", self.name));
+        }
+        if self.train.batch_size == 0 {
+            return Err("train.batch_size = 0: must be at least 1".into());
+        }
+        if self.train.iterations == 0 {
+            return Err("train.iterations = 0: must be at least 1".into());
+        }
+        positive("train.lr", self.train.lr)?;
+        for (key, v) in [("train.beta1", self.train.beta1), ("train.beta2", self.train.beta2), ("train.ema_decay", self.train.ema_decay)] {
+            if !(0.0..1.0).contains(&v) {
+                return Err(format!("{key} = {v}: must be in [0, 1)"));
+            }
+        }
+        if self.train.c_mult < 0.0 {
+            return Err(format!("train.c_mult = {}: must be >= 0", self.train.c_mult));
+        }
+        positive("edm.p_std", self.edm.p_std)?;
+        positive("ect.p_std", self.ect.p_std)?;
+        if self.ect.q <= 1.0 {
+            return Err(format!("ect.q = {}: must be > 1 (the gap t - r shrinks by q per stage)", self.ect.q));
+        }
+        if self.ect.n_stages == 0 {
+            return Err("ect.n_stages = 0: must be at least 1".into());
+        }
+        positive("sampling.sigma_data", self.sampling.sigma_data)?;
+        positive("sampling.sigma_min", self.sampling.sigma_min)?;
+        if self.sampling.sigma_max <= self.sampling.sigma_min {
+            return Err(format!("sampling.sigma_max = {}: must exceed sampling.sigma_min = {}", self.sampling.sigma_max, self.sampling.sigma_min));
+        }
+        if !(self.sampling.sigma_min..self.sampling.sigma_max).contains(&self.sampling.t_mid) {
+            return Err(format!("sampling.t_mid = {}: must lie between sigma_min and sigma_max", self.sampling.t_mid));
+        }
+        if self.log.every == 0 {
+            return Err("log.every = 0: must be at least 1".into());
+        }
+        if !(1..=2).contains(&self.log.sample_steps) {
+            return Err(format!("log.sample_steps = {}: must be 1 or 2", self.log.sample_steps));
+        }
+        self.model.validate()?;
+        Ok(())
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).unwrap_or_else(|e| format!("# could not serialise preset: {e}\n"))
+    }
+
+    /// Resolves `train.init` against the preset's folder, then the runs folder.
+    pub fn resolve_init(&self, preset_dir: Option<&Path>, runs_dir: &Path) -> Option<PathBuf> {
+        let init = self.train.init.as_ref()?;
+        let p = PathBuf::from(init);
+        if p.is_absolute() {
+            return Some(p);
+        }
+        let candidates = preset_dir.map(|d| d.join(&p)).into_iter().chain([runs_dir.join(&p), p.clone()]);
+        for c in candidates {
+            if c.exists() {
+                return Some(c);
+            }
+        }
+        Some(p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+name = "t"
+[data]
+dataset = "disks"
+[train]
+mode = "ect"
+batch_size = 4
+iterations = 10
+"#;
+
+    fn parse(text: &str, overrides: &[&str]) -> Result<Preset> {
+        let o: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
+        Preset::parse(text, Path::new("presets/x.toml"), &o)
+    }
+
+    #[test]
+    fn defaults_are_the_published_ones() {
+        let p = parse(MINIMAL, &[]).unwrap();
+        assert_eq!(p.ect, EctConfig { p_mean: -1.1, p_std: 2.0, q: 256.0, n_stages: 1, k: 8.0, b: 1.0 });
+        assert_eq!(p.edm, EdmConfig { p_mean: -1.2, p_std: 1.2 });
+        assert_eq!((p.sampling.sigma_min, p.sampling.sigma_max, p.sampling.t_mid, p.sampling.sigma_data), (0.002, 80.0, 0.821, 0.5));
+        assert_eq!((p.train.lr, p.train.ema_decay, p.train.c_mult), (1e-4, 0.9999, 0.00054));
+    }
+
+    #[test]
+    fn unknown_key_is_rejected_with_file_and_key() {
+        let e = parse(&MINIMAL.replace("iterations = 10", "iterations = 10\nbatchsize = 3"), &[]).unwrap_err().to_string();
+        assert!(e.contains("presets/x.toml") && e.contains("batchsize"), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_is_rejected_with_file_key_and_value() {
+        let e = parse(&MINIMAL.replace("batch_size = 4", "batch_size = \"four\""), &[]).unwrap_err().to_string();
+        assert!(e.contains("presets/x.toml") && e.contains("batch_size") && e.contains("four"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_and_overrides_are_rejected_with_the_key() {
+        let e = parse(MINIMAL, &["train.batch_size=0"]).unwrap_err().to_string();
+        assert!(e.contains("train.batch_size = 0"), "{e}");
+        let e = parse(MINIMAL, &["ect.q=1"]).unwrap_err().to_string();
+        assert!(e.contains("ect.q"), "{e}");
+        let e = parse(MINIMAL, &["train.mode=\"ddpm\""]).unwrap_err().to_string();
+        assert!(e.contains("ddpm"), "{e}");
+        let p = parse(MINIMAL, &["train.batch_size=16", "ect.n_stages=8", "ect.q=2"]).unwrap();
+        assert_eq!((p.train.batch_size, p.ect.n_stages, p.ect.q), (16, 8, 2.0));
+    }
+
+    #[test]
+    fn resolved_preset_round_trips() {
+        let p = parse(MINIMAL, &["model.channels=[8,16]"]).unwrap();
+        let back = parse(&p.to_toml(), &[]).unwrap();
+        assert_eq!(p, back);
+    }
+
+    #[test]
+    fn shipped_presets_parse() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("presets");
+        let mut n = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                Preset::load(&path, &[]).unwrap_or_else(|e| panic!("{e}"));
+                n += 1;
+            }
+        }
+        assert!(n >= 3, "expected the shipped presets in {}", dir.display());
+    }
+}

@@ -507,4 +507,79 @@ mod tests {
             "{e}"
         );
     }
+
+    /// Model + EMA + RAdam through checkpoint files: resuming gives the same bits as not stopping.
+    #[test]
+    fn resume_through_files_is_bit_exact() {
+        use crate::train::{Ema, RAdam, RAdamConfig};
+        let dev = Device::Cpu;
+        let make = || {
+            let vm = VarMap::new();
+            let w = vm
+                .get((2, 2), "w", candle_nn::Init::Const(0.3), DType::F32, &dev)
+                .unwrap();
+            let b = vm
+                .get(2, "b", candle_nn::Init::Const(-0.1), DType::F32, &dev)
+                .unwrap();
+            let ema = VarMap::new();
+            ema.get((2, 2), "w", candle_nn::Init::Const(0.0), DType::F32, &dev)
+                .unwrap();
+            ema.get(2, "b", candle_nn::Init::Const(0.0), DType::F32, &dev)
+                .unwrap();
+            crate::train::ema::copy_varmap(&ema, &vm).unwrap();
+            let cfg = RAdamConfig {
+                lr: 0.01,
+                ..Default::default()
+            };
+            let opt = RAdam::from_varmap(&vm, cfg).unwrap();
+            (vm, ema, opt, w, b)
+        };
+        let x = Tensor::new(&[[1.0f32, -2.0], [0.5, 3.0]], &dev).unwrap();
+        let step = |vm: &VarMap, ema: &VarMap, opt: &mut RAdam, w: &Tensor, b: &Tensor| {
+            let y = x.matmul(w).unwrap().broadcast_add(b).unwrap();
+            let loss = y.sqr().unwrap().sum_all().unwrap();
+            opt.step(&loss.backward().unwrap()).unwrap();
+            Ema::new(0.9).unwrap().update_varmap(ema, vm).unwrap();
+        };
+        let snapshot = |vm: &VarMap, ema: &VarMap, opt: &RAdam| {
+            let mut t = vars_to_named(vm, "model.").unwrap();
+            t.extend(vars_to_named(ema, "ema.").unwrap());
+            t.extend(opt.state_tensors());
+            t.into_iter()
+                .map(|(n, t)| {
+                    let v = t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+                    (n, v.iter().map(|x| x.to_bits()).collect::<Vec<_>>())
+                })
+                .collect::<Vec<_>>()
+        };
+
+        let (vm, ema, mut opt, w, b) = make();
+        for _ in 0..9 {
+            step(&vm, &ema, &mut opt, &w, &b);
+        }
+
+        let dir = tempfile::tempdir().unwrap();
+        let (vm1, ema1, mut opt1, w1, b1) = make();
+        for _ in 0..4 {
+            step(&vm1, &ema1, &mut opt1, &w1, &b1);
+        }
+        let mut all = vars_to_named(&vm1, "model.").unwrap();
+        all.extend(vars_to_named(&ema1, "ema.").unwrap());
+        all.extend(opt1.state_tensors());
+        save(dir.path(), opt1.step_count, &all, &opt1.step_count).unwrap();
+        drop((vm1, ema1, opt1));
+
+        let at = latest(dir.path()).unwrap().unwrap();
+        let (tensors, step_count): (HashMap<String, Tensor>, u64) = load(dir.path(), at).unwrap();
+        let (vm2, ema2, mut opt2, w2, b2) = make();
+        let file = tensors_path(dir.path(), at);
+        load_into_varmap(&vm2, &tensors, "model.", &file).unwrap();
+        load_into_varmap(&ema2, &tensors, "ema.", &file).unwrap();
+        opt2.load_state(&tensors, step_count).unwrap();
+        for _ in 0..5 {
+            step(&vm2, &ema2, &mut opt2, &w2, &b2);
+        }
+        assert_eq!(opt2.step_count, 9);
+        assert_eq!(snapshot(&vm, &ema, &opt), snapshot(&vm2, &ema2, &opt2));
+    }
 }

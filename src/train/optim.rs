@@ -152,6 +152,16 @@ impl RAdam {
         })
     }
 
+    /// Every variable of a var map, named as in the map, sorted by name.
+    pub fn from_varmap(varmap: &candle_nn::VarMap, cfg: RAdamConfig) -> Result<Self> {
+        let mut params: Vec<(String, Var)> = {
+            let data = varmap.data().lock().unwrap_or_else(|p| p.into_inner());
+            data.iter().map(|(n, v)| (n.clone(), v.clone())).collect()
+        };
+        params.sort_by(|a, b| a.0.cmp(&b.0));
+        Self::new(params, cfg)
+    }
+
     pub fn lr(&self) -> f64 {
         self.cfg.lr
     }
@@ -302,9 +312,38 @@ mod tests {
         }
     }
 
-    // Produced by a NumPy re-implementation of torch's `_single_tensor_radam`, in f32
-    // (/tmp/optim/radam_ref.py while writing this; the script is reproduced in the commit
-    // message). Default betas: rho_t = 4.996 at t = 5 (unrectified), 5.994 at t = 6 (rectified).
+    // Produced by a NumPy re-implementation of torch's `_single_tensor_radam`, in f32, run while
+    // writing this. Default betas: rho_t = 4.996 at t = 5 (unrectified), 5.994 at t = 6 (rectified).
+    // The script (python3, numpy):
+    //     # Re-implementation of torch.optim.RAdam (_single_tensor_radam, decoupled_weight_decay=False)
+    //     # on the loss sum(a*p^2 + b*p), grad = 2*a*p + b.
+    //     import numpy as np
+    //     def run(lr, wd, steps, b1=0.9, b2=0.999, eps=1e-8):
+    //         a = np.array([0.5, 1.5], np.float32); b = np.array([0.3, -0.2], np.float32)
+    //         p = np.array([1.0, -2.0], np.float32)
+    //         m = np.zeros(2, np.float32); v = np.zeros(2, np.float32)
+    //         out = []
+    //         for t in range(1, steps + 1):
+    //             g = (2 * a * p + b).astype(np.float32)
+    //             if wd != 0: g = g + p * np.float32(wd)
+    //             m = m + np.float32(1 - b1) * (g - m)
+    //             v = v * np.float32(b2) + np.float32(1 - b2) * g * g
+    //             bc1 = 1 - b1 ** t; bc2 = 1 - b2 ** t
+    //             rho_inf = 2 / (1 - b2) - 1
+    //             rho_t = rho_inf - 2 * t * (b2 ** t) / bc2
+    //             mhat = m / np.float32(bc1)
+    //             if rho_t > 5:
+    //                 rect = ((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5
+    //                 adapt = np.float32(bc2 ** 0.5) / (np.sqrt(v) + np.float32(eps))
+    //                 p = p - mhat * np.float32(lr) * adapt * np.float32(rect)
+    //             else:
+    //                 p = p - mhat * np.float32(lr)
+    //             out.append((t, rho_t, p.copy(), m.copy(), v.copy()))
+    //         return out
+    //     for lr, wd in [(0.1, 0.0), (0.05, 0.1)]:
+    //         print(f"# lr={lr} wd={wd}")
+    //         for t, rho, p, m, v in run(lr, wd, 8):
+    //             print(f"t={t} rho_t={rho:.6f} p=[{p[0]:.9e}, {p[1]:.9e}] m=[{m[0]:.9e}, {m[1]:.9e}] v=[{v[0]:.9e}, {v[1]:.9e}]")
     /// (t, param, m, v) after step t.
     type RefRow = (u64, [f64; 2], [f64; 2], [f64; 2]);
 

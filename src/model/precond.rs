@@ -31,6 +31,7 @@ pub struct Denoiser {
     pub unet: UNet,
     pub sigma_data: f64,
     pub varmap: VarMap,
+    device: Device,
 }
 
 impl Denoiser {
@@ -39,7 +40,7 @@ impl Denoiser {
         let varmap = VarMap::new();
         let pb = ParamBuilder::new(&varmap, crate::rng::stream(seed, "init"), device, candle_core::DType::F32);
         let unet = UNet::new(&pb, cfg, img_channels)?;
-        Ok(Denoiser { unet, sigma_data, varmap })
+        Ok(Denoiser { unet, sigma_data, varmap, device: device.clone() })
     }
 
     /// `D(x, t)` for a batch `x` [B,C,H,W] and one noise level per sample.
@@ -62,6 +63,10 @@ impl Denoiser {
     /// Named parameters, sorted by name (the order the optimiser and checkpoints use).
     pub fn named_vars(&self) -> Vec<(String, candle_core::Var)> {
         named_vars(&self.varmap)
+    }
+
+    pub fn device(&self) -> candle_core::Device {
+        self.device.clone()
     }
 
     pub fn param_count(&self) -> usize {

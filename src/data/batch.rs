@@ -33,8 +33,11 @@ pub struct Batch {
 }
 
 /// Where a source stands, for checkpoints.
+///
+/// Externally tagged on purpose: an internally tagged enum buffers its content, and serde's
+/// buffer cannot hold the `u128` word position inside `ChaCha8Rng`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum SourceState {
     /// The disks generator itself.
     Disks { rng: ChaCha8Rng },

@@ -35,7 +35,7 @@ pub fn grid(
     pad: usize,
 ) -> (usize, usize, Vec<u8>) {
     let per = h * w * c;
-    let n = if per == 0 { 0 } else { n.min(images.len() / per) };
+    let n = n.min(images.len().checked_div(per).unwrap_or(0));
     let cols = cols.max(1);
     let rows = n.div_ceil(cols);
     let width = cols * w + (cols + 1) * pad;
@@ -70,7 +70,9 @@ pub fn write_png(
         _ => {
             return Err(Error::file(
                 path,
-                format!("PNG: {channels} channels requested, only 1 (grey) or 3 (RGB) can be written"),
+                format!(
+                    "PNG: {channels} channels requested, only 1 (grey) or 3 (RGB) can be written"
+                ),
             ))
         }
     };
@@ -86,7 +88,12 @@ pub fn write_png(
     }
     let (w32, h32) = match (u32::try_from(width), u32::try_from(height)) {
         (Ok(w), Ok(h)) if w > 0 && h > 0 => (w, h),
-        _ => return Err(Error::file(path, format!("PNG: invalid size {width}x{height}"))),
+        _ => {
+            return Err(Error::file(
+                path,
+                format!("PNG: invalid size {width}x{height}"),
+            ))
+        }
     };
     let file = File::create(path).with_path(path)?;
     let mut enc = png::Encoder::new(BufWriter::new(file), w32, h32);
@@ -108,7 +115,9 @@ pub fn read_png(path: impl AsRef<Path>) -> Result<(usize, usize, usize, Vec<u8>)
     let file = File::open(path).with_path(path)?;
     let mut dec = png::Decoder::new(BufReader::new(file));
     dec.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
-    let mut reader = dec.read_info().map_err(|e| Error::file(path, format!("PNG: {e}")))?;
+    let mut reader = dec
+        .read_info()
+        .map_err(|e| Error::file(path, format!("PNG: {e}")))?;
     let size = reader
         .output_buffer_size()
         .ok_or_else(|| Error::file(path, "PNG: image too large"))?;
@@ -119,7 +128,10 @@ pub fn read_png(path: impl AsRef<Path>) -> Result<(usize, usize, usize, Vec<u8>)
     if info.bit_depth != png::BitDepth::Eight {
         return Err(Error::file(
             path,
-            format!("PNG: unsupported bit depth {:?} after conversion", info.bit_depth),
+            format!(
+                "PNG: unsupported bit depth {:?} after conversion",
+                info.bit_depth
+            ),
         ));
     }
     let (in_c, out_c) = match info.color_type {
@@ -128,12 +140,18 @@ pub fn read_png(path: impl AsRef<Path>) -> Result<(usize, usize, usize, Vec<u8>)
         png::ColorType::Rgb => (3, 3),
         png::ColorType::Rgba => (4, 3),
         png::ColorType::Indexed => {
-            return Err(Error::file(path, "PNG: palette image could not be expanded to RGB"))
+            return Err(Error::file(
+                path,
+                "PNG: palette image could not be expanded to RGB",
+            ))
         }
     };
     let (w, h) = (info.width as usize, info.height as usize);
     if info.line_size < w * in_c || buf.len() < info.line_size * h {
-        return Err(Error::file(path, "PNG: decoded buffer smaller than the image"));
+        return Err(Error::file(
+            path,
+            "PNG: decoded buffer smaller than the image",
+        ));
     }
     let mut out = Vec::with_capacity(w * h * out_c);
     for y in 0..h {

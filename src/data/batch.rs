@@ -36,6 +36,8 @@ pub struct Batch {
 ///
 /// Externally tagged on purpose: an internally tagged enum buffers its content, and serde's
 /// buffer cannot hold the `u128` word position inside `ChaCha8Rng`.
+// One value per run: the size difference between variants does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SourceState {
@@ -43,14 +45,29 @@ pub enum SourceState {
     Disks { rng: ChaCha8Rng },
     /// Epoch and position within it (the permutation is recomputed from the seed); `n` guards
     /// against restoring onto a different data set.
-    Images { seed: u64, epoch: u64, pos: usize, n: usize },
+    Images {
+        seed: u64,
+        epoch: u64,
+        pos: usize,
+        n: usize,
+    },
 }
 
 /// An endless stream of batches.
+#[allow(clippy::large_enum_variant)] // one per run
 #[derive(Clone, Debug)]
 pub enum DataSource {
-    Disks { cfg: DisksConfig, rng: ChaCha8Rng },
-    Images { set: Arc<ImageSet>, seed: u64, epoch: u64, pos: usize, perm: Vec<usize> },
+    Disks {
+        cfg: DisksConfig,
+        rng: ChaCha8Rng,
+    },
+    Images {
+        set: Arc<ImageSet>,
+        seed: u64,
+        epoch: u64,
+        pos: usize,
+        perm: Vec<usize>,
+    },
 }
 
 fn permutation(n: usize, seed: u64, epoch: u64) -> Vec<usize> {
@@ -63,16 +80,28 @@ impl DataSource {
     /// Disk images drawn from `rng::stream(seed, "data")`; the config is validated.
     pub fn disks(cfg: DisksConfig, seed: u64) -> Result<DataSource> {
         cfg.validate()?;
-        Ok(DataSource::Disks { cfg, rng: rng::stream(seed, "data") })
+        Ok(DataSource::Disks {
+            cfg,
+            rng: rng::stream(seed, "data"),
+        })
     }
 
     /// Shuffled epochs over `set` (which must hold at least one image).
     pub fn images(set: Arc<ImageSet>, seed: u64) -> Result<DataSource> {
         if set.n == 0 || set.image_len() == 0 {
-            return Err(Error::msg(format!("data set {:?} holds no images", set.source)));
+            return Err(Error::msg(format!(
+                "data set {:?} holds no images",
+                set.source
+            )));
         }
         let perm = permutation(set.n, seed, 0);
-        Ok(DataSource::Images { set, seed, epoch: 0, pos: 0, perm })
+        Ok(DataSource::Images {
+            set,
+            seed,
+            epoch: 0,
+            pos: 0,
+            perm,
+        })
     }
 
     /// `(c, h, w)` of the images this source yields.
@@ -95,9 +124,23 @@ impl DataSource {
                     x.extend(render(cfg, &p));
                     params.push(p);
                 }
-                Batch { x, b, c, h, w, labels: None, disks: Some(params) }
+                Batch {
+                    x,
+                    b,
+                    c,
+                    h,
+                    w,
+                    labels: None,
+                    disks: Some(params),
+                }
             }
-            DataSource::Images { set, seed, epoch, pos, perm } => {
+            DataSource::Images {
+                set,
+                seed,
+                epoch,
+                pos,
+                perm,
+            } => {
                 let mut idx = Vec::with_capacity(b);
                 while idx.len() < b {
                     if *pos >= perm.len() {
@@ -109,8 +152,19 @@ impl DataSource {
                     idx.extend_from_slice(&perm[*pos..*pos + take]);
                     *pos += take;
                 }
-                let labels = set.labels.as_ref().map(|l| idx.iter().map(|&i| l[i]).collect());
-                Batch { x: set.batch_f32_nchw(&idx), b, c, h, w, labels, disks: None }
+                let labels = set
+                    .labels
+                    .as_ref()
+                    .map(|l| idx.iter().map(|&i| l[i]).collect());
+                Batch {
+                    x: set.batch_f32_nchw(&idx),
+                    b,
+                    c,
+                    h,
+                    w,
+                    labels,
+                    disks: None,
+                }
             }
         }
     }
@@ -119,9 +173,18 @@ impl DataSource {
     pub fn state(&self) -> SourceState {
         match self {
             DataSource::Disks { rng, .. } => SourceState::Disks { rng: rng.clone() },
-            DataSource::Images { set, seed, epoch, pos, .. } => {
-                SourceState::Images { seed: *seed, epoch: *epoch, pos: *pos, n: set.n }
-            }
+            DataSource::Images {
+                set,
+                seed,
+                epoch,
+                pos,
+                ..
+            } => SourceState::Images {
+                seed: *seed,
+                epoch: *epoch,
+                pos: *pos,
+                n: set.n,
+            },
         }
     }
 
@@ -133,8 +196,19 @@ impl DataSource {
                 Ok(())
             }
             (
-                DataSource::Images { set, seed, epoch, pos, perm },
-                SourceState::Images { seed: s, epoch: e, pos: p, n },
+                DataSource::Images {
+                    set,
+                    seed,
+                    epoch,
+                    pos,
+                    perm,
+                },
+                SourceState::Images {
+                    seed: s,
+                    epoch: e,
+                    pos: p,
+                    n,
+                },
             ) => {
                 if *n != set.n || *p > set.n {
                     return Err(Error::msg(format!(
@@ -148,12 +222,12 @@ impl DataSource {
                 (*seed, *epoch, *pos) = (*s, *e, *p);
                 Ok(())
             }
-            (DataSource::Disks { .. }, SourceState::Images { .. }) => {
-                Err(Error::msg("data state is for an image data set, but the source is disks"))
-            }
-            (DataSource::Images { .. }, SourceState::Disks { .. }) => {
-                Err(Error::msg("data state is for disks, but the source is an image data set"))
-            }
+            (DataSource::Disks { .. }, SourceState::Images { .. }) => Err(Error::msg(
+                "data state is for an image data set, but the source is disks",
+            )),
+            (DataSource::Images { .. }, SourceState::Disks { .. }) => Err(Error::msg(
+                "data state is for disks, but the source is an image data set",
+            )),
         }
     }
 }
@@ -171,7 +245,9 @@ mod tests {
 
     /// Which images a batch holds (each image is constant = its index).
     fn ids(b: &Batch) -> Vec<usize> {
-        b.x.chunks(4).map(|c| ((c[0] + 1.0) * 127.5).round() as usize).collect()
+        b.x.chunks(4)
+            .map(|c| ((c[0] + 1.0) * 127.5).round() as usize)
+            .collect()
     }
 
     #[test]
@@ -228,7 +304,9 @@ mod tests {
             }
         }
         let mut img = DataSource::images(set(10), 9).unwrap();
-        let disk_state = DataSource::disks(DisksConfig::default(), 1).unwrap().state();
+        let disk_state = DataSource::disks(DisksConfig::default(), 1)
+            .unwrap()
+            .state();
         assert!(img.restore(&disk_state).is_err());
         let other = DataSource::images(set(11), 9).unwrap().state();
         assert!(img.restore(&other).is_err());
@@ -241,7 +319,10 @@ mod tests {
         assert_eq!((b.b, b.c, b.h, b.w, b.x.len()), (2, 1, 16, 16, 512));
         let p = b.disks.unwrap();
         assert_eq!(b.x[..256], render(&DisksConfig::default(), &p[0])[..]);
-        assert!(DataSource::images(Arc::new(ImageSet::new(vec![], (0, 2, 2, 1), None, "e").unwrap()), 0)
-            .is_err());
+        assert!(DataSource::images(
+            Arc::new(ImageSet::new(vec![], (0, 2, 2, 1), None, "e").unwrap()),
+            0
+        )
+        .is_err());
     }
 }

@@ -46,7 +46,10 @@ pub fn parse_idx(bytes: &[u8], expect_magic: u32, path: &Path) -> Result<IdxArra
     if raw.len() < 4 {
         return Err(Error::file(
             path,
-            format!("truncated: {} bytes, too short for an IDX header", raw.len()),
+            format!(
+                "truncated: {} bytes, too short for an IDX header",
+                raw.len()
+            ),
         ));
     }
     let magic = u32::from_be_bytes([raw[0], raw[1], raw[2], raw[3]]);
@@ -75,7 +78,11 @@ pub fn parse_idx(bytes: &[u8], expect_magic: u32, path: &Path) -> Result<IdxArra
             u32::from_be_bytes([raw[o], raw[o + 1], raw[o + 2], raw[o + 3]]) as usize
         })
         .collect();
-    let shape = dims.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("x");
+    let shape = dims
+        .iter()
+        .map(|d| d.to_string())
+        .collect::<Vec<_>>()
+        .join("x");
     let want = dims
         .iter()
         .try_fold(1usize, |a, &d| a.checked_mul(d))
@@ -96,7 +103,10 @@ pub fn parse_idx(bytes: &[u8], expect_magic: u32, path: &Path) -> Result<IdxArra
             ),
         ));
     }
-    Ok(IdxArray { dims, data: raw[header..].to_vec() })
+    Ok(IdxArray {
+        dims,
+        data: raw[header..].to_vec(),
+    })
 }
 
 /// Parse an IDX image file: `(n, h, w, pixels)`.
@@ -180,7 +190,11 @@ mod tests {
 
     fn sample() -> (Vec<u8>, Vec<u8>, Vec<u8>) {
         let px: Vec<u8> = (0..3 * 2 * 4).map(|i| i as u8 * 7).collect();
-        (encode_idx(&[3, 2, 4], &px), encode_idx(&[3], &[5, 0, 9]), px)
+        (
+            encode_idx(&[3, 2, 4], &px),
+            encode_idx(&[3], &[5, 0, 9]),
+            px,
+        )
     }
 
     #[test]
@@ -214,7 +228,10 @@ mod tests {
         // header itself cut short, and gzip cut short
         std::fs::write(&ip, &img[..6]).unwrap();
         let e = read_mnist_pair(&ip, &lp).unwrap_err().to_string();
-        assert!(e.contains("short-images.idx") && e.contains("truncated"), "{e}");
+        assert!(
+            e.contains("short-images.idx") && e.contains("truncated"),
+            "{e}"
+        );
         let gz = gzip(&img);
         std::fs::write(&ip, &gz[..gz.len() / 2]).unwrap();
         let e = read_mnist_pair(&ip, &lp).unwrap_err().to_string();
@@ -230,17 +247,26 @@ mod tests {
         std::fs::write(&ip, &lbl).unwrap();
         std::fs::write(&lp, &lbl).unwrap();
         let e = read_mnist_pair(&ip, &lp).unwrap_err().to_string();
-        assert!(e.contains("i.idx") && e.contains("wrong magic 0x00000801"), "{e}");
+        assert!(
+            e.contains("i.idx") && e.contains("wrong magic 0x00000801"),
+            "{e}"
+        );
         // count mismatch
         std::fs::write(&ip, &img).unwrap();
         std::fs::write(&lp, encode_idx(&[2], &[1, 2])).unwrap();
         let e = read_mnist_pair(&ip, &lp).unwrap_err().to_string();
-        assert!(e.contains("l.idx") && e.contains("2 labels") && e.contains("3 images"), "{e}");
+        assert!(
+            e.contains("l.idx") && e.contains("2 labels") && e.contains("3 images"),
+            "{e}"
+        );
         // trailing bytes
         let mut long = img.clone();
         long.push(0);
         assert!(parse_images(&long, Path::new("x")).is_err());
         assert_eq!(parse_images(&img, Path::new("x")).unwrap().3, px);
-        assert!(parse_images(&[], Path::new("empty")).unwrap_err().to_string().contains("empty"));
+        assert!(parse_images(&[], Path::new("empty"))
+            .unwrap_err()
+            .to_string()
+            .contains("empty"));
     }
 }

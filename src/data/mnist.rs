@@ -43,12 +43,24 @@ fn decode(images: &[u8], iname: &str, labels: &[u8], lname: &str, what: &str) ->
 
 /// The 60,000 MNIST training images with labels, decoded from the embedded files.
 pub fn train() -> Result<ImageSet> {
-    decode(TRAIN_IMAGES, "train-images-idx3-ubyte.gz", TRAIN_LABELS, "train-labels-idx1-ubyte.gz", "train")
+    decode(
+        TRAIN_IMAGES,
+        "train-images-idx3-ubyte.gz",
+        TRAIN_LABELS,
+        "train-labels-idx1-ubyte.gz",
+        "train",
+    )
 }
 
 /// The 10,000 MNIST test images with labels, decoded from the embedded files.
 pub fn test() -> Result<ImageSet> {
-    decode(TEST_IMAGES, "t10k-images-idx3-ubyte.gz", TEST_LABELS, "t10k-labels-idx1-ubyte.gz", "test")
+    decode(
+        TEST_IMAGES,
+        "t10k-images-idx3-ubyte.gz",
+        TEST_LABELS,
+        "t10k-labels-idx1-ubyte.gz",
+        "test",
+    )
 }
 
 /// Import "mnist" (train) and "mnist-test" into `store` unless they are already there.
@@ -74,7 +86,10 @@ mod tests {
             let mut parts = line.split_whitespace();
             let (hash, name) = (parts.next().unwrap(), parts.next().unwrap());
             let name = name.trim_start_matches('*');
-            let (_, bytes) = embedded_files().into_iter().find(|(n, _)| *n == name).unwrap();
+            let (_, bytes) = embedded_files()
+                .into_iter()
+                .find(|(n, _)| *n == name)
+                .unwrap();
             assert_eq!(hex::encode(Sha256::digest(bytes)), hash, "{name}");
             listed += 1;
         }

@@ -70,7 +70,11 @@ pub fn import_png_folder(dir: impl AsRef<Path>) -> Result<ImageSet> {
             if files.is_empty() {
                 return Err(Error::file(sub, "class folder contains no *.png files"));
             }
-            names.push(sub.file_name().map(|s| s.to_string_lossy().to_string()).unwrap_or_default());
+            names.push(
+                sub.file_name()
+                    .map(|s| s.to_string_lossy().to_string())
+                    .unwrap_or_default(),
+            );
             entries.extend(files.into_iter().map(|p| (p, Some(k as i64))));
         }
         class_names = Some(names);
@@ -138,7 +142,10 @@ mod tests {
         std::fs::write(root.join("cats").join("notes.txt"), "ignored").unwrap();
         let set = import_png_folder(root).unwrap();
         assert_eq!((set.n, set.h, set.w, set.c), (3, 2, 3, 1));
-        assert_eq!(set.class_names, Some(vec!["cats".to_string(), "dogs".to_string()]));
+        assert_eq!(
+            set.class_names,
+            Some(vec!["cats".to_string(), "dogs".to_string()])
+        );
         assert_eq!(set.labels, Some(vec![0, 1, 1]));
         // cats/z, dogs/a (written second: 101), dogs/b (100)
         assert_eq!(set.image(0)[0], 10);
@@ -155,8 +162,14 @@ mod tests {
         assert_eq!((set.n, set.c, set.labels.clone()), (1, 3, None));
         write_png(root.join("2.png"), 2, 3, 3, &[5; 18]).unwrap();
         let e = import_png_folder(root).unwrap_err().to_string();
-        assert!(e.contains("2.png") && e.contains("2x3") && e.contains("1.png") && e.contains("2x2"), "{e}");
+        assert!(
+            e.contains("2.png") && e.contains("2x3") && e.contains("1.png") && e.contains("2x2"),
+            "{e}"
+        );
         let empty = tempfile::tempdir().unwrap();
-        assert!(import_png_folder(empty.path()).unwrap_err().to_string().contains("no *.png"));
+        assert!(import_png_folder(empty.path())
+            .unwrap_err()
+            .to_string()
+            .contains("no *.png"));
     }
 }

@@ -111,4 +111,19 @@ mod tests {
         assert_eq!(back.sha256(), set.sha256());
         assert_eq!(back.labels, set.labels);
     }
+
+    #[test]
+    fn ensure_mnist_imports_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DatasetStore::new(dir.path().join("datasets"));
+        ensure_mnist(&store).unwrap();
+        let info = store.info(TRAIN_NAME).unwrap();
+        assert_eq!((info.n, info.h, info.w, info.c), (60000, 28, 28, 1));
+        assert_eq!(info.label_counts.unwrap().len(), 10);
+        assert_eq!(store.info(TEST_NAME).unwrap().n, 10000);
+        let modified = std::fs::metadata(store.path(TRAIN_NAME)).unwrap().modified().unwrap();
+        ensure_mnist(&store).unwrap(); // present: not rewritten
+        let again = std::fs::metadata(store.path(TRAIN_NAME)).unwrap().modified().unwrap();
+        assert_eq!(modified, again);
+    }
 }

@@ -202,6 +202,49 @@ mod tests {
         assert_eq!(read_png(&p).unwrap(), (2, 2, 3, data));
     }
 
+    fn write_raw(p: &Path, color: png::ColorType, depth: png::BitDepth, data: &[u8]) {
+        let f = File::create(p).unwrap();
+        let mut enc = png::Encoder::new(BufWriter::new(f), 2, 1);
+        enc.set_color(color);
+        enc.set_depth(depth);
+        if color == png::ColorType::Indexed {
+            enc.set_palette(vec![0, 0, 0, 255, 128, 0]);
+        }
+        let mut w = enc.write_header().unwrap();
+        w.write_image_data(data).unwrap();
+        w.finish().unwrap();
+    }
+
+    #[test]
+    fn png_alpha_palette_and_16_bit_are_converted() {
+        use png::{BitDepth, ColorType};
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.png");
+        write_raw(
+            &p,
+            ColorType::GrayscaleAlpha,
+            BitDepth::Eight,
+            &[10, 255, 20, 0],
+        );
+        assert_eq!(read_png(&p).unwrap(), (2, 1, 1, vec![10, 20]));
+        write_raw(
+            &p,
+            ColorType::Rgba,
+            BitDepth::Eight,
+            &[1, 2, 3, 4, 5, 6, 7, 8],
+        );
+        assert_eq!(read_png(&p).unwrap(), (2, 1, 3, vec![1, 2, 3, 5, 6, 7]));
+        write_raw(
+            &p,
+            ColorType::Grayscale,
+            BitDepth::Sixteen,
+            &[0x12, 0x34, 0xab, 0xcd],
+        );
+        assert_eq!(read_png(&p).unwrap(), (2, 1, 1, vec![0x12, 0xab]));
+        write_raw(&p, ColorType::Indexed, BitDepth::Eight, &[1, 0]);
+        assert_eq!(read_png(&p).unwrap(), (2, 1, 3, vec![255, 128, 0, 0, 0, 0]));
+    }
+
     #[test]
     fn png_errors_name_the_file() {
         let dir = tempfile::tempdir().unwrap();

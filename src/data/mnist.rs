@@ -121,9 +121,15 @@ mod tests {
         assert_eq!((info.n, info.h, info.w, info.c), (60000, 28, 28, 1));
         assert_eq!(info.label_counts.unwrap().len(), 10);
         assert_eq!(store.info(TEST_NAME).unwrap().n, 10000);
-        let modified = std::fs::metadata(store.path(TRAIN_NAME)).unwrap().modified().unwrap();
+        let modified = std::fs::metadata(store.path(TRAIN_NAME))
+            .unwrap()
+            .modified()
+            .unwrap();
         ensure_mnist(&store).unwrap(); // present: not rewritten
-        let again = std::fs::metadata(store.path(TRAIN_NAME)).unwrap().modified().unwrap();
+        let again = std::fs::metadata(store.path(TRAIN_NAME))
+            .unwrap()
+            .modified()
+            .unwrap();
         assert_eq!(modified, again);
     }
 }

@@ -65,9 +65,12 @@ impl DatasetStore {
         check_name(name)?;
         std::fs::create_dir_all(&self.root).with_path(&self.root)?;
         let path = self.path(name);
+        // unique per process and call, so concurrent saves never share a temp file
+        static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let k = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let tmp = self
             .root
-            .join(format!(".{name}.h5.tmp-{}", std::process::id()));
+            .join(format!(".{name}.h5.tmp-{}-{k}", std::process::id()));
         match write_file(&tmp, set) {
             Ok(()) => {}
             Err(e) => {

@@ -144,6 +144,30 @@ pub(crate) fn append_rows<T: H5Type + Clone>(
         .map_err(|e| obj_err(file, &obj, format!("cannot write rows: {e}")))
 }
 
+/// Before appending to a table: checks every existing column `(name, row_shape)` of `g` (rank,
+/// row shape, extendable first axis), so that a bad column is reported before any column of
+/// the table is extended.
+pub(crate) fn check_columns(file: &Path, g: &Group, cols: &[(&str, &[usize])]) -> Result<()> {
+    for &(name, row_shape) in cols {
+        if !g.link_exists(name) {
+            continue;
+        }
+        let obj = format!("{}/{name}", g.name());
+        let (ds, shape) = dataset_nd(file, g, name, 1 + row_shape.len())?;
+        if shape[1..] != *row_shape {
+            return Err(obj_err(
+                file,
+                &obj,
+                format!("row shape {:?} does not match the new rows' shape {row_shape:?}", &shape[1..]),
+            ));
+        }
+        if !ds.is_resizable() {
+            return Err(obj_err(file, &obj, "not extendable (needs a chunked dataset with an unlimited first axis)"));
+        }
+    }
+    Ok(())
+}
+
 /// Keeps only rows `keep` (sorted indices) of dataset `ds`, reading it as `T`.
 fn compact_as<T: H5Type + Clone>(file: &Path, ds: &Dataset, keep: &[usize]) -> Result<()> {
     let arr = read_dyn::<T>(file, ds)?;

@@ -1,6 +1,7 @@
 use std::time::Duration;
 
 use super::*;
+use crate::error::{Error, Result};
 
 fn meta() -> RunMeta {
     RunMeta::new("[train]\nlr = 1e-3\n", 42, "disks", "ab12")
@@ -176,13 +177,15 @@ fn open_append_compacts_non_monotonic_steps() -> Result<()> {
 fn two_d_value_dataset_is_a_clear_error() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("run.h5");
-    RunLogWriter::create(&path, &meta())?.close()?;
+    let w = RunLogWriter::create_with(&path, &meta(), slow())?;
+    w.scalar("loss", 1, 0.0, 0.0, 1.0)?;
+    w.scalar("loss", 2, 1.0, 1.0, 2.0)?;
+    w.close()?;
     {
+        // Replace the value column by a 2-D one.
         let f = hdf5::File::open_rw(&path)?;
-        let g = f.create_group("scalars/loss")?;
-        g.new_dataset_builder().with_data(&[1i64, 2]).create("step")?;
-        g.new_dataset_builder().with_data(&[0.0f64, 1.0]).create("kimg")?;
-        g.new_dataset_builder().with_data(&[0.0f64, 1.0]).create("wall")?;
+        let g = f.group("scalars/loss")?;
+        g.unlink("value")?;
         g.new_dataset_builder().with_data(&ndarray::arr2(&[[1.0f64, 2.0], [3.0, 4.0]])).create("value")?;
         f.close()?;
     }
@@ -197,6 +200,11 @@ fn two_d_value_dataset_is_a_clear_error() -> Result<()> {
     let err = w.flush().err().ok_or_else(|| Error::msg("expected an error"))?.to_string();
     assert!(err.contains("/scalars/loss/value"), "{err}");
     w.close()?;
+    assert_eq!(RunLog::open(&path)?.scalar("loss").err().map(|_| ()), Some(()));
+    // The failed append did not extend the other columns.
+    let f = hdf5::File::open(&path)?;
+    assert_eq!(f.dataset("scalars/loss/step")?.shape(), vec![2]);
+    drop(f);
     // Missing column.
     {
         let f = hdf5::File::open_rw(&path)?;

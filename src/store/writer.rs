@@ -417,6 +417,7 @@ fn top_group(path: &Path, file: &File, name: &str) -> Result<Group> {
 fn write_scalar(path: &Path, file: &File, name: &str, t: &ScalarRows) -> Result<()> {
     let g = h5::ensure_group(path, &top_group(path, file, "scalars")?, name)?;
     check_lengths(path, &g, &SCALAR_COLS)?;
+    h5::check_columns(path, &g, &[("step", &[]), ("kimg", &[]), ("wall", &[]), ("value", &[])])?;
     h5::append_rows(path, &g, "step", &[], &t.step, CHUNK_1D)?;
     h5::append_rows(path, &g, "kimg", &[], &t.kimg, CHUNK_1D)?;
     h5::append_rows(path, &g, "wall", &[], &t.wall, CHUNK_1D)?;
@@ -437,6 +438,7 @@ fn write_hist(path: &Path, file: &File, name: &str, t: &HistRows) -> Result<()> 
             ));
         }
     }
+    h5::check_columns(path, &g, &[("step", &[]), ("edges", &[t.bins + 1]), ("counts", &[t.bins])])?;
     h5::append_rows(path, &g, "step", &[], &t.step, CHUNK_1D)?;
     h5::append_rows(path, &g, "edges", &[t.bins + 1], &t.edges, CHUNK_HIST)?;
     h5::append_rows(path, &g, "counts", &[t.bins], &t.counts, CHUNK_HIST)
@@ -455,6 +457,7 @@ fn write_samples(path: &Path, file: &File, t: &SampleRows) -> Result<()> {
             ));
         }
     }
+    h5::check_columns(path, &g, &[("step", &[]), ("images", &t.dims)])?;
     h5::append_rows(path, &g, "step", &[], &t.step, CHUNK_1D)?;
     h5::append_rows(path, &g, "images", &t.dims, &t.images, CHUNK_SAMPLES)
 }
@@ -469,6 +472,7 @@ fn write_eval(path: &Path, file: &File, name: &str, t: &EvalRows) -> Result<()> 
         }
     }
     check_lengths(path, &g, &EVAL_COLS)?;
+    h5::check_columns(path, &g, &[("step", &[]), ("kimg", &[]), ("value", &[])])?;
     h5::append_rows(path, &g, "step", &[], &t.step, CHUNK_1D)?;
     h5::append_rows(path, &g, "kimg", &[], &t.kimg, CHUNK_1D)?;
     h5::append_rows(path, &g, "value", &[], &t.value, CHUNK_1D)

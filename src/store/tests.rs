@@ -266,3 +266,39 @@ fn not_a_run_log_is_a_clear_error() -> Result<()> {
     assert!(RunLogWriter::open_append(&missing, 0).is_err());
     Ok(())
 }
+
+/// For checking `scripts/read_run.py` and h5py by hand:
+/// `AYT_RUNLOG_DEMO=/tmp/run.h5 cargo test --lib store::tests::demo_write -- --ignored`.
+#[test]
+#[ignore]
+fn demo_write() -> Result<()> {
+    let path = std::env::var("AYT_RUNLOG_DEMO").map_err(|_| Error::msg("set AYT_RUNLOG_DEMO"))?;
+    let _ = std::fs::remove_file(&path);
+    let w = RunLogWriter::create(&path, &meta())?;
+    for i in 0..10i64 {
+        let kimg = i as f64 * 0.256;
+        w.scalar("loss", i, kimg, i as f64, 1.0 / (i + 1) as f64)?;
+        w.scalar("tangent/mfd/rho", i, kimg, i as f64, (i as f64).sin())?;
+    }
+    w.hist("tangent/mfd/rho", 9, vec![0.0, 0.5, 1.0], vec![3, 4])?;
+    w.samples(9, vec![128; 4 * 8 * 8 * 3], 4, 8, 8, 3)?;
+    w.eval("fid", 9, 2.304, 33.5, attrs())?;
+    w.close()
+}
+
+/// After `demo_write` and an h5py append of step 10 / value 123 to `/scalars/loss`:
+/// `AYT_RUNLOG_DEMO=/tmp/run.h5 cargo test --lib store::tests::demo_read_appended -- --ignored`.
+#[test]
+#[ignore]
+fn demo_read_appended() -> Result<()> {
+    let path = std::env::var("AYT_RUNLOG_DEMO").map_err(|_| Error::msg("set AYT_RUNLOG_DEMO"))?;
+    let s = RunLog::open(&path)?.scalar("loss")?;
+    assert_eq!(s.len(), 11);
+    assert_eq!((s.step[10], s.value[10]), (10, 123.0));
+    // ... and the writer can append after h5py did.
+    let w = RunLogWriter::open_append(&path, 10)?;
+    w.scalar("loss", 11, 3.0, 11.0, 0.5)?;
+    w.close()?;
+    assert_eq!(RunLog::open(&path)?.scalar("loss")?.step.last(), Some(&11));
+    Ok(())
+}

@@ -64,7 +64,8 @@ impl RunMeta {
             ayt_version: env!("CARGO_PKG_VERSION").to_string(),
             preset_toml: preset_toml.into(),
             seed,
-            created_utc: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+            created_utc: humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+                .to_string(),
             dataset: dataset.into(),
             dataset_sha256: dataset_sha256.into(),
         }

@@ -62,6 +62,25 @@ pub fn write_grid(x: &Tensor, path: &std::path::Path) -> Result<()> {
     crate::image_io::write_png(path, gw, gh, c, &grid)
 }
 
+/// Samples from a run folder's checkpoint (`step`, or the latest), EMA weights unless `use_ema`
+/// is false; noise from stream "sample" of `seed`.
+pub fn from_run(run_dir: &std::path::Path, step: Option<u64>, n: usize, steps: usize, use_ema: bool, seed: u64) -> Result<Tensor> {
+    use crate::train::{checkpoint, TrainState};
+    let preset = crate::config::Preset::load(&run_dir.join(crate::engine::run::PRESET_FILE), &[])?;
+    let step = match step {
+        Some(s) => s,
+        None => checkpoint::latest(run_dir)?.ok_or_else(|| crate::Error::file(run_dir, "no checkpoint in this run folder"))?,
+    };
+    let (tensors, state): (_, TrainState) = checkpoint::load(run_dir, step)?;
+    let (c, h, w) = state.shape;
+    let device = candle_core::Device::Cpu;
+    let model = Denoiser::new(&preset.model, c, preset.sampling.sigma_data, preset.seed, &device)?;
+    let prefix = if use_ema { "ema." } else { "model." };
+    checkpoint::load_into_varmap(&model.varmap, &tensors, prefix, &checkpoint::tensors_path(run_dir, step))?;
+    let mut rng = crate::rng::stream(seed, "sample");
+    generate(&model, n, (c, h, w), steps, &preset.sampling, &mut rng)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

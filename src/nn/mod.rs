@@ -6,6 +6,7 @@ pub mod attention;
 pub mod conv;
 pub mod dropout;
 pub mod gradcheck;
+pub mod im2col;
 pub mod linear;
 pub mod norm;
 pub mod params;

@@ -25,6 +25,8 @@ pub struct TrainState {
     pub noise_rng: ChaCha8Rng,
     pub dropout_rng: ChaCha8Rng,
     pub source: SourceState,
+    /// Image shape (C, H, W) the model was built for.
+    pub shape: (usize, usize, usize),
 }
 
 /// What one step reports.
@@ -130,13 +132,13 @@ impl Trainer {
                 let x_t = (&x0 + eps.broadcast_mul(&column(&t, &self.device)?)?)?;
                 let d_t = self.model.forward(&x_t, &to_f32(&t), &ctx)?;
                 let d_r = self.target_at_r(&x0, &eps, &r, &ctx)?;
-                let w: Vec<f32> = t.iter().zip(&r).map(|(t, r)| (1.0 / (t - r)) as f32).collect();
-                let c = match self.preset.train.loss {
+                let weight: Vec<f32> = t.iter().zip(&r).map(|(t, r)| (1.0 / (t - r)) as f32).collect();
+                let huber_c = match self.preset.train.loss {
                     LossKind::L2 => 0.0,
                     LossKind::PseudoHuber => self.preset.train.c_mult * ((c * h * w) as f64).sqrt(),
                 };
                 let gap = t.iter().zip(&r).map(|(t, r)| t - r).sum::<f64>() / b as f64;
-                (loss::consistency(&d_t, &d_r, &Tensor::from_vec(w, b, &self.device)?, c)?, gap)
+                (loss::consistency(&d_t, &d_r, &Tensor::from_vec(weight, b, &self.device)?, huber_c)?, gap)
             }
         };
         let loss_value = loss.to_scalar::<f32>()? as f64;
@@ -181,6 +183,7 @@ impl Trainer {
             noise_rng: self.noise_rng.clone(),
             dropout_rng: self.dropout_rng.clone(),
             source: self.source.state(),
+            shape: self.shape,
         }
     }
 

@@ -1,0 +1,41 @@
+//! Opens the data a preset names: the synthetic disks, or a data set of the HDF5 store.
+
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+
+use crate::config::Preset;
+use crate::data::{batch::DataSource, mnist, DatasetStore};
+use crate::paths::Paths;
+use crate::{Error, Result};
+
+/// The data source and its identity (name and checksum, recorded in `run.h5`).
+pub struct OpenedData {
+    pub source: DataSource,
+    pub name: String,
+    pub sha256: String,
+}
+
+pub fn open(preset: &Preset, paths: &Paths) -> Result<OpenedData> {
+    let name = preset.data.dataset.as_str();
+    if name == "disks" {
+        let cfg = preset.data.disks.clone();
+        // The generator's parameters identify this endless data set.
+        let ident = toml::to_string(&cfg).unwrap_or_default();
+        let sha256 = hex::encode(Sha256::digest(ident.as_bytes()));
+        return Ok(OpenedData { source: DataSource::disks(cfg, preset.seed)?, name: "disks".into(), sha256 });
+    }
+    let store = DatasetStore::new(paths.datasets());
+    if name == mnist::TRAIN_NAME || name == mnist::TEST_NAME {
+        mnist::ensure_mnist(&store)?;
+    }
+    if !store.exists(name) {
+        return Err(Error::msg(format!(
+            "data.dataset = {name:?}: no such data set in {} (import one with `ayt data import`, or use \"disks\" or \"mnist\")",
+            store.root.display()
+        )));
+    }
+    let set = store.load(name)?;
+    let sha256 = set.sha256();
+    Ok(OpenedData { source: DataSource::images(Arc::new(set), preset.seed)?, name: name.to_string(), sha256 })
+}

@@ -25,15 +25,7 @@ pub fn to_u8(x: f32) -> u8 {
 /// Cells are separated (and surrounded) by `pad` pixels of [`GRID_PAD_VALUE`] (mid-grey).
 /// Returns `(width, height, pixels)`, pixels interleaved HWC. If `images` holds fewer than `n`
 /// images, only the complete ones are drawn; `cols == 0` is treated as 1.
-pub fn grid(
-    images: &[u8],
-    n: usize,
-    h: usize,
-    w: usize,
-    c: usize,
-    cols: usize,
-    pad: usize,
-) -> (usize, usize, Vec<u8>) {
+pub fn grid(images: &[u8], n: usize, h: usize, w: usize, c: usize, cols: usize, pad: usize) -> (usize, usize, Vec<u8>) {
     let per = h * w * c;
     let n = n.min(images.len().checked_div(per).unwrap_or(0));
     let cols = cols.max(1);
@@ -56,44 +48,22 @@ pub fn grid(
 }
 
 /// Write an 8-bit PNG with 1 (grey) or 3 (RGB) channels; `data` is interleaved HWC.
-pub fn write_png(
-    path: impl AsRef<Path>,
-    width: usize,
-    height: usize,
-    channels: usize,
-    data: &[u8],
-) -> Result<()> {
+pub fn write_png(path: impl AsRef<Path>, width: usize, height: usize, channels: usize, data: &[u8]) -> Result<()> {
     let path = path.as_ref();
     let color = match channels {
         1 => png::ColorType::Grayscale,
         3 => png::ColorType::Rgb,
-        _ => {
-            return Err(Error::file(
-                path,
-                format!(
-                    "PNG: {channels} channels requested, only 1 (grey) or 3 (RGB) can be written"
-                ),
-            ))
-        }
+        _ => return Err(Error::file(path, format!("PNG: {channels} channels requested, only 1 (grey) or 3 (RGB) can be written"))),
     };
     if data.len() != width * height * channels {
         return Err(Error::file(
             path,
-            format!(
-                "PNG: {width}x{height}x{channels} needs {} bytes, got {}",
-                width * height * channels,
-                data.len()
-            ),
+            format!("PNG: {width}x{height}x{channels} needs {} bytes, got {}", width * height * channels, data.len()),
         ));
     }
     let (w32, h32) = match (u32::try_from(width), u32::try_from(height)) {
         (Ok(w), Ok(h)) if w > 0 && h > 0 => (w, h),
-        _ => {
-            return Err(Error::file(
-                path,
-                format!("PNG: invalid size {width}x{height}"),
-            ))
-        }
+        _ => return Err(Error::file(path, format!("PNG: invalid size {width}x{height}"))),
     };
     let file = File::create(path).with_path(path)?;
     let mut enc = png::Encoder::new(BufWriter::new(file), w32, h32);
@@ -115,43 +85,23 @@ pub fn read_png(path: impl AsRef<Path>) -> Result<(usize, usize, usize, Vec<u8>)
     let file = File::open(path).with_path(path)?;
     let mut dec = png::Decoder::new(BufReader::new(file));
     dec.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
-    let mut reader = dec
-        .read_info()
-        .map_err(|e| Error::file(path, format!("PNG: {e}")))?;
-    let size = reader
-        .output_buffer_size()
-        .ok_or_else(|| Error::file(path, "PNG: image too large"))?;
+    let mut reader = dec.read_info().map_err(|e| Error::file(path, format!("PNG: {e}")))?;
+    let size = reader.output_buffer_size().ok_or_else(|| Error::file(path, "PNG: image too large"))?;
     let mut buf = vec![0u8; size];
-    let info = reader
-        .next_frame(&mut buf)
-        .map_err(|e| Error::file(path, format!("PNG: {e}")))?;
+    let info = reader.next_frame(&mut buf).map_err(|e| Error::file(path, format!("PNG: {e}")))?;
     if info.bit_depth != png::BitDepth::Eight {
-        return Err(Error::file(
-            path,
-            format!(
-                "PNG: unsupported bit depth {:?} after conversion",
-                info.bit_depth
-            ),
-        ));
+        return Err(Error::file(path, format!("PNG: unsupported bit depth {:?} after conversion", info.bit_depth)));
     }
     let (in_c, out_c) = match info.color_type {
         png::ColorType::Grayscale => (1, 1),
         png::ColorType::GrayscaleAlpha => (2, 1),
         png::ColorType::Rgb => (3, 3),
         png::ColorType::Rgba => (4, 3),
-        png::ColorType::Indexed => {
-            return Err(Error::file(
-                path,
-                "PNG: palette image could not be expanded to RGB",
-            ))
-        }
+        png::ColorType::Indexed => return Err(Error::file(path, "PNG: palette image could not be expanded to RGB")),
     };
     let (w, h) = (info.width as usize, info.height as usize);
     if info.line_size < w * in_c || buf.len() < info.line_size * h {
-        return Err(Error::file(
-            path,
-            "PNG: decoded buffer smaller than the image",
-        ));
+        return Err(Error::file(path, "PNG: decoded buffer smaller than the image"));
     }
     let mut out = Vec::with_capacity(w * h * out_c);
     for y in 0..h {
@@ -220,26 +170,11 @@ mod tests {
         use png::{BitDepth, ColorType};
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("x.png");
-        write_raw(
-            &p,
-            ColorType::GrayscaleAlpha,
-            BitDepth::Eight,
-            &[10, 255, 20, 0],
-        );
+        write_raw(&p, ColorType::GrayscaleAlpha, BitDepth::Eight, &[10, 255, 20, 0]);
         assert_eq!(read_png(&p).unwrap(), (2, 1, 1, vec![10, 20]));
-        write_raw(
-            &p,
-            ColorType::Rgba,
-            BitDepth::Eight,
-            &[1, 2, 3, 4, 5, 6, 7, 8],
-        );
+        write_raw(&p, ColorType::Rgba, BitDepth::Eight, &[1, 2, 3, 4, 5, 6, 7, 8]);
         assert_eq!(read_png(&p).unwrap(), (2, 1, 3, vec![1, 2, 3, 5, 6, 7]));
-        write_raw(
-            &p,
-            ColorType::Grayscale,
-            BitDepth::Sixteen,
-            &[0x12, 0x34, 0xab, 0xcd],
-        );
+        write_raw(&p, ColorType::Grayscale, BitDepth::Sixteen, &[0x12, 0x34, 0xab, 0xcd]);
         assert_eq!(read_png(&p).unwrap(), (2, 1, 1, vec![0x12, 0xab]));
         write_raw(&p, ColorType::Indexed, BitDepth::Eight, &[1, 0]);
         assert_eq!(read_png(&p).unwrap(), (2, 1, 3, vec![255, 128, 0, 0, 0, 0]));

@@ -200,7 +200,16 @@ fn data_command(paths: &Paths, cmd: DataCmd) -> anyhow::Result<()> {
         DataCmd::List => {
             ayt::data::mnist::ensure_mnist(&store)?;
             for info in store.list()? {
-                println!("{:<20} {:>7} x {}x{}x{}  {}  sha256 {}", info.name, info.n, info.h, info.w, info.c, info.dtype, &info.sha256[..12.min(info.sha256.len())]);
+                println!(
+                    "{:<20} {:>7} x {}x{}x{}  {}  sha256 {}",
+                    info.name,
+                    info.n,
+                    info.h,
+                    info.w,
+                    info.c,
+                    info.dtype,
+                    &info.sha256[..12.min(info.sha256.len())]
+                );
             }
         }
         DataCmd::Show { name, preview } => {
@@ -208,7 +217,18 @@ fn data_command(paths: &Paths, cmd: DataCmd) -> anyhow::Result<()> {
                 ayt::data::mnist::ensure_mnist(&store)?;
             }
             let info = store.info(&name)?;
-            println!("name     {}\nfile     {}\nshape    [{}, {}, {}, {}] {}\nsha256   {}\nsource   {}", info.name, info.path.display(), info.n, info.h, info.w, info.c, info.dtype, info.sha256, info.source);
+            println!(
+                "name     {}\nfile     {}\nshape    [{}, {}, {}, {}] {}\nsha256   {}\nsource   {}",
+                info.name,
+                info.path.display(),
+                info.n,
+                info.h,
+                info.w,
+                info.c,
+                info.dtype,
+                info.sha256,
+                info.source
+            );
             if let Some(counts) = &info.label_counts {
                 let parts: Vec<String> = counts.iter().map(|(l, n)| format!("{l}:{n}")).collect();
                 println!("labels   {}", parts.join(" "));

@@ -33,7 +33,14 @@ pub fn denoise_from_data(model: &Denoiser, x0: &Tensor, z: &Tensor, sigma: f64, 
 }
 
 /// Samples with steps 1 or 2, noise drawn from `rng`.
-pub fn generate(model: &Denoiser, n: usize, shape: (usize, usize, usize), steps: usize, s: &SamplingConfig, rng: &mut impl rand::Rng) -> Result<Tensor> {
+pub fn generate(
+    model: &Denoiser,
+    n: usize,
+    shape: (usize, usize, usize),
+    steps: usize,
+    s: &SamplingConfig,
+    rng: &mut impl rand::Rng,
+) -> Result<Tensor> {
     let (c, h, w) = shape;
     let dev = model.device();
     let z = Tensor::from_vec(crate::rng::normal_vec(rng, n * c * h * w), (n, c, h, w), &dev)?;
@@ -76,7 +83,7 @@ pub fn from_run(run_dir: &std::path::Path, step: Option<u64>, n: usize, steps: u
     let device = candle_core::Device::Cpu;
     let model = Denoiser::new(&preset.model, c, preset.sampling.sigma_data, preset.seed, &device)?;
     let prefix = if use_ema { "ema." } else { "model." };
-    checkpoint::load_into_varmap(&model.varmap, &tensors, prefix, &checkpoint::tensors_path(run_dir, step))?;
+    checkpoint::load_into_varmap(&model.varmap, &tensors, prefix, checkpoint::tensors_path(run_dir, step))?;
     let mut rng = crate::rng::stream(seed, "sample");
     generate(&model, n, (c, h, w), steps, &preset.sampling, &mut rng)
 }

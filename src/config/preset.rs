@@ -176,7 +176,8 @@ impl Default for LogConfig {
 impl Preset {
     /// Reads, overrides (`--set key=value`) and validates a preset file.
     pub fn load(path: &Path, overrides: &[String]) -> Result<Preset> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::Preset { path: path.to_path_buf(), msg: format!("cannot read: {e}") })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| Error::Preset { path: path.to_path_buf(), msg: format!("cannot read: {e}") })?;
         Preset::parse(&text, path, overrides)
     }
 
@@ -187,7 +188,8 @@ impl Preset {
         for o in overrides {
             super::overrides::apply(&mut table, o).map_err(err)?;
         }
-        let preset: Preset = toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| err(e.to_string().trim_end().to_string()))?;
+        let preset: Preset =
+            toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| err(e.to_string().trim_end().to_string()))?;
         preset.validate().map_err(err)?;
         Ok(preset)
     }
@@ -230,7 +232,10 @@ impl Preset {
         positive("sampling.sigma_data", self.sampling.sigma_data)?;
         positive("sampling.sigma_min", self.sampling.sigma_min)?;
         if self.sampling.sigma_max <= self.sampling.sigma_min {
-            return Err(format!("sampling.sigma_max = {}: must exceed sampling.sigma_min = {}", self.sampling.sigma_max, self.sampling.sigma_min));
+            return Err(format!(
+                "sampling.sigma_max = {}: must exceed sampling.sigma_min = {}",
+                self.sampling.sigma_max, self.sampling.sigma_min
+            ));
         }
         if !(self.sampling.sigma_min..self.sampling.sigma_max).contains(&self.sampling.t_mid) {
             return Err(format!("sampling.t_mid = {}: must lie between sigma_min and sigma_max", self.sampling.t_mid));

@@ -45,29 +45,15 @@ pub enum SourceState {
     Disks { rng: ChaCha8Rng },
     /// Epoch and position within it (the permutation is recomputed from the seed); `n` guards
     /// against restoring onto a different data set.
-    Images {
-        seed: u64,
-        epoch: u64,
-        pos: usize,
-        n: usize,
-    },
+    Images { seed: u64, epoch: u64, pos: usize, n: usize },
 }
 
 /// An endless stream of batches.
 #[allow(clippy::large_enum_variant)] // one per run
 #[derive(Clone, Debug)]
 pub enum DataSource {
-    Disks {
-        cfg: DisksConfig,
-        rng: ChaCha8Rng,
-    },
-    Images {
-        set: Arc<ImageSet>,
-        seed: u64,
-        epoch: u64,
-        pos: usize,
-        perm: Vec<usize>,
-    },
+    Disks { cfg: DisksConfig, rng: ChaCha8Rng },
+    Images { set: Arc<ImageSet>, seed: u64, epoch: u64, pos: usize, perm: Vec<usize> },
 }
 
 fn permutation(n: usize, seed: u64, epoch: u64) -> Vec<usize> {
@@ -80,28 +66,16 @@ impl DataSource {
     /// Disk images drawn from `rng::stream(seed, "data")`; the config is validated.
     pub fn disks(cfg: DisksConfig, seed: u64) -> Result<DataSource> {
         cfg.validate()?;
-        Ok(DataSource::Disks {
-            cfg,
-            rng: rng::stream(seed, "data"),
-        })
+        Ok(DataSource::Disks { cfg, rng: rng::stream(seed, "data") })
     }
 
     /// Shuffled epochs over `set` (which must hold at least one image).
     pub fn images(set: Arc<ImageSet>, seed: u64) -> Result<DataSource> {
         if set.n == 0 || set.image_len() == 0 {
-            return Err(Error::msg(format!(
-                "data set {:?} holds no images",
-                set.source
-            )));
+            return Err(Error::msg(format!("data set {:?} holds no images", set.source)));
         }
         let perm = permutation(set.n, seed, 0);
-        Ok(DataSource::Images {
-            set,
-            seed,
-            epoch: 0,
-            pos: 0,
-            perm,
-        })
+        Ok(DataSource::Images { set, seed, epoch: 0, pos: 0, perm })
     }
 
     /// `(c, h, w)` of the images this source yields.
@@ -124,23 +98,9 @@ impl DataSource {
                     x.extend(render(cfg, &p));
                     params.push(p);
                 }
-                Batch {
-                    x,
-                    b,
-                    c,
-                    h,
-                    w,
-                    labels: None,
-                    disks: Some(params),
-                }
+                Batch { x, b, c, h, w, labels: None, disks: Some(params) }
             }
-            DataSource::Images {
-                set,
-                seed,
-                epoch,
-                pos,
-                perm,
-            } => {
+            DataSource::Images { set, seed, epoch, pos, perm } => {
                 let mut idx = Vec::with_capacity(b);
                 while idx.len() < b {
                     if *pos >= perm.len() {
@@ -152,19 +112,8 @@ impl DataSource {
                     idx.extend_from_slice(&perm[*pos..*pos + take]);
                     *pos += take;
                 }
-                let labels = set
-                    .labels
-                    .as_ref()
-                    .map(|l| idx.iter().map(|&i| l[i]).collect());
-                Batch {
-                    x: set.batch_f32_nchw(&idx),
-                    b,
-                    c,
-                    h,
-                    w,
-                    labels,
-                    disks: None,
-                }
+                let labels = set.labels.as_ref().map(|l| idx.iter().map(|&i| l[i]).collect());
+                Batch { x: set.batch_f32_nchw(&idx), b, c, h, w, labels, disks: None }
             }
         }
     }
@@ -173,18 +122,7 @@ impl DataSource {
     pub fn state(&self) -> SourceState {
         match self {
             DataSource::Disks { rng, .. } => SourceState::Disks { rng: rng.clone() },
-            DataSource::Images {
-                set,
-                seed,
-                epoch,
-                pos,
-                ..
-            } => SourceState::Images {
-                seed: *seed,
-                epoch: *epoch,
-                pos: *pos,
-                n: set.n,
-            },
+            DataSource::Images { set, seed, epoch, pos, .. } => SourceState::Images { seed: *seed, epoch: *epoch, pos: *pos, n: set.n },
         }
     }
 
@@ -195,26 +133,9 @@ impl DataSource {
                 *rng = saved.clone();
                 Ok(())
             }
-            (
-                DataSource::Images {
-                    set,
-                    seed,
-                    epoch,
-                    pos,
-                    perm,
-                },
-                SourceState::Images {
-                    seed: s,
-                    epoch: e,
-                    pos: p,
-                    n,
-                },
-            ) => {
+            (DataSource::Images { set, seed, epoch, pos, perm }, SourceState::Images { seed: s, epoch: e, pos: p, n }) => {
                 if *n != set.n || *p > set.n {
-                    return Err(Error::msg(format!(
-                        "data state is for {n} images at position {p}, but the data set has {}",
-                        set.n
-                    )));
+                    return Err(Error::msg(format!("data state is for {n} images at position {p}, but the data set has {}", set.n)));
                 }
                 if *e != *epoch || *s != *seed {
                     *perm = permutation(set.n, *s, *e);
@@ -222,12 +143,12 @@ impl DataSource {
                 (*seed, *epoch, *pos) = (*s, *e, *p);
                 Ok(())
             }
-            (DataSource::Disks { .. }, SourceState::Images { .. }) => Err(Error::msg(
-                "data state is for an image data set, but the source is disks",
-            )),
-            (DataSource::Images { .. }, SourceState::Disks { .. }) => Err(Error::msg(
-                "data state is for disks, but the source is an image data set",
-            )),
+            (DataSource::Disks { .. }, SourceState::Images { .. }) => {
+                Err(Error::msg("data state is for an image data set, but the source is disks"))
+            }
+            (DataSource::Images { .. }, SourceState::Disks { .. }) => {
+                Err(Error::msg("data state is for disks, but the source is an image data set"))
+            }
         }
     }
 }
@@ -245,9 +166,7 @@ mod tests {
 
     /// Which images a batch holds (each image is constant = its index).
     fn ids(b: &Batch) -> Vec<usize> {
-        b.x.chunks(4)
-            .map(|c| ((c[0] + 1.0) * 127.5).round() as usize)
-            .collect()
+        b.x.chunks(4).map(|c| ((c[0] + 1.0) * 127.5).round() as usize).collect()
     }
 
     #[test]
@@ -287,10 +206,7 @@ mod tests {
 
     #[test]
     fn restored_source_continues_identically() {
-        let sources = [
-            DataSource::images(set(10), 9).unwrap(),
-            DataSource::disks(DisksConfig::default(), 9).unwrap(),
-        ];
+        let sources = [DataSource::images(set(10), 9).unwrap(), DataSource::disks(DisksConfig::default(), 9).unwrap()];
         for mut a in sources {
             let fresh = a.clone();
             let _ = a.next_batch(7);
@@ -304,9 +220,7 @@ mod tests {
             }
         }
         let mut img = DataSource::images(set(10), 9).unwrap();
-        let disk_state = DataSource::disks(DisksConfig::default(), 1)
-            .unwrap()
-            .state();
+        let disk_state = DataSource::disks(DisksConfig::default(), 1).unwrap().state();
         assert!(img.restore(&disk_state).is_err());
         let other = DataSource::images(set(11), 9).unwrap().state();
         assert!(img.restore(&other).is_err());
@@ -319,10 +233,6 @@ mod tests {
         assert_eq!((b.b, b.c, b.h, b.w, b.x.len()), (2, 1, 16, 16, 512));
         let p = b.disks.unwrap();
         assert_eq!(b.x[..256], render(&DisksConfig::default(), &p[0])[..]);
-        assert!(DataSource::images(
-            Arc::new(ImageSet::new(vec![], (0, 2, 2, 1), None, "e").unwrap()),
-            0
-        )
-        .is_err());
+        assert!(DataSource::images(Arc::new(ImageSet::new(vec![], (0, 2, 2, 1), None, "e").unwrap()), 0).is_err());
     }
 }

@@ -34,13 +34,7 @@ pub struct DisksConfig {
 
 impl Default for DisksConfig {
     fn default() -> Self {
-        DisksConfig {
-            size: 16,
-            radius_min: 2.0,
-            radius_max: 5.0,
-            margin: 1.0,
-            tau: 1.0,
-        }
+        DisksConfig { size: 16, radius_min: 2.0, radius_max: 5.0, margin: 1.0, tau: 1.0 }
     }
 }
 
@@ -182,10 +176,7 @@ pub fn tangent_basis(cfg: &DisksConfig, p: &DiskParams) -> Vec<Vec<f32>> {
             basis.push(u);
         }
     }
-    basis
-        .into_iter()
-        .map(|b| b.into_iter().map(|x| x as f32).collect())
-        .collect()
+    basis.into_iter().map(|b| b.into_iter().map(|x| x as f32).collect()).collect()
 }
 
 /// Orthogonal projection of `v` onto the span of an orthonormal `basis` (computed in f64).
@@ -193,9 +184,7 @@ pub fn project(basis: &[Vec<f32>], v: &[f32]) -> Vec<f32> {
     let mut out = vec![0f64; v.len()];
     for b in basis {
         let dot: f64 = b.iter().zip(v).map(|(a, b)| *a as f64 * *b as f64).sum();
-        out.iter_mut()
-            .zip(b)
-            .for_each(|(o, b)| *o += dot * *b as f64);
+        out.iter_mut().zip(b).for_each(|(o, b)| *o += dot * *b as f64);
     }
     out.into_iter().map(|x| x as f32).collect()
 }
@@ -229,14 +218,9 @@ mod tests {
             assert_eq!(img.len(), 256);
             assert!(img.iter().all(|v| (-1.0..=1.0).contains(v)));
         }
-        let bad = DisksConfig {
-            radius_max: 8.0,
-            ..cfg.clone()
-        };
+        let bad = DisksConfig { radius_max: 8.0, ..cfg.clone() };
         assert!(bad.validate().is_err());
-        let e = toml::from_str::<DisksConfig>("size = 8\nradius = 3")
-            .unwrap_err()
-            .to_string();
+        let e = toml::from_str::<DisksConfig>("size = 8\nradius = 3").unwrap_err().to_string();
         assert!(e.contains("radius"), "{e}");
         let c: DisksConfig = toml::from_str("size = 32").unwrap();
         assert_eq!(c, DisksConfig { size: 32, ..cfg });
@@ -268,11 +252,7 @@ mod tests {
                 let scale = an_k.iter().fold(0f64, |m, v| m.max(v.abs()));
                 for i in 0..fp.len() {
                     let fd = (fp[i] - fm[i]) / step;
-                    assert!(
-                        (fd - an_k[i]).abs() <= 1e-3 * scale,
-                        "param {k} pixel {i}: {fd} vs {}",
-                        an_k[i]
-                    );
+                    assert!((fd - an_k[i]).abs() <= 1e-3 * scale, "param {k} pixel {i}: {fd} vs {}", an_k[i]);
                 }
             }
             // the f32 outputs agree with the f64 reference
@@ -289,11 +269,7 @@ mod tests {
             assert_eq!(basis.len(), 3);
             for i in 0..3 {
                 for j in 0..3 {
-                    let dot: f64 = basis[i]
-                        .iter()
-                        .zip(&basis[j])
-                        .map(|(a, b)| *a as f64 * *b as f64)
-                        .sum();
+                    let dot: f64 = basis[i].iter().zip(&basis[j]).map(|(a, b)| *a as f64 * *b as f64).sum();
                     let want = if i == j { 1.0 } else { 0.0 };
                     assert!((dot - want).abs() < 1e-6, "<b{i}, b{j}> = {dot}");
                 }
@@ -301,27 +277,17 @@ mod tests {
             // a derivative lies in the span: projection returns it
             let d = derivatives(&cfg, &p);
             let pr = project(&basis, &d[0]);
-            let err = pr
-                .iter()
-                .zip(&d[0])
-                .map(|(a, b)| (a - b).abs())
-                .fold(0f32, f32::max);
+            let err = pr.iter().zip(&d[0]).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
             assert!(err < 1e-5, "{err}");
             // a vector orthogonal to the basis projects to zero
-            let mut v: Vec<f64> = (0..cfg.pixels())
-                .map(|i| ((i * 7919) % 13) as f64 - 6.0)
-                .collect();
+            let mut v: Vec<f64> = (0..cfg.pixels()).map(|i| ((i * 7919) % 13) as f64 - 6.0).collect();
             for b in &basis {
                 let dot: f64 = v.iter().zip(b).map(|(a, b)| a * *b as f64).sum();
                 v.iter_mut().zip(b).for_each(|(a, b)| *a -= dot * *b as f64);
             }
             let v32: Vec<f32> = v.iter().map(|&x| x as f32).collect();
             let norm = v32.iter().map(|a| a * a).sum::<f32>().sqrt();
-            let pn = project(&basis, &v32)
-                .iter()
-                .map(|a| a * a)
-                .sum::<f32>()
-                .sqrt();
+            let pn = project(&basis, &v32).iter().map(|a| a * a).sum::<f32>().sqrt();
             assert!(pn < 1e-5 * norm, "{pn} vs {norm}");
         }
     }

@@ -25,9 +25,7 @@ pub struct IdxArray {
 pub fn maybe_gunzip(bytes: &[u8], path: &Path) -> Result<Vec<u8>> {
     if bytes.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
-        flate2::read::MultiGzDecoder::new(bytes)
-            .read_to_end(&mut out)
-            .map_err(|e| Error::file(path, format!("gzip: {e}")))?;
+        flate2::read::MultiGzDecoder::new(bytes).read_to_end(&mut out).map_err(|e| Error::file(path, format!("gzip: {e}")))?;
         Ok(out)
     } else {
         Ok(bytes.to_vec())
@@ -44,33 +42,16 @@ pub fn parse_idx(bytes: &[u8], expect_magic: u32, path: &Path) -> Result<IdxArra
         _ => "IDX",
     };
     if raw.len() < 4 {
-        return Err(Error::file(
-            path,
-            format!(
-                "truncated: {} bytes, too short for an IDX header",
-                raw.len()
-            ),
-        ));
+        return Err(Error::file(path, format!("truncated: {} bytes, too short for an IDX header", raw.len())));
     }
     let magic = u32::from_be_bytes([raw[0], raw[1], raw[2], raw[3]]);
     if magic != expect_magic {
-        return Err(Error::file(
-            path,
-            format!(
-                "wrong magic 0x{magic:08x}: an IDX {kind} file starts with 0x{expect_magic:08x}"
-            ),
-        ));
+        return Err(Error::file(path, format!("wrong magic 0x{magic:08x}: an IDX {kind} file starts with 0x{expect_magic:08x}")));
     }
     let ndims = (magic & 0xff) as usize;
     let header = 4 + 4 * ndims;
     if raw.len() < header {
-        return Err(Error::file(
-            path,
-            format!(
-                "truncated: header of {ndims} dimensions needs {header} bytes, found {}",
-                raw.len()
-            ),
-        ));
+        return Err(Error::file(path, format!("truncated: header of {ndims} dimensions needs {header} bytes, found {}", raw.len())));
     }
     let dims: Vec<usize> = (0..ndims)
         .map(|i| {
@@ -78,35 +59,22 @@ pub fn parse_idx(bytes: &[u8], expect_magic: u32, path: &Path) -> Result<IdxArra
             u32::from_be_bytes([raw[o], raw[o + 1], raw[o + 2], raw[o + 3]]) as usize
         })
         .collect();
-    let shape = dims
-        .iter()
-        .map(|d| d.to_string())
-        .collect::<Vec<_>>()
-        .join("x");
+    let shape = dims.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("x");
     let want = dims
         .iter()
         .try_fold(1usize, |a, &d| a.checked_mul(d))
         .ok_or_else(|| Error::file(path, format!("header says {shape}: too large")))?;
     let found = raw.len() - header;
     if found < want {
-        return Err(Error::file(
-            path,
-            format!("truncated: header says {shape} = {want} bytes of {kind} data, found {found}"),
-        ));
+        return Err(Error::file(path, format!("truncated: header says {shape} = {want} bytes of {kind} data, found {found}")));
     }
     if found > want {
         return Err(Error::file(
             path,
-            format!(
-                "{} trailing bytes: header says {shape} = {want} bytes of {kind} data, found {found}",
-                found - want
-            ),
+            format!("{} trailing bytes: header says {shape} = {want} bytes of {kind} data, found {found}", found - want),
         ));
     }
-    Ok(IdxArray {
-        dims,
-        data: raw[header..].to_vec(),
-    })
+    Ok(IdxArray { dims, data: raw[header..].to_vec() })
 }
 
 /// Parse an IDX image file: `(n, h, w, pixels)`.
@@ -122,26 +90,14 @@ pub fn parse_labels(bytes: &[u8], path: &Path) -> Result<Vec<u8>> {
 
 /// An image set from the bytes of an IDX image file and (optionally) an IDX label file.
 /// The paths only name the sources in errors.
-pub fn mnist_from_bytes(
-    images: &[u8],
-    images_path: &Path,
-    labels: Option<(&[u8], &Path)>,
-    source: impl Into<String>,
-) -> Result<ImageSet> {
+pub fn mnist_from_bytes(images: &[u8], images_path: &Path, labels: Option<(&[u8], &Path)>, source: impl Into<String>) -> Result<ImageSet> {
     let (n, h, w, px) = parse_images(images, images_path)?;
     let labels = match labels {
         None => None,
         Some((bytes, lpath)) => {
             let l = parse_labels(bytes, lpath)?;
             if l.len() != n {
-                return Err(Error::file(
-                    lpath,
-                    format!(
-                        "{} labels, but the image file {} has {n} images",
-                        l.len(),
-                        images_path.display()
-                    ),
-                ));
+                return Err(Error::file(lpath, format!("{} labels, but the image file {} has {n} images", l.len(), images_path.display())));
             }
             Some(l.into_iter().map(i64::from).collect())
         }
@@ -157,10 +113,7 @@ pub fn read_idx(path: impl AsRef<Path>, expect_magic: u32) -> Result<IdxArray> {
 }
 
 /// Read an MNIST-style pair of IDX files (images and labels, gzip or raw).
-pub fn read_mnist_pair(
-    images_path: impl AsRef<Path>,
-    labels_path: impl AsRef<Path>,
-) -> Result<ImageSet> {
+pub fn read_mnist_pair(images_path: impl AsRef<Path>, labels_path: impl AsRef<Path>) -> Result<ImageSet> {
     let (ip, lp) = (images_path.as_ref(), labels_path.as_ref());
     let ib = std::fs::read(ip).with_path(ip)?;
     let lb = std::fs::read(lp).with_path(lp)?;
@@ -190,11 +143,7 @@ mod tests {
 
     fn sample() -> (Vec<u8>, Vec<u8>, Vec<u8>) {
         let px: Vec<u8> = (0..3 * 2 * 4).map(|i| i as u8 * 7).collect();
-        (
-            encode_idx(&[3, 2, 4], &px),
-            encode_idx(&[3], &[5, 0, 9]),
-            px,
-        )
+        (encode_idx(&[3, 2, 4], &px), encode_idx(&[3], &[5, 0, 9]), px)
     }
 
     #[test]
@@ -228,10 +177,7 @@ mod tests {
         // header itself cut short, and gzip cut short
         std::fs::write(&ip, &img[..6]).unwrap();
         let e = read_mnist_pair(&ip, &lp).unwrap_err().to_string();
-        assert!(
-            e.contains("short-images.idx") && e.contains("truncated"),
-            "{e}"
-        );
+        assert!(e.contains("short-images.idx") && e.contains("truncated"), "{e}");
         let gz = gzip(&img);
         std::fs::write(&ip, &gz[..gz.len() / 2]).unwrap();
         let e = read_mnist_pair(&ip, &lp).unwrap_err().to_string();
@@ -247,26 +193,17 @@ mod tests {
         std::fs::write(&ip, &lbl).unwrap();
         std::fs::write(&lp, &lbl).unwrap();
         let e = read_mnist_pair(&ip, &lp).unwrap_err().to_string();
-        assert!(
-            e.contains("i.idx") && e.contains("wrong magic 0x00000801"),
-            "{e}"
-        );
+        assert!(e.contains("i.idx") && e.contains("wrong magic 0x00000801"), "{e}");
         // count mismatch
         std::fs::write(&ip, &img).unwrap();
         std::fs::write(&lp, encode_idx(&[2], &[1, 2])).unwrap();
         let e = read_mnist_pair(&ip, &lp).unwrap_err().to_string();
-        assert!(
-            e.contains("l.idx") && e.contains("2 labels") && e.contains("3 images"),
-            "{e}"
-        );
+        assert!(e.contains("l.idx") && e.contains("2 labels") && e.contains("3 images"), "{e}");
         // trailing bytes
         let mut long = img.clone();
         long.push(0);
         assert!(parse_images(&long, Path::new("x")).is_err());
         assert_eq!(parse_images(&img, Path::new("x")).unwrap().3, px);
-        assert!(parse_images(&[], Path::new("empty"))
-            .unwrap_err()
-            .to_string()
-            .contains("empty"));
+        assert!(parse_images(&[], Path::new("empty")).unwrap_err().to_string().contains("empty"));
     }
 }

@@ -33,34 +33,17 @@ pub fn embedded_files() -> [(&'static str, &'static [u8]); 4] {
 fn decode(images: &[u8], iname: &str, labels: &[u8], lname: &str, what: &str) -> Result<ImageSet> {
     let ip = Path::new("<embedded>").join(iname);
     let lp = Path::new("<embedded>").join(lname);
-    mnist_from_bytes(
-        images,
-        &ip,
-        Some((labels, &lp)),
-        format!("MNIST {what} (embedded; LeCun, Cortes, Burges; CC BY-SA 3.0)"),
-    )
+    mnist_from_bytes(images, &ip, Some((labels, &lp)), format!("MNIST {what} (embedded; LeCun, Cortes, Burges; CC BY-SA 3.0)"))
 }
 
 /// The 60,000 MNIST training images with labels, decoded from the embedded files.
 pub fn train() -> Result<ImageSet> {
-    decode(
-        TRAIN_IMAGES,
-        "train-images-idx3-ubyte.gz",
-        TRAIN_LABELS,
-        "train-labels-idx1-ubyte.gz",
-        "train",
-    )
+    decode(TRAIN_IMAGES, "train-images-idx3-ubyte.gz", TRAIN_LABELS, "train-labels-idx1-ubyte.gz", "train")
 }
 
 /// The 10,000 MNIST test images with labels, decoded from the embedded files.
 pub fn test() -> Result<ImageSet> {
-    decode(
-        TEST_IMAGES,
-        "t10k-images-idx3-ubyte.gz",
-        TEST_LABELS,
-        "t10k-labels-idx1-ubyte.gz",
-        "test",
-    )
+    decode(TEST_IMAGES, "t10k-images-idx3-ubyte.gz", TEST_LABELS, "t10k-labels-idx1-ubyte.gz", "test")
 }
 
 /// Import "mnist" (train) and "mnist-test" into `store` unless they are already there.
@@ -86,10 +69,7 @@ mod tests {
             let mut parts = line.split_whitespace();
             let (hash, name) = (parts.next().unwrap(), parts.next().unwrap());
             let name = name.trim_start_matches('*');
-            let (_, bytes) = embedded_files()
-                .into_iter()
-                .find(|(n, _)| *n == name)
-                .unwrap();
+            let (_, bytes) = embedded_files().into_iter().find(|(n, _)| *n == name).unwrap();
             assert_eq!(hex::encode(Sha256::digest(bytes)), hash, "{name}");
             listed += 1;
         }
@@ -121,15 +101,9 @@ mod tests {
         assert_eq!((info.n, info.h, info.w, info.c), (60000, 28, 28, 1));
         assert_eq!(info.label_counts.unwrap().len(), 10);
         assert_eq!(store.info(TEST_NAME).unwrap().n, 10000);
-        let modified = std::fs::metadata(store.path(TRAIN_NAME))
-            .unwrap()
-            .modified()
-            .unwrap();
+        let modified = std::fs::metadata(store.path(TRAIN_NAME)).unwrap().modified().unwrap();
         ensure_mnist(&store).unwrap(); // present: not rewritten
-        let again = std::fs::metadata(store.path(TRAIN_NAME))
-            .unwrap()
-            .modified()
-            .unwrap();
+        let again = std::fs::metadata(store.path(TRAIN_NAME)).unwrap().modified().unwrap();
         assert_eq!(modified, again);
     }
 }

@@ -54,29 +54,14 @@ impl ImageSet {
             .and_then(|v| v.checked_mul(c))
             .ok_or_else(|| Error::msg(format!("image set {n}x{h}x{w}x{c} is too large")))?;
         if images.len() != want {
-            return Err(Error::msg(format!(
-                "image set {n}x{h}x{w}x{c} needs {want} bytes, got {}",
-                images.len()
-            )));
+            return Err(Error::msg(format!("image set {n}x{h}x{w}x{c} needs {want} bytes, got {}", images.len())));
         }
         if let Some(l) = &labels {
             if l.len() != n {
-                return Err(Error::msg(format!(
-                    "image set has {n} images but {} labels",
-                    l.len()
-                )));
+                return Err(Error::msg(format!("image set has {n} images but {} labels", l.len())));
             }
         }
-        Ok(ImageSet {
-            images,
-            n,
-            h,
-            w,
-            c,
-            labels,
-            source: source.into(),
-            class_names: None,
-        })
+        Ok(ImageSet { images, n, h, w, c, labels, source: source.into(), class_names: None })
     }
 
     /// Bytes per image (`h * w * c`).
@@ -137,13 +122,7 @@ mod tests {
     #[test]
     fn image_set_accessors() {
         // 2 images, 1x2 pixels, 2 channels
-        let set = ImageSet::new(
-            vec![0, 255, 10, 20, 1, 2, 3, 4],
-            (2, 1, 2, 2),
-            Some(vec![3, 1]),
-            "t",
-        )
-        .unwrap();
+        let set = ImageSet::new(vec![0, 255, 10, 20, 1, 2, 3, 4], (2, 1, 2, 2), Some(vec![3, 1]), "t").unwrap();
         assert_eq!(set.image(1), &[1, 2, 3, 4]);
         let x = set.batch_f32_nchw(&[0]);
         // NCHW: channel 0 = [0, 10], channel 1 = [255, 20]

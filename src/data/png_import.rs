@@ -58,10 +58,7 @@ pub fn import_png_folder(dir: impl AsRef<Path>) -> Result<ImageSet> {
         entries.extend(top_files.into_iter().map(|p| (p, None)));
     } else {
         if let Some(f) = top_files.first() {
-            return Err(Error::file(
-                f,
-                "PNG file next to class sub-folders: put every image inside a class folder",
-            ));
+            return Err(Error::file(f, "PNG file next to class sub-folders: put every image inside a class folder"));
         }
         let mut names = Vec::new();
         for (k, sub) in sub_dirs.iter().enumerate() {
@@ -70,11 +67,7 @@ pub fn import_png_folder(dir: impl AsRef<Path>) -> Result<ImageSet> {
             if files.is_empty() {
                 return Err(Error::file(sub, "class folder contains no *.png files"));
             }
-            names.push(
-                sub.file_name()
-                    .map(|s| s.to_string_lossy().to_string())
-                    .unwrap_or_default(),
-            );
+            names.push(sub.file_name().map(|s| s.to_string_lossy().to_string()).unwrap_or_default());
             entries.extend(files.into_iter().map(|p| (p, Some(k as i64))));
         }
         class_names = Some(names);
@@ -112,13 +105,7 @@ pub fn import_png_folder(dir: impl AsRef<Path>) -> Result<ImageSet> {
         return Err(Error::file(dir, "no *.png files found"));
     };
     let labels = class_names.is_some().then_some(labels);
-    let mut set = ImageSet::new(
-        images,
-        (entries.len(), h, w, c),
-        labels,
-        format!("PNG folder {}", dir.display()),
-    )
-    .with_path(dir)?;
+    let mut set = ImageSet::new(images, (entries.len(), h, w, c), labels, format!("PNG folder {}", dir.display())).with_path(dir)?;
     set.class_names = class_names;
     Ok(set)
 }
@@ -142,10 +129,7 @@ mod tests {
         std::fs::write(root.join("cats").join("notes.txt"), "ignored").unwrap();
         let set = import_png_folder(root).unwrap();
         assert_eq!((set.n, set.h, set.w, set.c), (3, 2, 3, 1));
-        assert_eq!(
-            set.class_names,
-            Some(vec!["cats".to_string(), "dogs".to_string()])
-        );
+        assert_eq!(set.class_names, Some(vec!["cats".to_string(), "dogs".to_string()]));
         assert_eq!(set.labels, Some(vec![0, 1, 1]));
         // cats/z, dogs/a (written second: 101), dogs/b (100)
         assert_eq!(set.image(0)[0], 10);
@@ -162,14 +146,8 @@ mod tests {
         assert_eq!((set.n, set.c, set.labels.clone()), (1, 3, None));
         write_png(root.join("2.png"), 2, 3, 3, &[5; 18]).unwrap();
         let e = import_png_folder(root).unwrap_err().to_string();
-        assert!(
-            e.contains("2.png") && e.contains("2x3") && e.contains("1.png") && e.contains("2x2"),
-            "{e}"
-        );
+        assert!(e.contains("2.png") && e.contains("2x3") && e.contains("1.png") && e.contains("2x2"), "{e}");
         let empty = tempfile::tempdir().unwrap();
-        assert!(import_png_folder(empty.path())
-            .unwrap_err()
-            .to_string()
-            .contains("no *.png"));
+        assert!(import_png_folder(empty.path()).unwrap_err().to_string().contains("no *.png"));
     }
 }

@@ -68,9 +68,7 @@ impl DatasetStore {
         // unique per process and call, so concurrent saves never share a temp file
         static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let k = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let tmp = self
-            .root
-            .join(format!(".{name}.h5.tmp-{}-{k}", std::process::id()));
+        let tmp = self.root.join(format!(".{name}.h5.tmp-{}-{k}", std::process::id()));
         match write_file(&tmp, set) {
             Ok(()) => {}
             Err(e) => {
@@ -80,10 +78,7 @@ impl DatasetStore {
         }
         if let Err(e) = std::fs::rename(&tmp, &path) {
             let _ = std::fs::remove_file(&tmp);
-            return Err(Error::file(
-                &path,
-                format!("renaming {} into place: {e}", tmp.display()),
-            ));
+            return Err(Error::file(&path, format!("renaming {} into place: {e}", tmp.display())));
         }
         Ok(path)
     }
@@ -149,21 +144,14 @@ impl DatasetStore {
 }
 
 fn check_name(name: &str) -> Result<()> {
-    if name.is_empty()
-        || name.starts_with('.')
-        || name.contains(['/', '\\'])
-        || name.chars().any(|c| c.is_control())
-    {
-        return Err(Error::msg(format!(
-            "invalid data set name {name:?}: use a plain file name without '/' or a leading '.'"
-        )));
+    if name.is_empty() || name.starts_with('.') || name.contains(['/', '\\']) || name.chars().any(|c| c.is_control()) {
+        return Err(Error::msg(format!("invalid data set name {name:?}: use a plain file name without '/' or a leading '.'")));
     }
     Ok(())
 }
 
 fn write_str_attr(file: &hdf5::File, path: &Path, name: &str, value: &str) -> Result<()> {
-    let v = VarLenUnicode::from_str(value)
-        .map_err(|e| Error::file(path, format!("attribute {name}: {e}")))?;
+    let v = VarLenUnicode::from_str(value).map_err(|e| Error::file(path, format!("attribute {name}: {e}")))?;
     file.new_attr::<VarLenUnicode>()
         .shape(())
         .create(name)
@@ -173,22 +161,15 @@ fn write_str_attr(file: &hdf5::File, path: &Path, name: &str, value: &str) -> Re
 
 fn write_file(path: &Path, set: &ImageSet) -> Result<()> {
     let shape = (set.n, set.h, set.w, set.c);
-    let arr = ndarray::ArrayView4::from_shape(shape, &set.images).map_err(|e| {
-        Error::file(
-            path,
-            format!("images {}x{}x{}x{}: {e}", set.n, set.h, set.w, set.c),
-        )
-    })?;
+    let arr = ndarray::ArrayView4::from_shape(shape, &set.images)
+        .map_err(|e| Error::file(path, format!("images {}x{}x{}x{}: {e}", set.n, set.h, set.w, set.c)))?;
     let file = hdf5::File::create(path).with_path(path)?;
     let per = set.h * set.w * set.c;
     let builder = file.new_dataset_builder().with_data(arr);
     let created = if set.n > 0 && per > 0 && hdf5::filters::deflate_available() {
         // chunks of about 256 KiB, whole images
         let chunk_n = (256 * 1024 / per).clamp(1, set.n);
-        builder
-            .chunk((chunk_n, set.h, set.w, set.c))
-            .deflate(4)
-            .create("images")
+        builder.chunk((chunk_n, set.h, set.w, set.c)).deflate(4).create("images")
     } else {
         builder.create("images")
     };
@@ -236,23 +217,12 @@ fn read_str_attr(file: &hdf5::File, path: &Path, name: &str) -> Result<Option<St
     let attr = file.attr(name).map_err(err)?;
     let desc = attr.dtype().and_then(|d| d.to_descriptor()).map_err(err)?;
     let value = match desc {
-        TypeDescriptor::VarLenUnicode if attr.is_scalar() => attr
-            .read_scalar::<VarLenUnicode>()
-            .map_err(err)?
-            .as_str()
-            .to_string(),
-        TypeDescriptor::VarLenAscii if attr.is_scalar() => attr
-            .read_scalar::<VarLenAscii>()
-            .map_err(err)?
-            .as_str()
-            .to_string(),
+        TypeDescriptor::VarLenUnicode if attr.is_scalar() => attr.read_scalar::<VarLenUnicode>().map_err(err)?.as_str().to_string(),
+        TypeDescriptor::VarLenAscii if attr.is_scalar() => attr.read_scalar::<VarLenAscii>().map_err(err)?.as_str().to_string(),
         other => {
             return Err(Error::file(
                 path,
-                format!(
-                "attribute {name}: expected a variable-length string scalar, found {other} {:?}",
-                attr.shape()
-            ),
+                format!("attribute {name}: expected a variable-length string scalar, found {other} {:?}", attr.shape()),
             ))
         }
     };
@@ -265,113 +235,60 @@ fn open_checked(path: &Path) -> Result<Opened> {
     }
     let file = hdf5::File::open(path).with_path(path)?;
     if !file.link_exists("images") {
-        return Err(Error::file(
-            path,
-            "dataset /images: missing (expected uint8 [N,H,W,C])",
-        ));
+        return Err(Error::file(path, "dataset /images: missing (expected uint8 [N,H,W,C])"));
     }
-    let images = file
-        .dataset("images")
-        .map_err(|e| Error::file(path, format!("dataset /images: {e}")))?;
-    let desc = images
-        .dtype()
-        .and_then(|d| d.to_descriptor())
-        .map_err(|e| Error::file(path, format!("dataset /images: {e}")))?;
+    let images = file.dataset("images").map_err(|e| Error::file(path, format!("dataset /images: {e}")))?;
+    let desc = images.dtype().and_then(|d| d.to_descriptor()).map_err(|e| Error::file(path, format!("dataset /images: {e}")))?;
     let shape = images.shape();
     if desc != TypeDescriptor::Unsigned(IntSize::U1) || shape.len() != 4 {
-        return Err(Error::file(
-            path,
-            format!("dataset /images: expected uint8 [N,H,W,C], found {desc} {shape:?}"),
-        ));
+        return Err(Error::file(path, format!("dataset /images: expected uint8 [N,H,W,C], found {desc} {shape:?}")));
     }
     let (n, h, w, c) = (shape[0], shape[1], shape[2], shape[3]);
     if n > 0 && (h == 0 || w == 0 || c == 0) {
-        return Err(Error::file(
-            path,
-            format!("dataset /images: empty image size {shape:?}"),
-        ));
+        return Err(Error::file(path, format!("dataset /images: empty image size {shape:?}")));
     }
     let labels = if file.link_exists("labels") {
         let err = |e: hdf5::Error| Error::file(path, format!("dataset /labels: {e}"));
         let ds = file.dataset("labels").map_err(err)?;
         let ldesc = ds.dtype().and_then(|d| d.to_descriptor()).map_err(err)?;
         let lshape = ds.shape();
-        let is_int = matches!(
-            ldesc,
-            TypeDescriptor::Integer(_) | TypeDescriptor::Unsigned(_)
-        );
+        let is_int = matches!(ldesc, TypeDescriptor::Integer(_) | TypeDescriptor::Unsigned(_));
         if !is_int || lshape.len() != 1 || lshape[0] != n {
-            return Err(Error::file(
-                path,
-                format!("dataset /labels: expected int64 [{n}] (one per image), found {ldesc} {lshape:?}"),
-            ));
+            return Err(Error::file(path, format!("dataset /labels: expected int64 [{n}] (one per image), found {ldesc} {lshape:?}")));
         }
         Some(ds.read_raw::<i64>().map_err(err)?)
     } else {
         None
     };
-    if let Some(v) = file
-        .attr_names()
-        .with_path(path)?
-        .iter()
-        .find(|a| *a == "format_version")
-    {
+    if let Some(v) = file.attr_names().with_path(path)?.iter().find(|a| *a == "format_version") {
         let err = |e: hdf5::Error| Error::file(path, format!("attribute {v}: {e}"));
-        let version: i64 = file
-            .attr(v)
-            .and_then(|a| a.read_scalar::<i64>())
-            .map_err(err)?;
+        let version: i64 = file.attr(v).and_then(|a| a.read_scalar::<i64>()).map_err(err)?;
         if version > FORMAT_VERSION {
-            return Err(Error::file(
-                path,
-                format!(
-                    "format_version {version} is newer than this program reads ({FORMAT_VERSION})"
-                ),
-            ));
+            return Err(Error::file(path, format!("format_version {version} is newer than this program reads ({FORMAT_VERSION})")));
         }
     }
-    let source =
-        read_str_attr(&file, path, "source")?.unwrap_or_else(|| path.display().to_string());
+    let source = read_str_attr(&file, path, "source")?.unwrap_or_else(|| path.display().to_string());
     let sha256 = read_str_attr(&file, path, "sha256")?;
     let class_names = match read_str_attr(&file, path, "class_names")? {
         None => None,
-        Some(json) => Some(serde_json::from_str::<Vec<String>>(&json).map_err(|e| {
-            Error::file(
-                path,
-                format!("attribute class_names: expected a JSON list of strings: {e}"),
-            )
-        })?),
+        Some(json) => Some(
+            serde_json::from_str::<Vec<String>>(&json)
+                .map_err(|e| Error::file(path, format!("attribute class_names: expected a JSON list of strings: {e}")))?,
+        ),
     };
-    Ok(Opened {
-        file,
-        n,
-        h,
-        w,
-        c,
-        labels,
-        source,
-        sha256,
-        class_names,
-    })
+    Ok(Opened { file, n, h, w, c, labels, source, sha256, class_names })
 }
 
 fn load_file(path: &Path) -> Result<ImageSet> {
     let r = open_checked(path)?;
-    let images = r
-        .file
-        .dataset("images")
-        .and_then(|d| d.read_raw::<u8>())
-        .map_err(|e| Error::file(path, format!("dataset /images: {e}")))?;
-    let mut set =
-        ImageSet::new(images, (r.n, r.h, r.w, r.c), r.labels, r.source).with_path(path)?;
+    let images =
+        r.file.dataset("images").and_then(|d| d.read_raw::<u8>()).map_err(|e| Error::file(path, format!("dataset /images: {e}")))?;
+    let mut set = ImageSet::new(images, (r.n, r.h, r.w, r.c), r.labels, r.source).with_path(path)?;
     set.class_names = r.class_names;
     if let Some(want) = r.sha256 {
         let got = set.sha256();
         if want != got {
-            return Err(Error::file(
-                path,
-                format!("attribute sha256 is {want}, but the image bytes hash to {got}"),
-            ));
+            return Err(Error::file(path, format!("attribute sha256 is {want}, but the image bytes hash to {got}")));
         }
     }
     Ok(set)
@@ -419,10 +336,7 @@ mod tests {
         assert_eq!(store.load("b").unwrap(), a);
 
         let list = store.list().unwrap();
-        assert_eq!(
-            list.iter().map(|i| i.name.as_str()).collect::<Vec<_>>(),
-            ["a", "b"]
-        );
+        assert_eq!(list.iter().map(|i| i.name.as_str()).collect::<Vec<_>>(), ["a", "b"]);
         let info = store.info("a").unwrap();
         assert_eq!((info.n, info.h, info.w, info.c), (5, 3, 4, 2));
         assert_eq!(info.dtype, "uint8");
@@ -445,10 +359,7 @@ mod tests {
         assert_eq!(read_str_attr(&f, &p, "sha256").unwrap(), Some(a.sha256()));
         assert_eq!(f.dataset("images").unwrap().shape(), vec![5, 3, 4, 2]);
         let l = f.dataset("labels").unwrap();
-        assert_eq!(
-            l.dtype().unwrap().to_descriptor().unwrap(),
-            TypeDescriptor::Integer(IntSize::U8)
-        );
+        assert_eq!(l.dtype().unwrap().to_descriptor().unwrap(), TypeDescriptor::Integer(IntSize::U8));
     }
 
     #[test]
@@ -460,26 +371,17 @@ mod tests {
         {
             let f = hdf5::File::create(&p).unwrap();
             let arr = ndarray::Array3::<u8>::zeros((2, 3, 4));
-            f.new_dataset_builder()
-                .with_data(&arr)
-                .create("images")
-                .unwrap();
+            f.new_dataset_builder().with_data(&arr).create("images").unwrap();
         }
         let e = store.load("rank").unwrap_err().to_string();
         assert!(e.contains("rank.h5"), "{e}");
-        assert!(
-            e.contains("dataset /images: expected uint8 [N,H,W,C], found uint8 [2, 3, 4]"),
-            "{e}"
-        );
+        assert!(e.contains("dataset /images: expected uint8 [N,H,W,C], found uint8 [2, 3, 4]"), "{e}");
         // wrong dtype
         let p = dir.path().join("dtype.h5");
         {
             let f = hdf5::File::create(&p).unwrap();
             let arr = ndarray::Array4::<f32>::zeros((2, 3, 4, 1));
-            f.new_dataset_builder()
-                .with_data(&arr)
-                .create("images")
-                .unwrap();
+            f.new_dataset_builder().with_data(&arr).create("images").unwrap();
         }
         let e = store.load_file(&p).unwrap_err().to_string();
         assert!(e.contains("dtype.h5") && e.contains("found float32"), "{e}");
@@ -487,29 +389,17 @@ mod tests {
         let p = dir.path().join("empty.h5");
         hdf5::File::create(&p).unwrap();
         let e = store.load("empty").unwrap_err().to_string();
-        assert!(
-            e.contains("empty.h5") && e.contains("/images: missing"),
-            "{e}"
-        );
+        assert!(e.contains("empty.h5") && e.contains("/images: missing"), "{e}");
         // labels length mismatch
         let p = dir.path().join("labels.h5");
         {
             let f = hdf5::File::create(&p).unwrap();
             let arr = ndarray::Array4::<u8>::zeros((2, 3, 4, 1));
-            f.new_dataset_builder()
-                .with_data(&arr)
-                .create("images")
-                .unwrap();
-            f.new_dataset_builder()
-                .with_data(&[1i64, 2, 3])
-                .create("labels")
-                .unwrap();
+            f.new_dataset_builder().with_data(&arr).create("images").unwrap();
+            f.new_dataset_builder().with_data(&[1i64, 2, 3]).create("labels").unwrap();
         }
         let e = store.info("labels").unwrap_err().to_string();
-        assert!(
-            e.contains("labels.h5") && e.contains("dataset /labels: expected int64 [2]"),
-            "{e}"
-        );
+        assert!(e.contains("labels.h5") && e.contains("dataset /labels: expected int64 [2]"), "{e}");
         // not HDF5 at all
         std::fs::write(dir.path().join("junk.h5"), b"junk").unwrap();
         let e = store.load("junk").unwrap_err().to_string();

@@ -235,7 +235,9 @@ fn samples_now(run_dir: &Path, trainer: &Trainer, writer: &RunLogWriter, ctl: &C
         return Ok(());
     }
     let x = trainer.preview(true, log.sample_count, log.sample_steps)?;
-    let path = run_dir.join("samples").join(format!("step-{}.png", trainer.step));
+    let dir = run_dir.join("samples");
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join(format!("step-{}.png", trainer.step));
     crate::sample::write_grid(&x, &path)?;
     let (images, n, h, w, c) = crate::sample::to_u8_nhwc(&x)?;
     writer.samples(trainer.step as i64, images.clone(), n, h, w, c)?;

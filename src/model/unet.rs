@@ -77,8 +77,11 @@ impl UNetConfig {
     /// The image side must halve cleanly at every level.
     pub fn check_image_size(&self, size: usize) -> std::result::Result<(), String> {
         let div = 1usize << (self.channels.len() - 1);
-        if size % div != 0 {
-            return Err(format!("model.channels: {} levels need an image size divisible by {div}, the data is {size}", self.channels.len()));
+        if !size.is_multiple_of(div) {
+            return Err(format!(
+                "model.channels: {} levels need an image size divisible by {div}, the data is {size}",
+                self.channels.len()
+            ));
         }
         Ok(())
     }
@@ -137,6 +140,7 @@ impl ResBlock {
     }
 }
 
+#[allow(clippy::large_enum_variant)] // built once per model
 enum Step {
     Block(ResBlock),
     Down(Conv2d),
@@ -184,7 +188,9 @@ impl UNet {
         }
         let last = *cfg.channels.last().unwrap_or(&c0);
         let mid_attn = cfg.attention_levels.contains(&(levels - 1));
-        let mid = (0..2).map(|i| ResBlock::new(&pb.pp(format!("mid.{i}")), cfg, last, last, mid_attn && i == 0, next_id())).collect::<Result<Vec<_>>>()?;
+        let mid = (0..2)
+            .map(|i| ResBlock::new(&pb.pp(format!("mid.{i}")), cfg, last, last, mid_attn && i == 0, next_id()))
+            .collect::<Result<Vec<_>>>()?;
         let mut decoder = Vec::new();
         for level in (0..levels).rev() {
             let ch = cfg.channels[level];
@@ -252,7 +258,17 @@ mod tests {
     use candle_nn::VarMap;
 
     fn tiny() -> UNetConfig {
-        UNetConfig { channels: vec![4, 8], blocks_per_level: 1, emb_dim: 8, noise_freqs: 2, attention_levels: vec![1], attention_heads: 2, dropout: 0.0, groups: 2, emb_mode: EmbMode::ScaleShift }
+        UNetConfig {
+            channels: vec![4, 8],
+            blocks_per_level: 1,
+            emb_dim: 8,
+            noise_freqs: 2,
+            attention_levels: vec![1],
+            attention_heads: 2,
+            dropout: 0.0,
+            groups: 2,
+            emb_mode: EmbMode::ScaleShift,
+        }
     }
 
     #[test]

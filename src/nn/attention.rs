@@ -23,7 +23,7 @@ pub fn softmax_last(x: &Tensor) -> candle_core::Result<Tensor> {
 
 impl SelfAttention {
     pub fn new(pb: &ParamBuilder, channels: usize, groups: usize, heads: usize) -> Result<Self> {
-        if heads == 0 || channels % heads != 0 {
+        if heads == 0 || !channels.is_multiple_of(heads) {
             return Err(crate::Error::msg(format!("attention: {channels} channels do not split into {heads} heads")));
         }
         Ok(SelfAttention {

@@ -17,7 +17,13 @@ pub struct GradCheck {
 /// Checks `f` at `inputs` (converted to f64): the scalar is `sum(f(x) * R)` with a fixed random
 /// `R`, so every output element's gradient matters. Probes `n_probe` random coordinates of every
 /// input with central differences of step `h`.
-pub fn check(f: &dyn Fn(&[Tensor]) -> candle_core::Result<Tensor>, inputs: &[Tensor], n_probe: usize, h: f64, seed: u64) -> Result<GradCheck> {
+pub fn check(
+    f: &dyn Fn(&[Tensor]) -> candle_core::Result<Tensor>,
+    inputs: &[Tensor],
+    n_probe: usize,
+    h: f64,
+    seed: u64,
+) -> Result<GradCheck> {
     let inputs: Vec<Tensor> = inputs.iter().map(|t| t.to_dtype(DType::F64)).collect::<candle_core::Result<_>>()?;
     let vars: Vec<Var> = inputs.iter().map(Var::from_tensor).collect::<candle_core::Result<_>>()?;
     let var_tensors: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().clone()).collect();
@@ -104,7 +110,10 @@ pub(crate) mod tests {
     #[test]
     fn resampling_gradients_match_finite_differences() {
         let x = randn(&[2, 2, 4, 4], 13);
-        assert_ok("upsample", check(&|ts: &[Tensor]| resample::upsample_nearest2x(&ts[0]), &[x.clone()], 30, 1e-5, 14).unwrap());
+        assert_ok(
+            "upsample",
+            check(&|ts: &[Tensor]| resample::upsample_nearest2x(&ts[0]), std::slice::from_ref(&x), 30, 1e-5, 14).unwrap(),
+        );
         assert_ok("avgpool", check(&|ts: &[Tensor]| resample::avg_pool2x(&ts[0]), &[x], 30, 1e-5, 15).unwrap());
         for size in [4, 5] {
             let x = randn(&[2, 2, size, size], 16);

@@ -15,7 +15,7 @@ pub struct GroupNorm {
 
 impl GroupNorm {
     pub fn new(pb: &ParamBuilder, channels: usize, groups: usize) -> Result<Self> {
-        if groups == 0 || channels % groups != 0 {
+        if groups == 0 || !channels.is_multiple_of(groups) {
             return Err(crate::Error::msg(format!("group norm: {channels} channels do not split into {groups} groups")));
         }
         Ok(GroupNorm { weight: pb.constant("weight", &[channels], 1.0)?, bias: pb.constant("bias", &[channels], 0.0)?, groups, eps: 1e-5 })

@@ -18,22 +18,12 @@ pub struct ParamBuilder<'a> {
 
 impl<'a> ParamBuilder<'a> {
     pub fn new(map: &'a VarMap, rng: ChaCha8Rng, device: &Device, dtype: DType) -> Self {
-        ParamBuilder {
-            map,
-            prefix: String::new(),
-            rng: std::rc::Rc::new(std::cell::RefCell::new(rng)),
-            device: device.clone(),
-            dtype,
-        }
+        ParamBuilder { map, prefix: String::new(), rng: std::rc::Rc::new(std::cell::RefCell::new(rng)), device: device.clone(), dtype }
     }
 
     /// A builder whose names are prefixed with `name.`.
     pub fn pp(&self, name: impl AsRef<str>) -> ParamBuilder<'a> {
-        let prefix = if self.prefix.is_empty() {
-            name.as_ref().to_string()
-        } else {
-            format!("{}.{}", self.prefix, name.as_ref())
-        };
+        let prefix = if self.prefix.is_empty() { name.as_ref().to_string() } else { format!("{}.{}", self.prefix, name.as_ref()) };
         ParamBuilder { map: self.map, prefix, rng: self.rng.clone(), device: self.device.clone(), dtype: self.dtype }
     }
 

@@ -6,9 +6,7 @@
 use std::path::Path;
 
 use hdf5::types::{TypeDescriptor, VarLenAscii, VarLenUnicode};
-use hdf5::{
-    Dataset, Extent, Group, H5Type, Hyperslab, Location, Selection, SimpleExtents, SliceOrIndex,
-};
+use hdf5::{Dataset, Extent, Group, H5Type, Hyperslab, Location, Selection, SimpleExtents, SliceOrIndex};
 use ndarray::{ArrayD, Axis, IxDyn};
 
 use crate::error::{Error, Result};
@@ -44,11 +42,9 @@ pub(crate) fn ensure_group(file: &Path, parent: &Group, name: &str) -> Result<Gr
     let mut g = parent.clone();
     for seg in name.split('/') {
         g = if g.link_exists(seg) {
-            g.group(seg)
-                .map_err(|e| obj_err(file, &format!("{}/{seg}", g.name()), e))?
+            g.group(seg).map_err(|e| obj_err(file, &format!("{}/{seg}", g.name()), e))?
         } else {
-            g.create_group(seg)
-                .map_err(|e| obj_err(file, &format!("{}/{seg}", g.name()), e))?
+            g.create_group(seg).map_err(|e| obj_err(file, &format!("{}/{seg}", g.name()), e))?
         };
     }
     Ok(g)
@@ -57,42 +53,25 @@ pub(crate) fn ensure_group(file: &Path, parent: &Group, name: &str) -> Result<Gr
 /// Opens the group at absolute path `path`, or `None` if it does not exist.
 pub(crate) fn opt_group(file: &Path, root: &Group, path: &str) -> Result<Option<Group>> {
     let mut g = root.clone();
-    for seg in path
-        .trim_start_matches('/')
-        .split('/')
-        .filter(|s| !s.is_empty())
-    {
+    for seg in path.trim_start_matches('/').split('/').filter(|s| !s.is_empty()) {
         if !g.link_exists(seg) {
             return Ok(None);
         }
-        g = g
-            .group(seg)
-            .map_err(|e| obj_err(file, path, format!("not a group ({e})")))?;
+        g = g.group(seg).map_err(|e| obj_err(file, path, format!("not a group ({e})")))?;
     }
     Ok(Some(g))
 }
 
 /// Opens dataset `name` of group `g` and checks its rank; returns it with its shape.
-pub(crate) fn dataset_nd(
-    file: &Path,
-    g: &Group,
-    name: &str,
-    ndim: usize,
-) -> Result<(Dataset, Vec<usize>)> {
+pub(crate) fn dataset_nd(file: &Path, g: &Group, name: &str, ndim: usize) -> Result<(Dataset, Vec<usize>)> {
     let obj = format!("{}/{name}", g.name());
     if !g.link_exists(name) {
         return Err(obj_err(file, &obj, "missing dataset"));
     }
-    let ds = g
-        .dataset(name)
-        .map_err(|e| obj_err(file, &obj, format!("not a dataset ({e})")))?;
+    let ds = g.dataset(name).map_err(|e| obj_err(file, &obj, format!("not a dataset ({e})")))?;
     let shape = ds.shape();
     if shape.len() != ndim {
-        return Err(obj_err(
-            file,
-            &obj,
-            format!("expected a {ndim}-D dataset, found shape {shape:?}"),
-        ));
+        return Err(obj_err(file, &obj, format!("expected a {ndim}-D dataset, found shape {shape:?}")));
     }
     Ok((ds, shape))
 }
@@ -129,11 +108,7 @@ pub(crate) fn append_rows<T: H5Type + Clone>(
     let row_len: usize = row_shape.iter().product();
     let rows = data.len().checked_div(row_len).unwrap_or(0);
     if rows * row_len != data.len() {
-        return Err(obj_err(
-            file,
-            &obj,
-            "internal: data length is not a whole number of rows",
-        ));
+        return Err(obj_err(file, &obj, "internal: data length is not a whole number of rows"));
     }
     if !g.link_exists(name) {
         let mut ext = vec![Extent::resizable(0)];
@@ -148,14 +123,7 @@ pub(crate) fn append_rows<T: H5Type + Clone>(
     }
     let (ds, shape) = dataset_nd(file, g, name, 1 + row_shape.len())?;
     if shape[1..] != *row_shape {
-        return Err(obj_err(
-            file,
-            &obj,
-            format!(
-                "row shape {:?} does not match the new rows' shape {row_shape:?}",
-                &shape[1..]
-            ),
-        ));
+        return Err(obj_err(file, &obj, format!("row shape {:?} does not match the new rows' shape {row_shape:?}", &shape[1..])));
     }
     if rows == 0 {
         return Ok(());
@@ -163,19 +131,11 @@ pub(crate) fn append_rows<T: H5Type + Clone>(
     let n0 = shape[0];
     let mut new_shape = shape.clone();
     new_shape[0] = n0 + rows;
-    ds.resize(new_shape.clone()).map_err(|e| {
-        obj_err(
-            file,
-            &obj,
-            format!("cannot extend (not a chunked, extendable dataset?): {e}"),
-        )
-    })?;
+    ds.resize(new_shape.clone()).map_err(|e| obj_err(file, &obj, format!("cannot extend (not a chunked, extendable dataset?): {e}")))?;
     let mut arr_shape = vec![rows];
     arr_shape.extend_from_slice(row_shape);
-    let arr = ArrayD::from_shape_vec(IxDyn(&arr_shape), data.to_vec())
-        .map_err(|e| obj_err(file, &obj, e))?;
-    ds.write_slice(&arr, row_selection(n0..n0 + rows, &new_shape))
-        .map_err(|e| obj_err(file, &obj, format!("cannot write rows: {e}")))
+    let arr = ArrayD::from_shape_vec(IxDyn(&arr_shape), data.to_vec()).map_err(|e| obj_err(file, &obj, e))?;
+    ds.write_slice(&arr, row_selection(n0..n0 + rows, &new_shape)).map_err(|e| obj_err(file, &obj, format!("cannot write rows: {e}")))
 }
 
 /// Before appending to a table: checks every existing column `(name, row_shape)` of `g` (rank,
@@ -189,21 +149,10 @@ pub(crate) fn check_columns(file: &Path, g: &Group, cols: &[(&str, &[usize])]) -
         let obj = format!("{}/{name}", g.name());
         let (ds, shape) = dataset_nd(file, g, name, 1 + row_shape.len())?;
         if shape[1..] != *row_shape {
-            return Err(obj_err(
-                file,
-                &obj,
-                format!(
-                    "row shape {:?} does not match the new rows' shape {row_shape:?}",
-                    &shape[1..]
-                ),
-            ));
+            return Err(obj_err(file, &obj, format!("row shape {:?} does not match the new rows' shape {row_shape:?}", &shape[1..])));
         }
         if !ds.is_resizable() {
-            return Err(obj_err(
-                file,
-                &obj,
-                "not extendable (needs a chunked dataset with an unlimited first axis)",
-            ));
+            return Err(obj_err(file, &obj, "not extendable (needs a chunked dataset with an unlimited first axis)"));
         }
     }
     Ok(())
@@ -213,8 +162,7 @@ pub(crate) fn check_columns(file: &Path, g: &Group, cols: &[(&str, &[usize])]) -
 fn compact_as<T: H5Type + Clone>(file: &Path, ds: &Dataset, keep: &[usize]) -> Result<()> {
     let arr = read_dyn::<T>(file, ds)?;
     let kept = arr.select(Axis(0), keep);
-    ds.resize(kept.shape().to_vec())
-        .map_err(|e| obj_err(file, &ds.name(), e))?;
+    ds.resize(kept.shape().to_vec()).map_err(|e| obj_err(file, &ds.name(), e))?;
     if !keep.is_empty() {
         ds.write(&kept).map_err(|e| obj_err(file, &ds.name(), e))?;
     }
@@ -230,40 +178,22 @@ pub(crate) fn keep_rows(file: &Path, g: &Group, keep: &[usize]) -> Result<()> {
         let obj = ds.name();
         let mut shape = ds.shape();
         if shape.is_empty() {
-            return Err(obj_err(
-                file,
-                &obj,
-                "expected a table column, found a scalar dataset",
-            ));
+            return Err(obj_err(file, &obj, "expected a table column, found a scalar dataset"));
         }
         if prefix {
             if shape[0] != keep.len() {
                 shape[0] = keep.len();
-                ds.resize(shape)
-                    .map_err(|e| obj_err(file, &obj, format!("cannot shrink: {e}")))?;
+                ds.resize(shape).map_err(|e| obj_err(file, &obj, format!("cannot shrink: {e}")))?;
             }
             continue;
         }
-        let desc = ds
-            .dtype()
-            .and_then(|t| t.to_descriptor())
-            .map_err(|e| obj_err(file, &obj, e))?;
+        let desc = ds.dtype().and_then(|t| t.to_descriptor()).map_err(|e| obj_err(file, &obj, e))?;
         match desc {
-            TypeDescriptor::Unsigned(hdf5::types::IntSize::U1) => {
-                compact_as::<u8>(file, &ds, keep)?
-            }
+            TypeDescriptor::Unsigned(hdf5::types::IntSize::U1) => compact_as::<u8>(file, &ds, keep)?,
             TypeDescriptor::Unsigned(_) => compact_as::<u64>(file, &ds, keep)?,
-            TypeDescriptor::Integer(_) | TypeDescriptor::Boolean => {
-                compact_as::<i64>(file, &ds, keep)?
-            }
+            TypeDescriptor::Integer(_) | TypeDescriptor::Boolean => compact_as::<i64>(file, &ds, keep)?,
             TypeDescriptor::Float(_) => compact_as::<f64>(file, &ds, keep)?,
-            other => {
-                return Err(obj_err(
-                    file,
-                    &obj,
-                    format!("cannot truncate a column of type {other}"),
-                ))
-            }
+            other => return Err(obj_err(file, &obj, format!("cannot truncate a column of type {other}"))),
         }
     }
     Ok(())
@@ -272,11 +202,7 @@ pub(crate) fn keep_rows(file: &Path, g: &Group, keep: &[usize]) -> Result<()> {
 /// Length of dimension 0 of every dataset directly in `g`; their minimum (0 if none).
 pub(crate) fn min_rows(file: &Path, g: &Group) -> Result<usize> {
     let dsets = g.datasets().map_err(|e| obj_err(file, &g.name(), e))?;
-    Ok(dsets
-        .iter()
-        .map(|d| d.shape().first().copied().unwrap_or(0))
-        .min()
-        .unwrap_or(0))
+    Ok(dsets.iter().map(|d| d.shape().first().copied().unwrap_or(0)).min().unwrap_or(0))
 }
 
 /// Table groups below `g` (a table is a group holding a `step` dataset), as names relative
@@ -286,11 +212,7 @@ pub(crate) fn tables(file: &Path, g: &Group) -> Result<Vec<String>> {
         let names = g.member_names().map_err(|e| obj_err(file, &g.name(), e))?;
         for n in names {
             let Ok(sub) = g.group(&n) else { continue }; // datasets are not tables
-            let rel = if prefix.is_empty() {
-                n.clone()
-            } else {
-                format!("{prefix}/{n}")
-            };
+            let rel = if prefix.is_empty() { n.clone() } else { format!("{prefix}/{n}") };
             if sub.link_exists("step") {
                 out.push(rel.clone());
             }
@@ -307,72 +229,36 @@ pub(crate) fn tables(file: &Path, g: &Group) -> Result<Vec<String>> {
 /// Writes a scalar string attribute (variable-length UTF-8, what h5py writes for `str`).
 pub(crate) fn set_str_attr(file: &Path, loc: &Location, name: &str, value: &str) -> Result<()> {
     let obj = format!("{}@{name}", loc.name());
-    let v: VarLenUnicode = value
-        .parse()
-        .map_err(|e| obj_err(file, &obj, format!("{e}")))?;
-    if loc
-        .attr_names()
-        .map(|n| n.iter().any(|a| a == name))
-        .unwrap_or(false)
-    {
+    let v: VarLenUnicode = value.parse().map_err(|e| obj_err(file, &obj, format!("{e}")))?;
+    if loc.attr_names().map(|n| n.iter().any(|a| a == name)).unwrap_or(false) {
         loc.delete_attr(name).map_err(|e| obj_err(file, &obj, e))?;
     }
-    let attr = loc
-        .new_attr::<VarLenUnicode>()
-        .shape(())
-        .create(name)
-        .map_err(|e| obj_err(file, &obj, e))?;
+    let attr = loc.new_attr::<VarLenUnicode>().shape(()).create(name).map_err(|e| obj_err(file, &obj, e))?;
     attr.write_scalar(&v).map_err(|e| obj_err(file, &obj, e))
 }
 
 /// Writes a scalar integer attribute.
-pub(crate) fn set_int_attr<T: H5Type>(
-    file: &Path,
-    loc: &Location,
-    name: &str,
-    value: T,
-) -> Result<()> {
+pub(crate) fn set_int_attr<T: H5Type>(file: &Path, loc: &Location, name: &str, value: T) -> Result<()> {
     let obj = format!("{}@{name}", loc.name());
-    let attr = loc
-        .new_attr::<T>()
-        .shape(())
-        .create(name)
-        .map_err(|e| obj_err(file, &obj, e))?;
-    attr.write_scalar(&value)
-        .map_err(|e| obj_err(file, &obj, e))
+    let attr = loc.new_attr::<T>().shape(()).create(name).map_err(|e| obj_err(file, &obj, e))?;
+    attr.write_scalar(&value).map_err(|e| obj_err(file, &obj, e))
 }
 
 /// Reads a scalar string attribute (variable-length UTF-8 or ASCII).
 pub(crate) fn get_str_attr(file: &Path, loc: &Location, name: &str) -> Result<String> {
     let obj = format!("{}@{name}", loc.name());
-    let attr = loc
-        .attr(name)
-        .map_err(|e| obj_err(file, &obj, format!("missing attribute ({e})")))?;
+    let attr = loc.attr(name).map_err(|e| obj_err(file, &obj, format!("missing attribute ({e})")))?;
     if let Ok(s) = attr.read_scalar::<VarLenUnicode>() {
         return Ok(s.as_str().to_string());
     }
     attr.read_scalar::<VarLenAscii>()
         .map(|s| s.as_str().to_string())
-        .map_err(|e| {
-            obj_err(
-                file,
-                &obj,
-                format!("expected a scalar string attribute ({e})"),
-            )
-        })
+        .map_err(|e| obj_err(file, &obj, format!("expected a scalar string attribute ({e})")))
 }
 
 /// Reads a scalar integer attribute.
 pub(crate) fn get_int_attr<T: H5Type>(file: &Path, loc: &Location, name: &str) -> Result<T> {
     let obj = format!("{}@{name}", loc.name());
-    let attr = loc
-        .attr(name)
-        .map_err(|e| obj_err(file, &obj, format!("missing attribute ({e})")))?;
-    attr.read_scalar::<T>().map_err(|e| {
-        obj_err(
-            file,
-            &obj,
-            format!("expected a scalar integer attribute ({e})"),
-        )
-    })
+    let attr = loc.attr(name).map_err(|e| obj_err(file, &obj, format!("missing attribute ({e})")))?;
+    attr.read_scalar::<T>().map_err(|e| obj_err(file, &obj, format!("expected a scalar integer attribute ({e})")))
 }

@@ -53,19 +53,13 @@ pub struct RunMeta {
 
 impl RunMeta {
     /// Meta for a new run: current schema, this crate's version, created now.
-    pub fn new(
-        preset_toml: impl Into<String>,
-        seed: u64,
-        dataset: impl Into<String>,
-        dataset_sha256: impl Into<String>,
-    ) -> Self {
+    pub fn new(preset_toml: impl Into<String>, seed: u64, dataset: impl Into<String>, dataset_sha256: impl Into<String>) -> Self {
         RunMeta {
             schema_version: SCHEMA_VERSION,
             ayt_version: env!("CARGO_PKG_VERSION").to_string(),
             preset_toml: preset_toml.into(),
             seed,
-            created_utc: humantime::format_rfc3339_seconds(std::time::SystemTime::now())
-                .to_string(),
+            created_utc: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
             dataset: dataset.into(),
             dataset_sha256: dataset_sha256.into(),
         }

@@ -7,10 +7,7 @@ use std::path::{Path, PathBuf};
 use hdf5::{File, Group};
 
 use super::h5::{self, obj_err};
-use super::{
-    EvalSeries, HistSeries, RunMeta, SampleGrid, Series, EVAL_COLS, HIST_COLS, SCALAR_COLS,
-    SCHEMA_VERSION,
-};
+use super::{EvalSeries, HistSeries, RunMeta, SampleGrid, Series, EVAL_COLS, HIST_COLS, SCALAR_COLS, SCHEMA_VERSION};
 use crate::error::{Error, Result};
 
 /// A run log on disk (`run.h5`).
@@ -22,9 +19,7 @@ pub struct RunLog {
 impl RunLog {
     /// Checks that `path` is a run log this code can read (schema version) and returns a handle.
     pub fn open(path: impl AsRef<Path>) -> Result<RunLog> {
-        let log = RunLog {
-            path: path.as_ref().to_path_buf(),
-        };
+        let log = RunLog { path: path.as_ref().to_path_buf() };
         let file = log.file()?;
         let version: i64 = h5::get_int_attr(&log.path, &file, "schema_version")?;
         if version < 1 || version > SCHEMA_VERSION {
@@ -45,8 +40,7 @@ impl RunLog {
         if !self.path.exists() {
             return Err(Error::file(&self.path, "run log not found"));
         }
-        File::open(&self.path)
-            .map_err(|e| Error::file(&self.path, format!("cannot open as HDF5: {e}")))
+        File::open(&self.path).map_err(|e| Error::file(&self.path, format!("cannot open as HDF5: {e}")))
     }
 
     /// The root attributes.
@@ -76,8 +70,7 @@ impl RunLog {
     fn table(&self, f: &File, top: &str, kind: &str, name: &str, cols: &[&str]) -> Result<Group> {
         h5::check_name(kind, name, cols).map_err(|e| Error::file(&self.path, e.to_string()))?;
         let obj = format!("/{top}/{name}");
-        h5::opt_group(&self.path, f, &obj)?
-            .ok_or_else(|| obj_err(&self.path, &obj, format!("no such {kind}")))
+        h5::opt_group(&self.path, f, &obj)?.ok_or_else(|| obj_err(&self.path, &obj, format!("no such {kind}")))
     }
 
     /// Names of the scalars (e.g. `loss`, `tangent/mfd/rho`), sorted.
@@ -95,26 +88,14 @@ impl RunLog {
             wall: h5::read_vec(&self.path, &g, "wall")?,
             value: h5::read_vec(&self.path, &g, "value")?,
         };
-        self.same_len(
-            &g,
-            &[
-                ("step", s.step.len()),
-                ("kimg", s.kimg.len()),
-                ("wall", s.wall.len()),
-                ("value", s.value.len()),
-            ],
-        )?;
+        self.same_len(&g, &[("step", s.step.len()), ("kimg", s.kimg.len()), ("wall", s.wall.len()), ("value", s.value.len())])?;
         Ok(s)
     }
 
     fn same_len(&self, g: &Group, lens: &[(&str, usize)]) -> Result<()> {
         if let Some(&(c0, n0)) = lens.first() {
             if let Some(&(c, n)) = lens.iter().find(|(_, n)| *n != n0) {
-                return Err(obj_err(
-                    &self.path,
-                    &g.name(),
-                    format!("columns have different lengths ({c0}: {n0}, {c}: {n})"),
-                ));
+                return Err(obj_err(&self.path, &g.name(), format!("columns have different lengths ({c0}: {n0}, {c}: {n})")));
             }
         }
         Ok(())
@@ -133,21 +114,10 @@ impl RunLog {
         let step: Vec<i64> = h5::read_vec(p, &g, "step")?;
         let (eds, eshape) = h5::dataset_nd(p, &g, "edges", 2)?;
         let (cds, cshape) = h5::dataset_nd(p, &g, "counts", 2)?;
-        self.same_len(
-            &g,
-            &[
-                ("step", step.len()),
-                ("edges", eshape[0]),
-                ("counts", cshape[0]),
-            ],
-        )?;
+        self.same_len(&g, &[("step", step.len()), ("edges", eshape[0]), ("counts", cshape[0])])?;
         let bins = cshape[1];
         if eshape[1] != bins + 1 {
-            return Err(obj_err(
-                p,
-                &eds.name(),
-                format!("has {} edges per row, counts have {bins} bins", eshape[1]),
-            ));
+            return Err(obj_err(p, &eds.name(), format!("has {} edges per row, counts have {bins} bins", eshape[1])));
         }
         let edges: Vec<f64> = eds.read_raw().map_err(|e| obj_err(p, &eds.name(), e))?;
         let counts: Vec<i64> = cds.read_raw().map_err(|e| obj_err(p, &cds.name(), e))?;
@@ -155,11 +125,7 @@ impl RunLog {
             step,
             bins,
             edges: edges.chunks(bins + 1).map(<[f64]>::to_vec).collect(),
-            counts: if bins == 0 {
-                vec![Vec::new(); cshape[0]]
-            } else {
-                counts.chunks(bins).map(<[i64]>::to_vec).collect()
-            },
+            counts: if bins == 0 { vec![Vec::new(); cshape[0]] } else { counts.chunks(bins).map(<[i64]>::to_vec).collect() },
         })
     }
 
@@ -186,29 +152,14 @@ impl RunLog {
             return Ok(Vec::new());
         };
         let step: Vec<i64> = h5::read_vec(p, &g, "step")?;
-        let ds = g
-            .dataset("images")
-            .map_err(|e| obj_err(p, "/samples/images", e))?;
-        let images: Vec<u8> = ds
-            .read_raw()
-            .map_err(|e| obj_err(p, "/samples/images", e))?;
+        let ds = g.dataset("images").map_err(|e| obj_err(p, "/samples/images", e))?;
+        let images: Vec<u8> = ds.read_raw().map_err(|e| obj_err(p, "/samples/images", e))?;
         let (n, h, w, c) = (shape[1], shape[2], shape[3], shape[4]);
         let per = n * h * w * c;
         Ok(step
             .into_iter()
             .enumerate()
-            .map(|(i, s)| {
-                (
-                    s,
-                    SampleGrid {
-                        n,
-                        h,
-                        w,
-                        c,
-                        images: images[i * per..(i + 1) * per].to_vec(),
-                    },
-                )
-            })
+            .map(|(i, s)| (s, SampleGrid { n, h, w, c, images: images[i * per..(i + 1) * per].to_vec() }))
             .collect())
     }
 
@@ -224,28 +175,14 @@ impl RunLog {
             return Ok(None);
         }
         let (sds, _) = h5::dataset_nd(p, &g, "step", 1)?;
-        let step = sds
-            .read_slice_1d::<i64, _>(rows - 1..rows)
-            .map_err(|e| obj_err(p, "/samples/step", e))?;
+        let step = sds.read_slice_1d::<i64, _>(rows - 1..rows).map_err(|e| obj_err(p, "/samples/step", e))?;
         let (ids, _) = h5::dataset_nd(p, &g, "images", 5)?;
         let img = ids
             .read_slice::<u8, _, ndarray::Ix5>(ndarray::s![rows - 1..rows, .., .., .., ..])
             .map_err(|e| obj_err(p, "/samples/images", e))?;
-        let s = step
-            .first()
-            .copied()
-            .ok_or_else(|| obj_err(p, "/samples/step", "empty read"))?;
+        let s = step.first().copied().ok_or_else(|| obj_err(p, "/samples/step", "empty read"))?;
         let (n, h, w, c) = (shape[1], shape[2], shape[3], shape[4]);
-        Ok(Some((
-            s,
-            SampleGrid {
-                n,
-                h,
-                w,
-                c,
-                images: img.iter().copied().collect(),
-            },
-        )))
+        Ok(Some((s, SampleGrid { n, h, w, c, images: img.iter().copied().collect() })))
     }
 
     /// Names of the evaluation metrics, sorted.
@@ -264,16 +201,8 @@ impl RunLog {
         for a in names {
             // Written as strings; accept numbers too (e.g. `n_samples` set from h5py).
             let v = h5::get_str_attr(p, &g, &a)
-                .or_else(|e| {
-                    h5::get_int_attr::<i64>(p, &g, &a)
-                        .map(|v| v.to_string())
-                        .map_err(|_| e)
-                })
-                .or_else(|e| {
-                    h5::get_int_attr::<f64>(p, &g, &a)
-                        .map(|v| v.to_string())
-                        .map_err(|_| e)
-                })?;
+                .or_else(|e| h5::get_int_attr::<i64>(p, &g, &a).map(|v| v.to_string()).map_err(|_| e))
+                .or_else(|e| h5::get_int_attr::<f64>(p, &g, &a).map(|v| v.to_string()).map_err(|_| e))?;
             attrs.push((a, v));
         }
         let s = EvalSeries {
@@ -282,14 +211,7 @@ impl RunLog {
             value: h5::read_vec(p, &g, "value")?,
             attrs,
         };
-        self.same_len(
-            &g,
-            &[
-                ("step", s.step.len()),
-                ("kimg", s.kimg.len()),
-                ("value", s.value.len()),
-            ],
-        )?;
+        self.same_len(&g, &[("step", s.step.len()), ("kimg", s.kimg.len()), ("value", s.value.len())])?;
         Ok(s)
     }
 }

@@ -18,9 +18,7 @@ fn attrs() -> Vec<(String, String)> {
 
 /// Slow periodic flushes, so only explicit flush/close write.
 fn slow() -> WriterOptions {
-    WriterOptions {
-        flush_interval: Duration::from_secs(3600),
-    }
+    WriterOptions { flush_interval: Duration::from_secs(3600) }
 }
 
 #[test]
@@ -30,33 +28,11 @@ fn roundtrip_all_tables() -> Result<()> {
     let m = meta();
     let w = RunLogWriter::create_with(&path, &m, slow())?;
     for i in 0..10i64 {
-        w.scalar(
-            "loss",
-            i,
-            i as f64 * 0.5,
-            i as f64 * 0.1,
-            1.0 / (i + 1) as f64,
-        )?;
-        w.scalar(
-            "tangent/mfd/rho",
-            i,
-            i as f64 * 0.5,
-            i as f64 * 0.1,
-            -(i as f64),
-        )?;
+        w.scalar("loss", i, i as f64 * 0.5, i as f64 * 0.1, 1.0 / (i + 1) as f64)?;
+        w.scalar("tangent/mfd/rho", i, i as f64 * 0.5, i as f64 * 0.1, -(i as f64))?;
     }
-    w.hist(
-        "tangent/mfd/rho",
-        3,
-        vec![0.0, 0.5, 1.0, 1.5],
-        vec![1, 2, 3],
-    )?;
-    w.hist(
-        "tangent/mfd/rho",
-        7,
-        vec![0.0, 1.0, 2.0, 3.0],
-        vec![4, 5, 6],
-    )?;
+    w.hist("tangent/mfd/rho", 3, vec![0.0, 0.5, 1.0, 1.5], vec![1, 2, 3])?;
+    w.hist("tangent/mfd/rho", 7, vec![0.0, 1.0, 2.0, 3.0], vec![4, 5, 6])?;
     let img1: Vec<u8> = (0..2 * 3 * 4).map(|x| x as u8).collect();
     let img2: Vec<u8> = (0..2 * 3 * 4).map(|x| 200 - x as u8).collect();
     w.samples(5, img1.clone(), 2, 3, 4, 1)?;
@@ -67,51 +43,24 @@ fn roundtrip_all_tables() -> Result<()> {
 
     let log = RunLog::open(&path)?;
     assert_eq!(log.meta()?, m);
-    assert_eq!(
-        log.scalar_names()?,
-        vec!["loss".to_string(), "tangent/mfd/rho".to_string()]
-    );
+    assert_eq!(log.scalar_names()?, vec!["loss".to_string(), "tangent/mfd/rho".to_string()]);
     let loss = log.scalar("loss")?;
     assert_eq!(loss.step, (0..10).collect::<Vec<i64>>());
-    assert_eq!(
-        loss.kimg,
-        (0..10).map(|i| i as f64 * 0.5).collect::<Vec<_>>()
-    );
-    assert_eq!(
-        loss.wall,
-        (0..10).map(|i| i as f64 * 0.1).collect::<Vec<_>>()
-    );
-    assert_eq!(
-        loss.value,
-        (0..10).map(|i| 1.0 / (i + 1) as f64).collect::<Vec<_>>()
-    );
+    assert_eq!(loss.kimg, (0..10).map(|i| i as f64 * 0.5).collect::<Vec<_>>());
+    assert_eq!(loss.wall, (0..10).map(|i| i as f64 * 0.1).collect::<Vec<_>>());
+    assert_eq!(loss.value, (0..10).map(|i| 1.0 / (i + 1) as f64).collect::<Vec<_>>());
     assert_eq!(log.scalar("tangent/mfd/rho")?.value[9], -9.0);
 
     assert_eq!(log.hist_names()?, vec!["tangent/mfd/rho".to_string()]);
     let h = log.hist("tangent/mfd/rho")?;
     assert_eq!(h.step, vec![3, 7]);
     assert_eq!(h.bins, 3);
-    assert_eq!(
-        h.edges,
-        vec![vec![0.0, 0.5, 1.0, 1.5], vec![0.0, 1.0, 2.0, 3.0]]
-    );
+    assert_eq!(h.edges, vec![vec![0.0, 0.5, 1.0, 1.5], vec![0.0, 1.0, 2.0, 3.0]]);
     assert_eq!(h.counts, vec![vec![1, 2, 3], vec![4, 5, 6]]);
 
     let s = log.samples()?;
     assert_eq!(s.len(), 2);
-    assert_eq!(
-        s[0],
-        (
-            5,
-            SampleGrid {
-                n: 2,
-                h: 3,
-                w: 4,
-                c: 1,
-                images: img1
-            }
-        )
-    );
+    assert_eq!(s[0], (5, SampleGrid { n: 2, h: 3, w: 4, c: 1, images: img1 }));
     assert_eq!(s[1].0, 9);
     assert_eq!(s[1].1.images, img2);
     assert_eq!(log.last_samples()?, Some(s[1].clone()));
@@ -150,9 +99,7 @@ fn flush_makes_rows_visible_while_writer_alive() -> Result<()> {
 fn periodic_bursts_write_without_flush() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("run.h5");
-    let opts = WriterOptions {
-        flush_interval: Duration::from_millis(50),
-    };
+    let opts = WriterOptions { flush_interval: Duration::from_millis(50) };
     let w = RunLogWriter::create_with(&path, &meta(), opts)?;
     w.scalar("loss", 1, 0.1, 0.0, 3.0)?;
     let log = RunLog::open(&path)?;
@@ -203,9 +150,7 @@ fn open_append_drops_rows_after_checkpoint() -> Result<()> {
     let e = log.eval("fid")?;
     assert_eq!(e.step.len(), 8);
     assert_eq!(e.attrs.len(), 4, "attrs survive a resume");
-    let last = log
-        .last_samples()?
-        .ok_or_else(|| Error::msg("no samples"))?;
+    let last = log.last_samples()?.ok_or_else(|| Error::msg("no samples"))?;
     assert_eq!(last.0, 7);
     assert_eq!(last.1.images, vec![99; 4]);
     Ok(())
@@ -241,34 +186,21 @@ fn two_d_value_dataset_is_a_clear_error() -> Result<()> {
         let f = hdf5::File::open_rw(&path)?;
         let g = f.group("scalars/loss")?;
         g.unlink("value")?;
-        g.new_dataset_builder()
-            .with_data(&ndarray::arr2(&[[1.0f64, 2.0], [3.0, 4.0]]))
-            .create("value")?;
+        g.new_dataset_builder().with_data(&ndarray::arr2(&[[1.0f64, 2.0], [3.0, 4.0]])).create("value")?;
         f.close()?;
     }
     let log = RunLog::open(&path)?;
-    let err = log
-        .scalar("loss")
-        .err()
-        .ok_or_else(|| Error::msg("expected an error"))?
-        .to_string();
+    let err = log.scalar("loss").err().ok_or_else(|| Error::msg("expected an error"))?.to_string();
     assert!(err.contains("run.h5"), "{err}");
     assert!(err.contains("/scalars/loss/value"), "{err}");
     assert!(err.contains("1-D"), "{err}");
     // Appending to that table reports the same dataset from flush, without a panic.
     let w = RunLogWriter::open_append_with(&path, 100, slow())?;
     w.scalar("loss", 3, 0.0, 0.0, 1.0)?;
-    let err = w
-        .flush()
-        .err()
-        .ok_or_else(|| Error::msg("expected an error"))?
-        .to_string();
+    let err = w.flush().err().ok_or_else(|| Error::msg("expected an error"))?.to_string();
     assert!(err.contains("/scalars/loss/value"), "{err}");
     w.close()?;
-    assert_eq!(
-        RunLog::open(&path)?.scalar("loss").err().map(|_| ()),
-        Some(())
-    );
+    assert_eq!(RunLog::open(&path)?.scalar("loss").err().map(|_| ()), Some(()));
     // The failed append did not extend the other columns.
     let f = hdf5::File::open(&path)?;
     assert_eq!(f.dataset("scalars/loss/step")?.shape(), vec![2]);
@@ -279,15 +211,8 @@ fn two_d_value_dataset_is_a_clear_error() -> Result<()> {
         f.group("scalars/loss")?.unlink("wall")?;
         f.close()?;
     }
-    let err = log
-        .scalar("loss")
-        .err()
-        .ok_or_else(|| Error::msg("expected an error"))?
-        .to_string();
-    assert!(
-        err.contains("/scalars/loss/wall") && err.contains("missing"),
-        "{err}"
-    );
+    let err = log.scalar("loss").err().ok_or_else(|| Error::msg("expected an error"))?.to_string();
+    assert!(err.contains("/scalars/loss/wall") && err.contains("missing"), "{err}");
     Ok(())
 }
 
@@ -300,9 +225,7 @@ fn create_refuses_existing_file_and_leaves_it_intact() -> Result<()> {
     w.close()?;
     let before = std::fs::read(&path)?;
     let err = RunLogWriter::create(&path, &RunMeta::new("other", 1, "x", "y")).err();
-    let err = err
-        .ok_or_else(|| Error::msg("expected an error"))?
-        .to_string();
+    let err = err.ok_or_else(|| Error::msg("expected an error"))?.to_string();
     assert!(err.contains("already exists"), "{err}");
     assert_eq!(std::fs::read(&path)?, before);
     assert_eq!(RunLog::open(&path)?.scalar("loss")?.value, vec![7.0]);
@@ -323,11 +246,7 @@ fn bad_arguments_are_refused_at_once() -> Result<()> {
     w.hist("h", 0, vec![0.0, 1.0, 2.0], vec![1, 2])?;
     w.flush()?;
     w.hist("h", 1, vec![0.0, 1.0], vec![1])?;
-    let err = w
-        .flush()
-        .err()
-        .ok_or_else(|| Error::msg("expected an error"))?
-        .to_string();
+    let err = w.flush().err().ok_or_else(|| Error::msg("expected an error"))?.to_string();
     assert!(err.contains("/hist/h/counts"), "{err}");
     w.flush()?; // the error was reported once
     w.close()?;
@@ -340,10 +259,7 @@ fn not_a_run_log_is_a_clear_error() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("run.h5");
     std::fs::write(&path, b"not hdf5")?;
-    let err = RunLog::open(&path)
-        .err()
-        .ok_or_else(|| Error::msg("expected an error"))?
-        .to_string();
+    let err = RunLog::open(&path).err().ok_or_else(|| Error::msg("expected an error"))?.to_string();
     assert!(err.contains("run.h5"), "{err}");
     let missing = dir.path().join("missing.h5");
     assert!(RunLog::open(&missing).is_err());
@@ -394,9 +310,7 @@ fn demo_read_appended() -> Result<()> {
 fn demo_crash_writer() -> Result<()> {
     let path = std::env::var("AYT_RUNLOG_DEMO").map_err(|_| Error::msg("set AYT_RUNLOG_DEMO"))?;
     let _ = std::fs::remove_file(&path);
-    let opts = WriterOptions {
-        flush_interval: Duration::from_millis(20),
-    };
+    let opts = WriterOptions { flush_interval: Duration::from_millis(20) };
     let w = RunLogWriter::create_with(&path, &meta(), opts)?;
     let t0 = std::time::Instant::now();
     let mut i = 0i64;

@@ -25,9 +25,7 @@ pub struct WriterOptions {
 
 impl Default for WriterOptions {
     fn default() -> Self {
-        WriterOptions {
-            flush_interval: Duration::from_secs(2),
-        }
+        WriterOptions { flush_interval: Duration::from_secs(2) }
     }
 }
 
@@ -40,31 +38,10 @@ const CHUNK_SAMPLES: usize = 1;
 const OPEN_TRIES: usize = 5;
 
 enum Msg {
-    Scalar {
-        name: String,
-        step: i64,
-        kimg: f64,
-        wall: f64,
-        value: f64,
-    },
-    Hist {
-        name: String,
-        step: i64,
-        edges: Vec<f64>,
-        counts: Vec<i64>,
-    },
-    Samples {
-        step: i64,
-        images: Vec<u8>,
-        dims: [usize; 4],
-    },
-    Eval {
-        metric: String,
-        step: i64,
-        kimg: f64,
-        value: f64,
-        attrs: Vec<(String, String)>,
-    },
+    Scalar { name: String, step: i64, kimg: f64, wall: f64, value: f64 },
+    Hist { name: String, step: i64, edges: Vec<f64>, counts: Vec<i64> },
+    Samples { step: i64, images: Vec<u8>, dims: [usize; 4] },
+    Eval { metric: String, step: i64, kimg: f64, value: f64, attrs: Vec<(String, String)> },
     Flush(Sender<Result<()>>),
     Close(Sender<Result<()>>),
 }
@@ -86,20 +63,12 @@ impl RunLogWriter {
         Self::create_with(path, meta, WriterOptions::default())
     }
 
-    pub fn create_with(
-        path: impl AsRef<Path>,
-        meta: &RunMeta,
-        opts: WriterOptions,
-    ) -> Result<Self> {
+    pub fn create_with(path: impl AsRef<Path>, meta: &RunMeta, opts: WriterOptions) -> Result<Self> {
         let path = path.as_ref();
         if path.exists() {
-            return Err(Error::file(
-                path,
-                "run log already exists; refusing to overwrite it",
-            ));
+            return Err(Error::file(path, "run log already exists; refusing to overwrite it"));
         }
-        let file = File::create_excl(path)
-            .map_err(|e| Error::file(path, format!("cannot create: {e}")))?;
+        let file = File::create_excl(path).map_err(|e| Error::file(path, format!("cannot create: {e}")))?;
         let res = (|| -> Result<()> {
             let root: &Group = &file;
             h5::set_int_attr(path, root, "schema_version", SCHEMA_VERSION)?;
@@ -110,14 +79,11 @@ impl RunLogWriter {
             h5::set_str_attr(path, root, "dataset", &meta.dataset)?;
             h5::set_str_attr(path, root, "dataset_sha256", &meta.dataset_sha256)?;
             for g in ["scalars", "hist", "samples", "eval"] {
-                root.create_group(g)
-                    .map_err(|e| obj_err(path, &format!("/{g}"), e))?;
+                root.create_group(g).map_err(|e| obj_err(path, &format!("/{g}"), e))?;
             }
             Ok(())
         })();
-        let closed = file
-            .close()
-            .map_err(|e| Error::file(path, format!("cannot close: {e}")));
+        let closed = file.close().map_err(|e| Error::file(path, format!("cannot close: {e}")));
         res.and(closed)?;
         Self::spawn(path, opts)
     }
@@ -129,42 +95,26 @@ impl RunLogWriter {
         Self::open_append_with(path, keep_up_to_step, WriterOptions::default())
     }
 
-    pub fn open_append_with(
-        path: impl AsRef<Path>,
-        keep_up_to_step: i64,
-        opts: WriterOptions,
-    ) -> Result<Self> {
+    pub fn open_append_with(path: impl AsRef<Path>, keep_up_to_step: i64, opts: WriterOptions) -> Result<Self> {
         let path = path.as_ref();
         if !path.exists() {
             return Err(Error::file(path, "run log not found"));
         }
-        let file = File::open_rw(path)
-            .map_err(|e| Error::file(path, format!("cannot open for writing: {e}")))?;
+        let file = File::open_rw(path).map_err(|e| Error::file(path, format!("cannot open for writing: {e}")))?;
         let res = truncate_after(path, &file, keep_up_to_step);
-        let closed = file
-            .close()
-            .map_err(|e| Error::file(path, format!("cannot close: {e}")));
+        let closed = file.close().map_err(|e| Error::file(path, format!("cannot close: {e}")));
         res.and(closed)?;
         Self::spawn(path, opts)
     }
 
     fn spawn(path: &Path, opts: WriterOptions) -> Result<Self> {
         let (tx, rx) = crossbeam_channel::unbounded();
-        let mut state = WriterThread {
-            path: path.to_path_buf(),
-            interval: opts.flush_interval,
-            pending: Pending::default(),
-            error: None,
-        };
+        let mut state = WriterThread { path: path.to_path_buf(), interval: opts.flush_interval, pending: Pending::default(), error: None };
         let thread = std::thread::Builder::new()
             .name("ayt-runlog".into())
             .spawn(move || state.run(rx))
             .map_err(|e| Error::file(path, format!("cannot start the writer thread: {e}")))?;
-        Ok(RunLogWriter {
-            path: path.to_path_buf(),
-            tx: Some(tx),
-            thread: Some(thread),
-        })
+        Ok(RunLogWriter { path: path.to_path_buf(), tx: Some(tx), thread: Some(thread) })
     }
 
     /// The run log's path.
@@ -174,98 +124,47 @@ impl RunLogWriter {
 
     fn send(&self, msg: Msg) -> Result<()> {
         match &self.tx {
-            Some(tx) => tx
-                .send(msg)
-                .map_err(|_| Error::file(&self.path, "run-log writer thread has stopped")),
+            Some(tx) => tx.send(msg).map_err(|_| Error::file(&self.path, "run-log writer thread has stopped")),
             None => Err(Error::file(&self.path, "run-log writer is closed")),
         }
     }
 
     /// Logs one scalar row to `/scalars/<name>`.
     pub fn scalar(&self, name: &str, step: i64, kimg: f64, wall: f64, value: f64) -> Result<()> {
-        h5::check_name("scalar", name, &SCALAR_COLS)
-            .map_err(|e| Error::file(&self.path, e.to_string()))?;
-        self.send(Msg::Scalar {
-            name: name.to_string(),
-            step,
-            kimg,
-            wall,
-            value,
-        })
+        h5::check_name("scalar", name, &SCALAR_COLS).map_err(|e| Error::file(&self.path, e.to_string()))?;
+        self.send(Msg::Scalar { name: name.to_string(), step, kimg, wall, value })
     }
 
     /// Logs one histogram row to `/hist/<name>`: `edges.len()` must be `counts.len() + 1`, and
     /// the bin count must match the table's existing rows.
     pub fn hist(&self, name: &str, step: i64, edges: Vec<f64>, counts: Vec<i64>) -> Result<()> {
-        h5::check_name("histogram", name, &HIST_COLS)
-            .map_err(|e| Error::file(&self.path, e.to_string()))?;
+        h5::check_name("histogram", name, &HIST_COLS).map_err(|e| Error::file(&self.path, e.to_string()))?;
         if counts.is_empty() || edges.len() != counts.len() + 1 {
             return Err(Error::file(
                 &self.path,
-                format!(
-                    "/hist/{name}: need B >= 1 counts and B + 1 edges, got {} counts and {} edges",
-                    counts.len(),
-                    edges.len()
-                ),
+                format!("/hist/{name}: need B >= 1 counts and B + 1 edges, got {} counts and {} edges", counts.len(), edges.len()),
             ));
         }
-        self.send(Msg::Hist {
-            name: name.to_string(),
-            step,
-            edges,
-            counts,
-        })
+        self.send(Msg::Hist { name: name.to_string(), step, edges, counts })
     }
 
     /// Logs a grid of `n` images `h x w x c` (row-major `[n, h, w, c]` bytes) to `/samples`.
-    pub fn samples(
-        &self,
-        step: i64,
-        images: Vec<u8>,
-        n: usize,
-        h: usize,
-        w: usize,
-        c: usize,
-    ) -> Result<()> {
-        let want = n
-            .checked_mul(h)
-            .and_then(|x| x.checked_mul(w))
-            .and_then(|x| x.checked_mul(c));
+    pub fn samples(&self, step: i64, images: Vec<u8>, n: usize, h: usize, w: usize, c: usize) -> Result<()> {
+        let want = n.checked_mul(h).and_then(|x| x.checked_mul(w)).and_then(|x| x.checked_mul(c));
         if want != Some(images.len()) || images.is_empty() {
             return Err(Error::file(
                 &self.path,
-                format!(
-                    "/samples/images: {} bytes do not make a non-empty [{n}, {h}, {w}, {c}] grid",
-                    images.len()
-                ),
+                format!("/samples/images: {} bytes do not make a non-empty [{n}, {h}, {w}, {c}] grid", images.len()),
             ));
         }
-        self.send(Msg::Samples {
-            step,
-            images,
-            dims: [n, h, w, c],
-        })
+        self.send(Msg::Samples { step, images, dims: [n, h, w, c] })
     }
 
     /// Logs one evaluation row to `/eval/<metric>`; `attrs` (e.g. `extractor`, `n_samples`,
     /// `sampler`, `reference`) are written as string attributes when the table is created.
-    pub fn eval(
-        &self,
-        metric: &str,
-        step: i64,
-        kimg: f64,
-        value: f64,
-        attrs: Vec<(String, String)>,
-    ) -> Result<()> {
-        h5::check_name("eval metric", metric, &EVAL_COLS)
-            .map_err(|e| Error::file(&self.path, e.to_string()))?;
-        self.send(Msg::Eval {
-            metric: metric.to_string(),
-            step,
-            kimg,
-            value,
-            attrs,
-        })
+    pub fn eval(&self, metric: &str, step: i64, kimg: f64, value: f64, attrs: Vec<(String, String)>) -> Result<()> {
+        h5::check_name("eval metric", metric, &EVAL_COLS).map_err(|e| Error::file(&self.path, e.to_string()))?;
+        self.send(Msg::Eval { metric: metric.to_string(), step, kimg, value, attrs })
     }
 
     /// Writes every row logged so far and returns once it is on disk, or returns the first
@@ -273,8 +172,7 @@ impl RunLogWriter {
     pub fn flush(&self) -> Result<()> {
         let (rtx, rrx) = crossbeam_channel::bounded(1);
         self.send(Msg::Flush(rtx))?;
-        rrx.recv()
-            .map_err(|_| Error::file(&self.path, "run-log writer thread has stopped"))?
+        rrx.recv().map_err(|_| Error::file(&self.path, "run-log writer thread has stopped"))?
     }
 
     /// Writes every buffered row, stops the thread and returns the first pending error.
@@ -348,10 +246,7 @@ struct Pending {
 
 impl Pending {
     fn is_empty(&self) -> bool {
-        self.scalars.is_empty()
-            && self.hists.is_empty()
-            && self.samples.is_none()
-            && self.evals.is_empty()
+        self.scalars.is_empty() && self.hists.is_empty() && self.samples.is_none() && self.evals.is_empty()
     }
 }
 
@@ -412,25 +307,14 @@ impl WriterThread {
     fn buffer(&mut self, msg: Msg) -> Result<()> {
         let p = &mut self.pending;
         match msg {
-            Msg::Scalar {
-                name,
-                step,
-                kimg,
-                wall,
-                value,
-            } => {
+            Msg::Scalar { name, step, kimg, wall, value } => {
                 let t = p.scalars.entry(name).or_default();
                 t.step.push(step);
                 t.kimg.push(kimg);
                 t.wall.push(wall);
                 t.value.push(value);
             }
-            Msg::Hist {
-                name,
-                step,
-                edges,
-                counts,
-            } => {
+            Msg::Hist { name, step, edges, counts } => {
                 let t = p.hists.entry(name.clone()).or_default();
                 if t.step.is_empty() {
                     t.bins = counts.len();
@@ -438,11 +322,7 @@ impl WriterThread {
                     return Err(obj_err(
                         &self.path,
                         &format!("/hist/{name}"),
-                        format!(
-                            "row at step {step} has {} bins, earlier rows have {}",
-                            counts.len(),
-                            t.bins
-                        ),
+                        format!("row at step {step} has {} bins, earlier rows have {}", counts.len(), t.bins),
                     ));
                 }
                 t.step.push(step);
@@ -450,31 +330,18 @@ impl WriterThread {
                 t.counts.extend(counts);
             }
             Msg::Samples { step, images, dims } => {
-                let t = p.samples.get_or_insert_with(|| SampleRows {
-                    dims,
-                    step: vec![],
-                    images: vec![],
-                });
+                let t = p.samples.get_or_insert_with(|| SampleRows { dims, step: vec![], images: vec![] });
                 if t.dims != dims {
                     return Err(obj_err(
                         &self.path,
                         "/samples/images",
-                        format!(
-                            "grid at step {step} is {dims:?}, earlier grids are {:?}",
-                            t.dims
-                        ),
+                        format!("grid at step {step} is {dims:?}, earlier grids are {:?}", t.dims),
                     ));
                 }
                 t.step.push(step);
                 t.images.extend(images);
             }
-            Msg::Eval {
-                metric,
-                step,
-                kimg,
-                value,
-                attrs,
-            } => {
+            Msg::Eval { metric, step, kimg, value, attrs } => {
                 let t = p.evals.entry(metric).or_default();
                 if t.step.is_empty() {
                     t.attrs = attrs;
@@ -516,10 +383,7 @@ impl WriterThread {
         for (name, t) in &pending.evals {
             note(write_eval(&path, &file, name, t));
         }
-        note(
-            file.close()
-                .map_err(|e| Error::file(&path, format!("cannot close: {e}"))),
-        );
+        note(file.close().map_err(|e| Error::file(&path, format!("cannot close: {e}"))));
         first.map_or(Ok(()), Err)
     }
 }
@@ -536,10 +400,7 @@ fn open_rw_retry(path: &Path) -> Result<File> {
         }
     }
     let why = last.map(|e| e.to_string()).unwrap_or_default();
-    Err(Error::file(
-        path,
-        format!("cannot open for writing (rows kept for the next try): {why}"),
-    ))
+    Err(Error::file(path, format!("cannot open for writing (rows kept for the next try): {why}")))
 }
 
 fn top_group(path: &Path, file: &File, name: &str) -> Result<Group> {
@@ -549,11 +410,7 @@ fn top_group(path: &Path, file: &File, name: &str) -> Result<Group> {
 fn write_scalar(path: &Path, file: &File, name: &str, t: &ScalarRows) -> Result<()> {
     let g = h5::ensure_group(path, &top_group(path, file, "scalars")?, name)?;
     check_lengths(path, &g, &SCALAR_COLS)?;
-    h5::check_columns(
-        path,
-        &g,
-        &[("step", &[]), ("kimg", &[]), ("wall", &[]), ("value", &[])],
-    )?;
+    h5::check_columns(path, &g, &[("step", &[]), ("kimg", &[]), ("wall", &[]), ("value", &[])])?;
     h5::append_rows(path, &g, "step", &[], &t.step, CHUNK_1D)?;
     h5::append_rows(path, &g, "kimg", &[], &t.kimg, CHUNK_1D)?;
     h5::append_rows(path, &g, "wall", &[], &t.wall, CHUNK_1D)?;
@@ -567,22 +424,10 @@ fn write_hist(path: &Path, file: &File, name: &str, t: &HistRows) -> Result<()> 
     if g.link_exists("counts") {
         let (_, shape) = h5::dataset_nd(path, &g, "counts", 2)?;
         if shape[1] != t.bins {
-            return Err(obj_err(
-                path,
-                &format!("{}/counts", g.name()),
-                format!("has {} bins, new rows have {}", shape[1], t.bins),
-            ));
+            return Err(obj_err(path, &format!("{}/counts", g.name()), format!("has {} bins, new rows have {}", shape[1], t.bins)));
         }
     }
-    h5::check_columns(
-        path,
-        &g,
-        &[
-            ("step", &[]),
-            ("edges", &[t.bins + 1]),
-            ("counts", &[t.bins]),
-        ],
-    )?;
+    h5::check_columns(path, &g, &[("step", &[]), ("edges", &[t.bins + 1]), ("counts", &[t.bins])])?;
     h5::append_rows(path, &g, "step", &[], &t.step, CHUNK_1D)?;
     h5::append_rows(path, &g, "edges", &[t.bins + 1], &t.edges, CHUNK_HIST)?;
     h5::append_rows(path, &g, "counts", &[t.bins], &t.counts, CHUNK_HIST)
@@ -594,11 +439,7 @@ fn write_samples(path: &Path, file: &File, t: &SampleRows) -> Result<()> {
     if g.link_exists("images") {
         let (_, shape) = h5::dataset_nd(path, &g, "images", 5)?;
         if shape[1..] != t.dims {
-            return Err(obj_err(
-                path,
-                "/samples/images",
-                format!("grids are {:?}, new grids are {:?}", &shape[1..], t.dims),
-            ));
+            return Err(obj_err(path, "/samples/images", format!("grids are {:?}, new grids are {:?}", &shape[1..], t.dims)));
         }
     }
     h5::check_columns(path, &g, &[("step", &[]), ("images", &t.dims)])?;
@@ -630,18 +471,12 @@ fn check_lengths(path: &Path, g: &Group, cols: &[&str]) -> Result<()> {
         if !g.link_exists(c) {
             continue;
         }
-        let ds = g
-            .dataset(c)
-            .map_err(|e| obj_err(path, &format!("{}/{c}", g.name()), e))?;
+        let ds = g.dataset(c).map_err(|e| obj_err(path, &format!("{}/{c}", g.name()), e))?;
         let n = ds.shape().first().copied().unwrap_or(0);
         match seen {
             None => seen = Some((c, n)),
             Some((c0, n0)) if n0 != n => {
-                return Err(obj_err(
-                    path,
-                    &g.name(),
-                    format!("columns have different lengths ({c0}: {n0}, {c}: {n})"),
-                ));
+                return Err(obj_err(path, &g.name(), format!("columns have different lengths ({c0}: {n0}, {c}: {n})")));
             }
             _ => {}
         }
@@ -654,11 +489,7 @@ fn check_lengths(path: &Path, g: &Group, cols: &[&str]) -> Result<()> {
 fn truncate_after(path: &Path, file: &File, keep: i64) -> Result<()> {
     let version: i64 = h5::get_int_attr(path, file, "schema_version")?;
     if version != SCHEMA_VERSION {
-        return Err(obj_err(
-            path,
-            "/@schema_version",
-            format!("{version} is not supported (expected {SCHEMA_VERSION})"),
-        ));
+        return Err(obj_err(path, "/@schema_version", format!("{version} is not supported (expected {SCHEMA_VERSION})")));
     }
     let mut groups: Vec<Group> = Vec::new();
     for top in ["scalars", "hist", "eval"] {
@@ -676,13 +507,7 @@ fn truncate_after(path: &Path, file: &File, keep: i64) -> Result<()> {
     for g in groups {
         let n = h5::min_rows(path, &g)?;
         let steps: Vec<i64> = h5::read_vec(path, &g, "step")?;
-        let keep_idx: Vec<usize> = steps
-            .iter()
-            .take(n)
-            .enumerate()
-            .filter(|(_, &s)| s <= keep)
-            .map(|(i, _)| i)
-            .collect();
+        let keep_idx: Vec<usize> = steps.iter().take(n).enumerate().filter(|(_, &s)| s <= keep).map(|(i, _)| i).collect();
         h5::keep_rows(path, &g, &keep_idx)?;
     }
     Ok(())

@@ -59,12 +59,7 @@ fn sync_dir(dir: &Path) {
 
 /// Writes the checkpoint of `step` and returns the path of its `.safetensors` file. Tensor
 /// names must be unique. An existing checkpoint of the same step is replaced.
-pub fn save(
-    run_dir: impl AsRef<Path>,
-    step: u64,
-    tensors: &[(String, Tensor)],
-    state: &impl Serialize,
-) -> Result<PathBuf> {
+pub fn save(run_dir: impl AsRef<Path>, step: u64, tensors: &[(String, Tensor)], state: &impl Serialize) -> Result<PathBuf> {
     let run_dir = run_dir.as_ref();
     let dir = ckpt_dir(run_dir);
     fs::create_dir_all(&dir).with_path(&dir)?;
@@ -74,10 +69,7 @@ pub fn save(
     let mut map: HashMap<&str, Tensor> = HashMap::with_capacity(tensors.len());
     for (name, t) in tensors {
         if map.insert(name.as_str(), t.contiguous()?).is_some() {
-            return Err(Error::file(
-                &final_tensors,
-                format!("tensor `{name}` given twice"),
-            ));
+            return Err(Error::file(&final_tensors, format!("tensor `{name}` given twice")));
         }
     }
     let json = serde_json::to_vec_pretty(state).with_path(&final_state)?;
@@ -87,9 +79,7 @@ pub fn save(
     let tmp_state = dir.join(format!(".{PREFIX}{step}{STATE_EXT}.tmp"));
     let result = (|| -> Result<()> {
         candle_core::safetensors::save(&map, &tmp_tensors).with_path(&tmp_tensors)?;
-        File::open(&tmp_tensors)
-            .and_then(|f| f.sync_all())
-            .with_path(&tmp_tensors)?;
+        File::open(&tmp_tensors).and_then(|f| f.sync_all()).with_path(&tmp_tensors)?;
         {
             let mut f = File::create(&tmp_state).with_path(&tmp_state)?;
             f.write_all(&json).with_path(&tmp_state)?;
@@ -115,18 +105,13 @@ pub fn save(
 }
 
 /// Loads the tensors (on the CPU) and the state of the checkpoint of `step`.
-pub fn load<S: DeserializeOwned>(
-    run_dir: impl AsRef<Path>,
-    step: u64,
-) -> Result<(HashMap<String, Tensor>, S)> {
+pub fn load<S: DeserializeOwned>(run_dir: impl AsRef<Path>, step: u64) -> Result<(HashMap<String, Tensor>, S)> {
     load_path(tensors_path(run_dir, step))
 }
 
 /// Loads a checkpoint from the path of its `.safetensors` file (the json is its sibling
 /// `<stem>.state.json`). Missing, truncated or corrupt files give an error naming the file.
-pub fn load_path<S: DeserializeOwned>(
-    tensors_file: impl AsRef<Path>,
-) -> Result<(HashMap<String, Tensor>, S)> {
+pub fn load_path<S: DeserializeOwned>(tensors_file: impl AsRef<Path>) -> Result<(HashMap<String, Tensor>, S)> {
     let tensors_file = tensors_file.as_ref();
     let state_file = state_path_for(tensors_file)?;
     let json = fs::read(&state_file).with_path(&state_file)?;
@@ -198,12 +183,7 @@ pub fn vars_to_named(varmap: &VarMap, prefix: &str) -> Result<Vec<(String, Tenso
 /// Sets every variable of `varmap` from `tensors[<prefix><name>]`. Every variable must be
 /// found with its shape (else an error naming the tensor and `file`, the checkpoint they came
 /// from); nothing is written unless all are. Extra tensors are ignored.
-pub fn load_into_varmap(
-    varmap: &VarMap,
-    tensors: &HashMap<String, Tensor>,
-    prefix: &str,
-    file: impl AsRef<Path>,
-) -> Result<()> {
+pub fn load_into_varmap(varmap: &VarMap, tensors: &HashMap<String, Tensor>, prefix: &str, file: impl AsRef<Path>) -> Result<()> {
     let file = file.as_ref();
     let data = varmap.data().lock().unwrap_or_else(|p| p.into_inner());
     let mut names: Vec<&String> = data.keys().collect();
@@ -212,18 +192,9 @@ pub fn load_into_varmap(
     for name in names {
         let var = &data[name];
         let key = format!("{prefix}{name}");
-        let t = tensors
-            .get(&key)
-            .ok_or_else(|| Error::file(file, format!("tensor `{key}` is missing")))?;
+        let t = tensors.get(&key).ok_or_else(|| Error::file(file, format!("tensor `{key}` is missing")))?;
         if t.shape() != var.shape() {
-            return Err(Error::file(
-                file,
-                format!(
-                    "tensor `{key}` has shape {:?}, the model wants {:?}",
-                    t.dims(),
-                    var.dims()
-                ),
-            ));
+            return Err(Error::file(file, format!("tensor `{key}` has shape {:?}, the model wants {:?}", t.dims(), var.dims())));
         }
         let t = t
             .to_dtype(var.dtype())
@@ -233,11 +204,8 @@ pub fn load_into_varmap(
     }
     for (var, t, key) in updates {
         // A copy, in case `t` shares storage with the variable.
-        let t = t
-            .copy()
-            .map_err(|e| Error::file(file, format!("tensor `{key}`: {e}")))?;
-        var.set(&t)
-            .map_err(|e| Error::file(file, format!("tensor `{key}`: {e}")))?;
+        let t = t.copy().map_err(|e| Error::file(file, format!("tensor `{key}`: {e}")))?;
+        var.set(&t).map_err(|e| Error::file(file, format!("tensor `{key}`: {e}")))?;
     }
     Ok(())
 }
@@ -259,33 +227,16 @@ mod tests {
     fn state(step: u64) -> State {
         let mut rng = crate::rng::stream(5, "noise");
         let _ = crate::rng::normal_vec(&mut rng, 3);
-        State {
-            step,
-            stage: 1,
-            kimg: 12.5,
-            rng,
-        }
+        State { step, stage: 1, kimg: 12.5, rng }
     }
 
     fn tensors() -> Vec<(String, Tensor)> {
         let dev = Device::Cpu;
         vec![
-            (
-                "model.w".into(),
-                Tensor::new(&[[1.0f32, 2.0], [3.0, 4.0]], &dev).unwrap(),
-            ),
-            (
-                "ema.w".into(),
-                Tensor::new(&[[0.5f32, 0.25], [0.125, -1.0]], &dev).unwrap(),
-            ),
-            (
-                "opt.m.w".into(),
-                Tensor::new(&[1e-30f32, -7.0, f32::MAX, 0.0], &dev).unwrap(),
-            ),
-            (
-                "opt.v.w".into(),
-                Tensor::zeros((2, 2), DType::F32, &dev).unwrap(),
-            ),
+            ("model.w".into(), Tensor::new(&[[1.0f32, 2.0], [3.0, 4.0]], &dev).unwrap()),
+            ("ema.w".into(), Tensor::new(&[[0.5f32, 0.25], [0.125, -1.0]], &dev).unwrap()),
+            ("opt.m.w".into(), Tensor::new(&[1e-30f32, -7.0, f32::MAX, 0.0], &dev).unwrap()),
+            ("opt.v.w".into(), Tensor::zeros((2, 2), DType::F32, &dev).unwrap()),
             ("model.n".into(), Tensor::new(&[7i64], &dev).unwrap()),
         ]
     }
@@ -303,27 +254,14 @@ mod tests {
             let l = &loaded[&name];
             assert_eq!(l.dims(), t.dims(), "{name}");
             assert_eq!(l.dtype(), t.dtype(), "{name}");
-            let a = t
-                .flatten_all()
-                .unwrap()
-                .to_dtype(DType::F64)
-                .unwrap()
-                .to_vec1::<f64>();
-            let b = l
-                .flatten_all()
-                .unwrap()
-                .to_dtype(DType::F64)
-                .unwrap()
-                .to_vec1::<f64>();
+            let a = t.flatten_all().unwrap().to_dtype(DType::F64).unwrap().to_vec1::<f64>();
+            let b = l.flatten_all().unwrap().to_dtype(DType::F64).unwrap().to_vec1::<f64>();
             assert_eq!(a.unwrap(), b.unwrap(), "{name}");
         }
         let (_, st2): (HashMap<String, Tensor>, State) = load_path(&path).unwrap();
         assert_eq!(st2.step, 40);
         // No temporary files left behind.
-        let names: Vec<_> = fs::read_dir(dir.path().join("ckpt"))
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
+        let names: Vec<_> = fs::read_dir(dir.path().join("ckpt")).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
         assert_eq!(names.len(), 2, "{names:?}");
     }
 
@@ -331,10 +269,7 @@ mod tests {
     fn overwrite_same_step() {
         let dir = tempfile::tempdir().unwrap();
         save(dir.path(), 3, &tensors(), &state(3)).unwrap();
-        let t = vec![(
-            "model.w".to_string(),
-            Tensor::new(&[9.0f32], &Device::Cpu).unwrap(),
-        )];
+        let t = vec![("model.w".to_string(), Tensor::new(&[9.0f32], &Device::Cpu).unwrap())];
         save(dir.path(), 3, &t, &state(4)).unwrap();
         let (loaded, st): (HashMap<String, Tensor>, State) = load(dir.path(), 3).unwrap();
         assert_eq!(st.step, 4);
@@ -368,9 +303,7 @@ mod tests {
         assert!(e.contains("step-7.state.json"), "{e}");
         let e = load::<State>(dir.path(), 8).unwrap_err().to_string();
         assert!(e.contains("step-8"), "{e}");
-        let e = load_path::<State>(dir.path().join("x.bin"))
-            .unwrap_err()
-            .to_string();
+        let e = load_path::<State>(dir.path().join("x.bin")).unwrap_err().to_string();
         assert!(e.contains("x.bin"), "{e}");
     }
 
@@ -409,103 +342,38 @@ mod tests {
     fn varmap_round_trip() {
         let dev = Device::Cpu;
         let vm = VarMap::new();
-        vm.get(
-            (2, 3),
-            "conv.weight",
-            candle_nn::Init::Const(1.5),
-            DType::F32,
-            &dev,
-        )
-        .unwrap();
-        vm.get(
-            3,
-            "conv.bias",
-            candle_nn::Init::Const(-0.5),
-            DType::F32,
-            &dev,
-        )
-        .unwrap();
+        vm.get((2, 3), "conv.weight", candle_nn::Init::Const(1.5), DType::F32, &dev).unwrap();
+        vm.get(3, "conv.bias", candle_nn::Init::Const(-0.5), DType::F32, &dev).unwrap();
         let named = vars_to_named(&vm, "model.").unwrap();
         let names: Vec<&str> = named.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(names, ["model.conv.bias", "model.conv.weight"]);
 
         let dir = tempfile::tempdir().unwrap();
         let mut all = named.clone();
-        all.push((
-            "ema.conv.bias".into(),
-            Tensor::zeros(3, DType::F32, &dev).unwrap(),
-        ));
+        all.push(("ema.conv.bias".into(), Tensor::zeros(3, DType::F32, &dev).unwrap()));
         let path = save(dir.path(), 1, &all, &0u64).unwrap();
         let (loaded, _): (HashMap<String, Tensor>, u64) = load(dir.path(), 1).unwrap();
 
         let vm2 = VarMap::new();
-        vm2.get(
-            (2, 3),
-            "conv.weight",
-            candle_nn::Init::Const(0.0),
-            DType::F32,
-            &dev,
-        )
-        .unwrap();
-        vm2.get(
-            3,
-            "conv.bias",
-            candle_nn::Init::Const(0.0),
-            DType::F32,
-            &dev,
-        )
-        .unwrap();
+        vm2.get((2, 3), "conv.weight", candle_nn::Init::Const(0.0), DType::F32, &dev).unwrap();
+        vm2.get(3, "conv.bias", candle_nn::Init::Const(0.0), DType::F32, &dev).unwrap();
         load_into_varmap(&vm2, &loaded, "model.", &path).unwrap();
-        let get = |n: &str| {
-            vm2.data().lock().unwrap()[n]
-                .as_tensor()
-                .flatten_all()
-                .unwrap()
-                .to_vec1::<f32>()
-        };
+        let get = |n: &str| vm2.data().lock().unwrap()[n].as_tensor().flatten_all().unwrap().to_vec1::<f32>();
         assert_eq!(get("conv.weight").unwrap(), vec![1.5; 6]);
         assert_eq!(get("conv.bias").unwrap(), vec![-0.5; 3]);
         load_into_varmap(&vm2, &loaded, "ema.", &path).unwrap_err();
 
         // Missing tensor / wrong shape: error names tensor and file, nothing written.
         let vm3 = VarMap::new();
-        vm3.get(
-            (2, 3),
-            "conv.weight",
-            candle_nn::Init::Const(0.0),
-            DType::F32,
-            &dev,
-        )
-        .unwrap();
-        vm3.get(
-            4,
-            "conv.bias",
-            candle_nn::Init::Const(0.0),
-            DType::F32,
-            &dev,
-        )
-        .unwrap();
-        let e = load_into_varmap(&vm3, &loaded, "model.", &path)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("model.conv.bias") && e.contains("step-1.safetensors"),
-            "{e}"
-        );
-        let w = vm3.data().lock().unwrap()["conv.weight"]
-            .as_tensor()
-            .flatten_all()
-            .unwrap();
+        vm3.get((2, 3), "conv.weight", candle_nn::Init::Const(0.0), DType::F32, &dev).unwrap();
+        vm3.get(4, "conv.bias", candle_nn::Init::Const(0.0), DType::F32, &dev).unwrap();
+        let e = load_into_varmap(&vm3, &loaded, "model.", &path).unwrap_err().to_string();
+        assert!(e.contains("model.conv.bias") && e.contains("step-1.safetensors"), "{e}");
+        let w = vm3.data().lock().unwrap()["conv.weight"].as_tensor().flatten_all().unwrap();
         assert_eq!(w.to_vec1::<f32>().unwrap(), vec![0.0; 6]);
-        vm3.get(1, "extra", candle_nn::Init::Const(0.0), DType::F32, &dev)
-            .unwrap();
-        let e = load_into_varmap(&vm3, &loaded, "model.", &path)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("model.conv.bias") || e.contains("model.extra"),
-            "{e}"
-        );
+        vm3.get(1, "extra", candle_nn::Init::Const(0.0), DType::F32, &dev).unwrap();
+        let e = load_into_varmap(&vm3, &loaded, "model.", &path).unwrap_err().to_string();
+        assert!(e.contains("model.conv.bias") || e.contains("model.extra"), "{e}");
     }
 
     /// Model + EMA + RAdam through checkpoint files: resuming gives the same bits as not stopping.
@@ -515,22 +383,13 @@ mod tests {
         let dev = Device::Cpu;
         let make = || {
             let vm = VarMap::new();
-            let w = vm
-                .get((2, 2), "w", candle_nn::Init::Const(0.3), DType::F32, &dev)
-                .unwrap();
-            let b = vm
-                .get(2, "b", candle_nn::Init::Const(-0.1), DType::F32, &dev)
-                .unwrap();
+            let w = vm.get((2, 2), "w", candle_nn::Init::Const(0.3), DType::F32, &dev).unwrap();
+            let b = vm.get(2, "b", candle_nn::Init::Const(-0.1), DType::F32, &dev).unwrap();
             let ema = VarMap::new();
-            ema.get((2, 2), "w", candle_nn::Init::Const(0.0), DType::F32, &dev)
-                .unwrap();
-            ema.get(2, "b", candle_nn::Init::Const(0.0), DType::F32, &dev)
-                .unwrap();
+            ema.get((2, 2), "w", candle_nn::Init::Const(0.0), DType::F32, &dev).unwrap();
+            ema.get(2, "b", candle_nn::Init::Const(0.0), DType::F32, &dev).unwrap();
             crate::train::ema::copy_varmap(&ema, &vm).unwrap();
-            let cfg = RAdamConfig {
-                lr: 0.01,
-                ..Default::default()
-            };
+            let cfg = RAdamConfig { lr: 0.01, ..Default::default() };
             let opt = RAdam::from_varmap(&vm, cfg).unwrap();
             (vm, ema, opt, w, b)
         };

@@ -20,19 +20,11 @@ impl Default for Ema {
 
 fn check_pairs(ema_vars: &[Var], vars: &[Var]) -> Result<()> {
     if ema_vars.len() != vars.len() {
-        return Err(Error::msg(format!(
-            "EMA: {} averaged variables for {} model variables",
-            ema_vars.len(),
-            vars.len()
-        )));
+        return Err(Error::msg(format!("EMA: {} averaged variables for {} model variables", ema_vars.len(), vars.len())));
     }
     for (i, (e, v)) in ema_vars.iter().zip(vars).enumerate() {
         if e.shape() != v.shape() {
-            return Err(Error::msg(format!(
-                "EMA: variable {i} has shape {:?}, its average {:?}",
-                v.dims(),
-                e.dims()
-            )));
+            return Err(Error::msg(format!("EMA: variable {i} has shape {:?}, its average {:?}", v.dims(), e.dims())));
         }
     }
     Ok(())
@@ -45,25 +37,15 @@ fn pair_varmaps(ema: &VarMap, model: &VarMap) -> Result<(Vec<Var>, Vec<Var>)> {
     let mut names: Vec<&String> = m.keys().collect();
     names.sort();
     if e.len() != m.len() {
-        return Err(Error::msg(format!(
-            "EMA: {} averaged variables for {} model variables",
-            e.len(),
-            m.len()
-        )));
+        return Err(Error::msg(format!("EMA: {} averaged variables for {} model variables", e.len(), m.len())));
     }
     let mut ev = Vec::with_capacity(names.len());
     let mut mv = Vec::with_capacity(names.len());
     for name in names {
-        let ema_var = e
-            .get(name)
-            .ok_or_else(|| Error::msg(format!("EMA: no averaged variable `{name}`")))?;
+        let ema_var = e.get(name).ok_or_else(|| Error::msg(format!("EMA: no averaged variable `{name}`")))?;
         let model_var = &m[name];
         if ema_var.shape() != model_var.shape() {
-            return Err(Error::msg(format!(
-                "EMA: variable `{name}` has shape {:?}, its average {:?}",
-                model_var.dims(),
-                ema_var.dims()
-            )));
+            return Err(Error::msg(format!("EMA: variable `{name}` has shape {:?}, its average {:?}", model_var.dims(), ema_var.dims())));
         }
         ev.push(ema_var.clone());
         mv.push(model_var.clone());
@@ -85,8 +67,7 @@ impl Ema {
         check_pairs(ema_vars, vars)?;
         for (e, v) in ema_vars.iter().zip(vars) {
             let v = v.as_tensor().to_dtype(e.dtype())?;
-            let new =
-                (e.as_tensor().affine(self.decay, 0.0)? + v.affine(1.0 - self.decay, 0.0)?)?;
+            let new = (e.as_tensor().affine(self.decay, 0.0)? + v.affine(1.0 - self.decay, 0.0)?)?;
             e.set(&new)?;
         }
         Ok(())
@@ -136,12 +117,7 @@ mod tests {
         let m = [var(&[3.0, -2.0]), var(&[10.0])];
         ema.update(&e, &m).unwrap();
         // 0.9*1 + 0.1*3 = 1.2; 0.9*2 + 0.1*(-2) = 1.6; 0.1*10 = 1
-        let close = |a: Vec<f32>, b: &[f32]| {
-            assert!(
-                a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-6),
-                "{a:?} vs {b:?}"
-            )
-        };
+        let close = |a: Vec<f32>, b: &[f32]| assert!(a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-6), "{a:?} vs {b:?}");
         close(v(&e[0]), &[1.2, 1.6]);
         close(v(&e[1]), &[1.0]);
         ema.update(&e, &m).unwrap();
@@ -180,45 +156,22 @@ mod tests {
         let dev = Device::Cpu;
         let init = candle_nn::Init::Const(2.0);
         model.get((2,), "a.w", init, DType::F32, &dev).unwrap();
-        model
-            .get((1,), "b", candle_nn::Init::Const(4.0), DType::F32, &dev)
-            .unwrap();
-        ema_map
-            .get((2,), "a.w", candle_nn::Init::Const(0.0), DType::F32, &dev)
-            .unwrap();
-        ema_map
-            .get((1,), "b", candle_nn::Init::Const(0.0), DType::F32, &dev)
-            .unwrap();
+        model.get((1,), "b", candle_nn::Init::Const(4.0), DType::F32, &dev).unwrap();
+        ema_map.get((2,), "a.w", candle_nn::Init::Const(0.0), DType::F32, &dev).unwrap();
+        ema_map.get((1,), "b", candle_nn::Init::Const(0.0), DType::F32, &dev).unwrap();
         copy_varmap(&ema_map, &model).unwrap();
-        let get = |vm: &VarMap, n: &str| -> Vec<f32> {
-            vm.data().lock().unwrap()[n]
-                .as_tensor()
-                .to_vec1::<f32>()
-                .unwrap()
-        };
+        let get = |vm: &VarMap, n: &str| -> Vec<f32> { vm.data().lock().unwrap()[n].as_tensor().to_vec1::<f32>().unwrap() };
         assert_eq!(get(&ema_map, "a.w"), vec![2.0, 2.0]);
         assert_eq!(get(&ema_map, "b"), vec![4.0]);
-        model.data().lock().unwrap()["b"]
-            .set(&Tensor::new(&[8.0f32], &dev).unwrap())
-            .unwrap();
-        Ema::new(0.5)
-            .unwrap()
-            .update_varmap(&ema_map, &model)
-            .unwrap();
+        model.data().lock().unwrap()["b"].set(&Tensor::new(&[8.0f32], &dev).unwrap()).unwrap();
+        Ema::new(0.5).unwrap().update_varmap(&ema_map, &model).unwrap();
         assert_eq!(get(&ema_map, "b"), vec![6.0]);
         assert_eq!(get(&ema_map, "a.w"), vec![2.0, 2.0]);
 
         let other = VarMap::new();
-        other
-            .get((2,), "a.w", candle_nn::Init::Const(0.0), DType::F32, &dev)
-            .unwrap();
-        other
-            .get((1,), "c", candle_nn::Init::Const(0.0), DType::F32, &dev)
-            .unwrap();
-        let e = Ema::default()
-            .update_varmap(&other, &model)
-            .unwrap_err()
-            .to_string();
+        other.get((2,), "a.w", candle_nn::Init::Const(0.0), DType::F32, &dev).unwrap();
+        other.get((1,), "c", candle_nn::Init::Const(0.0), DType::F32, &dev).unwrap();
+        let e = Ema::default().update_varmap(&other, &model).unwrap_err().to_string();
         assert!(e.contains("`b`"), "{e}");
         // Copying a variable from itself works.
         let x = var(&[1.0]);

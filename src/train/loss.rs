@@ -39,7 +39,11 @@ mod tests {
         let g = loss.backward().unwrap().get(var.as_tensor()).unwrap().clone();
         let diff = (&d_t - &d_r).unwrap();
         let norm = sq_norm(&diff).unwrap().sqrt().unwrap();
-        let expect = diff.broadcast_div(&norm.reshape((3, 1, 1, 1)).unwrap()).unwrap().broadcast_mul(&(w / 3.0).unwrap().reshape((3, 1, 1, 1)).unwrap()).unwrap();
+        let expect = diff
+            .broadcast_div(&norm.reshape((3, 1, 1, 1)).unwrap())
+            .unwrap()
+            .broadcast_mul(&(w / 3.0).unwrap().reshape((3, 1, 1, 1)).unwrap())
+            .unwrap();
         let err = (g - expect).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap();
         assert!(err < 1e-12, "{err}");
     }

@@ -11,4 +11,4 @@ pub mod trainer;
 pub use checkpoint::{latest, list, load, load_into_varmap, load_path, save, vars_to_named};
 pub use ema::Ema;
 pub use optim::{RAdam, RAdamConfig};
-pub use trainer::{StepStats, Trainer, TrainState};
+pub use trainer::{StepStats, TrainState, Trainer};

@@ -42,13 +42,7 @@ pub struct RAdamConfig {
 
 impl Default for RAdamConfig {
     fn default() -> Self {
-        Self {
-            lr: 1e-4,
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-8,
-            weight_decay: 0.0,
-        }
+        Self { lr: 1e-4, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0 }
     }
 }
 
@@ -56,40 +50,24 @@ impl RAdamConfig {
     /// Checks the ranges torch checks: `lr >= 0`, `eps >= 0`, betas in `[0, 1)`,
     /// `weight_decay >= 0`, all finite.
     pub fn validate(&self) -> Result<()> {
-        let finite = [self.lr, self.beta1, self.beta2, self.eps, self.weight_decay]
-            .iter()
-            .all(|x| x.is_finite());
+        let finite = [self.lr, self.beta1, self.beta2, self.eps, self.weight_decay].iter().all(|x| x.is_finite());
         if !finite {
-            return Err(Error::msg(format!(
-                "RAdam: non-finite hyper-parameter in {self:?}"
-            )));
+            return Err(Error::msg(format!("RAdam: non-finite hyper-parameter in {self:?}")));
         }
         if self.lr < 0.0 {
-            return Err(Error::msg(format!(
-                "RAdam: invalid learning rate {}",
-                self.lr
-            )));
+            return Err(Error::msg(format!("RAdam: invalid learning rate {}", self.lr)));
         }
         if self.eps < 0.0 {
             return Err(Error::msg(format!("RAdam: invalid eps {}", self.eps)));
         }
         if !(0.0..1.0).contains(&self.beta1) {
-            return Err(Error::msg(format!(
-                "RAdam: invalid beta1 {} (want [0, 1))",
-                self.beta1
-            )));
+            return Err(Error::msg(format!("RAdam: invalid beta1 {} (want [0, 1))", self.beta1)));
         }
         if !(0.0..1.0).contains(&self.beta2) {
-            return Err(Error::msg(format!(
-                "RAdam: invalid beta2 {} (want [0, 1))",
-                self.beta2
-            )));
+            return Err(Error::msg(format!("RAdam: invalid beta2 {} (want [0, 1))", self.beta2)));
         }
         if self.weight_decay < 0.0 {
-            return Err(Error::msg(format!(
-                "RAdam: invalid weight_decay {}",
-                self.weight_decay
-            )));
+            return Err(Error::msg(format!("RAdam: invalid weight_decay {}", self.weight_decay)));
         }
         Ok(())
     }
@@ -136,20 +114,13 @@ impl RAdam {
                 return Err(Error::msg(format!("RAdam: parameter `{name}` given twice")));
             }
             if !var.dtype().is_float() {
-                return Err(Error::msg(format!(
-                    "RAdam: parameter `{name}` has non-float dtype {:?}",
-                    var.dtype()
-                )));
+                return Err(Error::msg(format!("RAdam: parameter `{name}` has non-float dtype {:?}", var.dtype())));
             }
             let m = var.as_tensor().zeros_like()?;
             let v = var.as_tensor().zeros_like()?;
             states.push(ParamState { name, var, m, v });
         }
-        Ok(Self {
-            cfg,
-            step_count: 0,
-            params: states,
-        })
+        Ok(Self { cfg, step_count: 0, params: states })
     }
 
     /// Every variable of a var map, named as in the map, sorted by name.
@@ -174,13 +145,7 @@ impl RAdam {
     /// skipped (parameter and moments untouched); the step count always advances.
     pub fn step(&mut self, grads: &GradStore) -> Result<()> {
         let t = self.step_count + 1;
-        let RAdamConfig {
-            lr,
-            beta1: b1,
-            beta2: b2,
-            eps,
-            weight_decay,
-        } = self.cfg;
+        let RAdamConfig { lr, beta1: b1, beta2: b2, eps, weight_decay } = self.cfg;
         // Scalar factors, in f64. Exponents beyond i32 saturate: b^t is 0 long before then.
         let ti = i32::try_from(t).unwrap_or(i32::MAX);
         let bc1 = 1.0 - b1.powi(ti);
@@ -188,12 +153,8 @@ impl RAdam {
         let rho_inf = 2.0 / (1.0 - b2) - 1.0;
         let rho_t = rho_inf - 2.0 * (t as f64) * b2.powi(ti) / bc2;
         let rectified = rho_t > 5.0;
-        let rect = if rectified {
-            ((rho_t - 4.0) * (rho_t - 2.0) * rho_inf / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t))
-                .sqrt()
-        } else {
-            1.0
-        };
+        let rect =
+            if rectified { ((rho_t - 4.0) * (rho_t - 2.0) * rho_inf / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t)).sqrt() } else { 1.0 };
 
         for p in self.params.iter_mut() {
             let Some(grad) = grads.get(p.var.as_tensor()) else {
@@ -209,11 +170,7 @@ impl RAdam {
                 )));
             }
             let grad = grad.to_dtype(param.dtype())?;
-            let g = if weight_decay != 0.0 {
-                (grad + param.affine(weight_decay, 0.0)?)?
-            } else {
-                grad
-            };
+            let g = if weight_decay != 0.0 { (grad + param.affine(weight_decay, 0.0)?)? } else { grad };
             // m.lerp_(g, 1 - b1)  ==  m + (1 - b1) * (g - m)
             let m = (&p.m + (&g - &p.m)?.affine(1.0 - b1, 0.0)?)?;
             // v.mul_(b2).addcmul_(g, g, 1 - b2)
@@ -251,9 +208,7 @@ impl RAdam {
         for p in &self.params {
             let shape = p.var.shape();
             let get = |name: String| -> Result<Tensor> {
-                let t = tensors.get(&name).ok_or_else(|| {
-                    Error::msg(format!("optimiser state: tensor `{name}` is missing"))
-                })?;
+                let t = tensors.get(&name).ok_or_else(|| Error::msg(format!("optimiser state: tensor `{name}` is missing")))?;
                 if t.shape() != shape {
                     return Err(Error::msg(format!(
                         "optimiser state: tensor `{name}` has shape {:?}, expected {:?}",
@@ -287,10 +242,7 @@ mod tests {
         let a = Tensor::new(&[0.5f32, 1.5], &dev).unwrap();
         let b = Tensor::new(&[0.3f32, -0.2], &dev).unwrap();
         let x = p.as_tensor();
-        let loss = ((x.sqr().unwrap() * &a).unwrap() + (x * &b).unwrap())
-            .unwrap()
-            .sum_all()
-            .unwrap();
+        let loss = ((x.sqr().unwrap() * &a).unwrap() + (x * &b).unwrap()).unwrap().sum_all().unwrap();
         loss.backward().unwrap()
     }
 
@@ -305,10 +257,7 @@ mod tests {
     fn close(got: &[f32], want: [f64; 2], what: &str) {
         for (g, w) in got.iter().zip(want) {
             let tol = 2e-6 * w.abs().max(1e-2);
-            assert!(
-                (*g as f64 - w).abs() <= tol,
-                "{what}: got {got:?}, want {want:?}"
-            );
+            assert!((*g as f64 - w).abs() <= tol, "{what}: got {got:?}, want {want:?}");
         }
     }
 
@@ -348,54 +297,14 @@ mod tests {
     type RefRow = (u64, [f64; 2], [f64; 2], [f64; 2]);
 
     const REF_LR01: [RefRow; 8] = [
-        (
-            1,
-            [8.700000048e-01, -1.379999995e+00],
-            [1.299999952e-01, -6.200000048e-01],
-            [1.689999946e-03, 3.844000027e-02],
-        ),
-        (
-            2,
-            [7.468420863e-01, -8.578947186e-01],
-            [2.339999974e-01, -9.919999838e-01],
-            [3.057210241e-03, 5.723715574e-02],
-        ),
-        (
-            3,
-            [6.305010319e-01, -4.260982573e-01],
-            [3.152842224e-01, -1.170168400e+00],
-            [4.150031600e-03, 6.487324834e-02],
-        ),
-        (
-            4,
-            [5.209325552e-01, -7.687431574e-02],
-            [3.768059015e-01, -1.200981021e+00],
-            [5.011714064e-03, 6.699372828e-02],
-        ),
-        (
-            5,
-            [4.180733860e-01, 1.975866854e-01],
-            [4.212185740e-01, -1.123945236e+00],
-            [5.680632778e-03, 6.711217016e-02],
-        ),
-        (
-            6,
-            [4.156301618e-01, 1.991856843e-01],
-            [4.509040415e-01, -9.722747207e-01],
-            [6.190581713e-03, 6.719931215e-02],
-        ),
-        (
-            7,
-            [4.125719070e-01, 2.008737922e-01],
-            [4.773766398e-01, -8.352915049e-01],
-            [6.696517579e-03, 6.729016453e-02],
-        ),
-        (
-            8,
-            [4.089863002e-01, 2.025383562e-01],
-            [5.008961558e-01, -7.115002275e-01],
-            [7.197580300e-03, 6.738498062e-02],
-        ),
+        (1, [8.700000048e-01, -1.379999995e+00], [1.299999952e-01, -6.200000048e-01], [1.689999946e-03, 3.844000027e-02]),
+        (2, [7.468420863e-01, -8.578947186e-01], [2.339999974e-01, -9.919999838e-01], [3.057210241e-03, 5.723715574e-02]),
+        (3, [6.305010319e-01, -4.260982573e-01], [3.152842224e-01, -1.170168400e+00], [4.150031600e-03, 6.487324834e-02]),
+        (4, [5.209325552e-01, -7.687431574e-02], [3.768059015e-01, -1.200981021e+00], [5.011714064e-03, 6.699372828e-02]),
+        (5, [4.180733860e-01, 1.975866854e-01], [4.212185740e-01, -1.123945236e+00], [5.680632778e-03, 6.711217016e-02]),
+        (6, [4.156301618e-01, 1.991856843e-01], [4.509040415e-01, -9.722747207e-01], [6.190581713e-03, 6.719931215e-02]),
+        (7, [4.125719070e-01, 2.008737922e-01], [4.773766398e-01, -8.352915049e-01], [6.696517579e-03, 6.729016453e-02]),
+        (8, [4.089863002e-01, 2.025383562e-01], [5.008961558e-01, -7.115002275e-01], [7.197580300e-03, 6.738498062e-02]),
     ];
 
     // Same, lr = 0.05 and weight_decay = 0.1 (parameter only).
@@ -413,10 +322,7 @@ mod tests {
     #[test]
     fn matches_torch_reference_across_rectification_threshold() {
         let p = param();
-        let cfg = RAdamConfig {
-            lr: 0.1,
-            ..Default::default()
-        };
+        let cfg = RAdamConfig { lr: 0.1, ..Default::default() };
         let mut opt = RAdam::new(vec![("w".into(), p.clone())], cfg).unwrap();
         for (t, want_p, want_m, want_v) in REF_LR01 {
             let g = grads_for(&p);
@@ -432,19 +338,12 @@ mod tests {
     fn hand_computed_first_steps() {
         // t = 1: g = [1.3, -6.2]; m = 0.1 g; m_hat = g; rho_1 = 1 -> p -= lr * g.
         let p = param();
-        let cfg = RAdamConfig {
-            lr: 0.1,
-            ..Default::default()
-        };
+        let cfg = RAdamConfig { lr: 0.1, ..Default::default() };
         let mut opt = RAdam::new(vec![("w".into(), p.clone())], cfg).unwrap();
         opt.step(&grads_for(&p)).unwrap();
         close(&vec(p.as_tensor()), [1.0 - 0.13, -2.0 + 0.62], "t=1");
         close(&vec(&opt.params[0].m), [0.13, -0.62], "m t=1");
-        close(
-            &vec(&opt.params[0].v),
-            [0.001 * 1.69, 0.001 * 38.44],
-            "v t=1",
-        );
+        close(&vec(&opt.params[0].v), [0.001 * 1.69, 0.001 * 38.44], "v t=1");
     }
 
     #[test]
@@ -459,11 +358,7 @@ mod tests {
     #[test]
     fn weight_decay_is_added_to_gradient() {
         let p = param();
-        let cfg = RAdamConfig {
-            lr: 0.05,
-            weight_decay: 0.1,
-            ..Default::default()
-        };
+        let cfg = RAdamConfig { lr: 0.05, weight_decay: 0.1, ..Default::default() };
         let mut opt = RAdam::new(vec![("w".into(), p.clone())], cfg).unwrap();
         for (t, want_p) in REF_WD {
             opt.step(&grads_for(&p)).unwrap();
@@ -475,12 +370,8 @@ mod tests {
     fn var_without_gradient_is_skipped() {
         let p = param();
         let q = Var::new(&[3.0f32, 4.0], &Device::Cpu).unwrap();
-        let cfg = RAdamConfig {
-            lr: 0.1,
-            ..Default::default()
-        };
-        let mut opt =
-            RAdam::new(vec![("w".into(), p.clone()), ("q".into(), q.clone())], cfg).unwrap();
+        let cfg = RAdamConfig { lr: 0.1, ..Default::default() };
+        let mut opt = RAdam::new(vec![("w".into(), p.clone()), ("q".into(), q.clone())], cfg).unwrap();
         opt.step(&grads_for(&p)).unwrap();
         assert_eq!(vec(q.as_tensor()), vec![3.0, 4.0]);
         assert_eq!(vec(&opt.params[1].m), vec![0.0, 0.0]);
@@ -490,11 +381,7 @@ mod tests {
 
     #[test]
     fn save_load_continue_is_bit_exact() {
-        let cfg = RAdamConfig {
-            lr: 0.1,
-            weight_decay: 0.01,
-            ..Default::default()
-        };
+        let cfg = RAdamConfig { lr: 0.1, weight_decay: 0.01, ..Default::default() };
         // Uninterrupted: 10 steps.
         let p = param();
         let mut opt = RAdam::new(vec![("w".into(), p.clone())], cfg).unwrap();
@@ -507,11 +394,7 @@ mod tests {
         for _ in 0..4 {
             opt2.step(&grads_for(&p2)).unwrap();
         }
-        let saved: HashMap<String, Tensor> = opt2
-            .state_tensors()
-            .into_iter()
-            .map(|(n, t)| (n, t.copy().unwrap()))
-            .collect();
+        let saved: HashMap<String, Tensor> = opt2.state_tensors().into_iter().map(|(n, t)| (n, t.copy().unwrap())).collect();
         assert!(saved.contains_key("opt.m.w") && saved.contains_key("opt.v.w"));
         let saved_p = p2.as_tensor().copy().unwrap();
         let steps = opt2.step_count;
@@ -534,16 +417,10 @@ mod tests {
         let p = param();
         let mut opt = RAdam::new(vec![("w".into(), p)], RAdamConfig::default()).unwrap();
         let mut tensors = HashMap::new();
-        tensors.insert(
-            "opt.m.w".to_string(),
-            Tensor::zeros(2, DType::F32, &Device::Cpu).unwrap(),
-        );
+        tensors.insert("opt.m.w".to_string(), Tensor::zeros(2, DType::F32, &Device::Cpu).unwrap());
         let e = opt.load_state(&tensors, 3).unwrap_err().to_string();
         assert!(e.contains("opt.v.w"), "{e}");
-        tensors.insert(
-            "opt.v.w".to_string(),
-            Tensor::zeros(3, DType::F32, &Device::Cpu).unwrap(),
-        );
+        tensors.insert("opt.v.w".to_string(), Tensor::zeros(3, DType::F32, &Device::Cpu).unwrap());
         let e = opt.load_state(&tensors, 3).unwrap_err().to_string();
         assert!(e.contains("opt.v.w") && e.contains("shape"), "{e}");
         assert_eq!(opt.step_count, 0, "failed load changes nothing");

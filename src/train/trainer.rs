@@ -126,7 +126,8 @@ impl Trainer {
             }
             Mode::Ect => {
                 let e = &self.preset.ect;
-                let t: Vec<f64> = (0..b).map(|_| schedule::lognormal(&mut self.noise_rng, e.p_mean, e.p_std).clamp(s.sigma_min, s.sigma_max)).collect();
+                let t: Vec<f64> =
+                    (0..b).map(|_| schedule::lognormal(&mut self.noise_rng, e.p_mean, e.p_std).clamp(s.sigma_min, s.sigma_max)).collect();
                 let r: Vec<f64> = t.iter().map(|&t| schedule::ect_r(t, stage, e)).collect();
                 let ctx = Ctx::train(self.dropout_rng.next_u64());
                 let x_t = (&x0 + eps.broadcast_mul(&column(&t, &self.device)?)?)?;
@@ -235,7 +236,8 @@ impl Trainer {
 /// A run folder (its latest checkpoint) or a `.safetensors` file.
 pub fn resolve_checkpoint(path: &Path) -> Result<PathBuf> {
     if path.is_dir() {
-        let step = checkpoint::latest(path)?.ok_or_else(|| Error::file(path, "no checkpoint in this run folder (ckpt/step-<n>.safetensors)"))?;
+        let step =
+            checkpoint::latest(path)?.ok_or_else(|| Error::file(path, "no checkpoint in this run folder (ckpt/step-<n>.safetensors)"))?;
         Ok(checkpoint::tensors_path(path, step))
     } else if path.is_file() {
         Ok(path.to_path_buf())

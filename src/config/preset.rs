@@ -267,7 +267,18 @@ impl Preset {
                 return Some(c);
             }
         }
-        Some(p)
+        // A preset name: the newest run folder `<name>-<time>` (names sort by time).
+        let prefix = format!("{init}-");
+        let newest = std::fs::read_dir(runs_dir)
+            .ok()?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|d| {
+                let name = d.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                let stamp = name.strip_prefix(&prefix).unwrap_or("");
+                d.is_dir() && !stamp.is_empty() && stamp.chars().all(|c| c.is_ascii_digit() || c == '-')
+            })
+            .max();
+        Some(newest.unwrap_or(p))
     }
 }
 
@@ -328,6 +339,21 @@ iterations = 10
         let p = parse(MINIMAL, &["model.channels=[8,16]"]).unwrap();
         let back = parse(&p.to_toml(), &[]).unwrap();
         assert_eq!(p, back);
+    }
+
+    #[test]
+    fn init_by_preset_name_finds_the_newest_run() {
+        let runs = tempfile::tempdir().unwrap();
+        for d in ["mnist-edm-20260101-000000", "mnist-edm-20260301-000000", "mnist-edm-x-20270101-000000x", "other-20990101"] {
+            std::fs::create_dir_all(runs.path().join(d)).unwrap();
+        }
+        let p = parse(MINIMAL, &["train.init=\"mnist-edm\""]).unwrap();
+        // "mnist-edm-x-..." is another preset's run, not a time stamp.
+        assert_eq!(p.resolve_init(None, runs.path()), Some(runs.path().join("mnist-edm-20260301-000000")));
+        let p = parse(MINIMAL, &["train.init=\"mnist-edm-20260101-000000\""]).unwrap();
+        assert_eq!(p.resolve_init(None, runs.path()), Some(runs.path().join("mnist-edm-20260101-000000")));
+        let p = parse(MINIMAL, &["train.init=\"nothing\""]).unwrap();
+        assert_eq!(p.resolve_init(None, runs.path()), Some(PathBuf::from("nothing")));
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod ema;
 pub mod loss;
 pub mod optim;
 pub mod schedule;
+pub mod tangent;
 pub mod trainer;
 
 pub use checkpoint::{latest, list, load, load_into_varmap, load_path, save, vars_to_named};

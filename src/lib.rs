@@ -9,6 +9,7 @@ pub mod config;
 pub mod data;
 pub mod engine;
 pub mod error;
+pub mod features;
 pub mod image_io;
 pub mod model;
 pub mod nn;

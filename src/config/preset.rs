@@ -29,6 +29,29 @@ pub struct Preset {
     pub sampling: SamplingConfig,
     #[serde(default)]
     pub log: LogConfig,
+    #[serde(default)]
+    pub mfd: MfdConfig,
+}
+
+/// The MFD loss: which trained feature network, and the optional hybrid with the pixel loss.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MfdConfig {
+    /// Name of the feature network (its `ayt features train` preset name), trained on this
+    /// run's data set.
+    pub features: String,
+    /// `ph(v) = sqrt(||v||^2 + eps^2) - eps`.
+    pub eps: f64,
+    /// Hybrid `L_ECT + lambda * min(1, (it+1)/n_rampup) * L_MFD`; absent: MFD alone (as the
+    /// reference AYT runs, whose large lambda switches the pixel term off).
+    pub lambda: Option<f64>,
+    pub n_rampup: u64,
+}
+
+impl Default for MfdConfig {
+    fn default() -> Self {
+        MfdConfig { features: String::new(), eps: 1e-5, lambda: None, n_rampup: 0 }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -54,6 +77,8 @@ pub enum Mode {
 pub enum LossKind {
     L2,
     PseudoHuber,
+    /// The manifold feature distance in normalised-tangent form (method.md 5), `[mfd]`.
+    Mfd,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -245,6 +270,20 @@ impl Preset {
         }
         if !(1..=2).contains(&self.log.sample_steps) {
             return Err(format!("log.sample_steps = {}: must be 1 or 2", self.log.sample_steps));
+        }
+        if self.train.loss == LossKind::Mfd {
+            if self.train.mode != Mode::Ect {
+                return Err("train.loss = \"mfd\": only for train.mode = \"ect\"".into());
+            }
+            if self.mfd.features.trim().is_empty() {
+                return Err("mfd.features: name the feature network (e.g. \"mnist-phi\") for train.loss = \"mfd\"".into());
+            }
+            positive("mfd.eps", self.mfd.eps)?;
+            if let Some(l) = self.mfd.lambda {
+                if !(l.is_finite() && l >= 0.0) {
+                    return Err(format!("mfd.lambda = {l}: must be >= 0"));
+                }
+            }
         }
         self.model.validate()?;
         Ok(())

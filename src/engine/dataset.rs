@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-use crate::config::Preset;
+use crate::config::{DataConfig, Preset};
 use crate::data::{batch::DataSource, mnist, DatasetStore};
 use crate::paths::Paths;
 use crate::{Error, Result};
@@ -17,13 +17,18 @@ pub struct OpenedData {
 }
 
 pub fn open(preset: &Preset, paths: &Paths) -> Result<OpenedData> {
-    let name = preset.data.dataset.as_str();
+    open_data(&preset.data, preset.seed, paths)
+}
+
+/// Opens `data` with its order (or disk draws) seeded by `seed`.
+pub fn open_data(data: &DataConfig, seed: u64, paths: &Paths) -> Result<OpenedData> {
+    let name = data.dataset.as_str();
     if name == "disks" {
-        let cfg = preset.data.disks.clone();
+        let cfg = data.disks.clone();
         // The generator's parameters identify this endless data set.
         let ident = toml::to_string(&cfg).unwrap_or_default();
         let sha256 = hex::encode(Sha256::digest(ident.as_bytes()));
-        return Ok(OpenedData { source: DataSource::disks(cfg, preset.seed)?, name: "disks".into(), sha256 });
+        return Ok(OpenedData { source: DataSource::disks(cfg, seed)?, name: "disks".into(), sha256 });
     }
     let store = DatasetStore::new(paths.datasets());
     if name == mnist::TRAIN_NAME || name == mnist::TEST_NAME {
@@ -37,5 +42,5 @@ pub fn open(preset: &Preset, paths: &Paths) -> Result<OpenedData> {
     }
     let set = store.load(name)?;
     let sha256 = set.sha256();
-    Ok(OpenedData { source: DataSource::images(Arc::new(set), preset.seed)?, name: name.to_string(), sha256 })
+    Ok(OpenedData { source: DataSource::images(Arc::new(set), seed)?, name: name.to_string(), sha256 })
 }

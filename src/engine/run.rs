@@ -91,7 +91,7 @@ pub fn describe(r: &RunRequest) -> String {
 }
 
 /// A run folder's default name: `<preset name>-<UTC time>`.
-fn default_run_dir(paths: &Paths, name: &str) -> PathBuf {
+pub fn default_run_dir(paths: &Paths, name: &str) -> PathBuf {
     let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string().replace([':', '-'], "").replace('T', "-");
     paths.runs().join(format!("{name}-{}", stamp.trim_end_matches('Z')))
 }
@@ -109,6 +109,7 @@ fn prepare_new(paths: &Paths, device: &Device, preset: &Preset, preset_dir: Opti
     }
     let data = dataset::open(preset, paths)?;
     let mut trainer = Trainer::new(preset, data.source, device)?;
+    attach_feature_loss(&mut trainer, paths, &data.sha256, device)?;
     if let Some(init) = preset.resolve_init(preset_dir, &paths.runs()) {
         trainer.init_from(&init)?;
     }
@@ -125,9 +126,21 @@ fn prepare_resume(paths: &Paths, device: &Device, run_dir: &Path) -> Result<Prep
     let step = checkpoint::latest(run_dir)?.ok_or_else(|| Error::file(run_dir, "no checkpoint to resume from (ckpt/ is empty)"))?;
     let data = dataset::open(&preset, paths)?;
     let mut trainer = Trainer::new(&preset, data.source, device)?;
+    attach_feature_loss(&mut trainer, paths, &data.sha256, device)?;
     trainer.restore(run_dir, step)?;
     let writer = RunLogWriter::open_append(run_dir.join(LOG_FILE), step as i64)?;
     Ok(Prepared { run_dir: run_dir.to_path_buf(), trainer, writer })
+}
+
+/// Loads the frozen network a feature-space loss needs (phi for MFD), trained on this data set.
+fn attach_feature_loss(trainer: &mut Trainer, paths: &Paths, dataset_sha256: &str, device: &Device) -> Result<()> {
+    if trainer.preset.train.loss == crate::config::LossKind::Mfd {
+        let m = &trainer.preset.mfd;
+        let phi = crate::features::load_phi(paths, &m.features, dataset_sha256, device)?.frozen();
+        let eps = m.eps;
+        trainer.set_feature_distance(Box::new(crate::features::MfdDistance { phi, eps }));
+    }
+    Ok(())
 }
 
 /// Runs one request to its end (finished, stopped, or failed).

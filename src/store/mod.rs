@@ -17,6 +17,7 @@
 //! of rows, and h5py can read a running run. [`RunLog`] reads a run, opening the file only
 //! for the duration of each call (so a reader never blocks the writer's next burst).
 
+pub mod bundle;
 mod h5;
 mod reader;
 mod writer;

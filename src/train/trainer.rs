@@ -7,6 +7,7 @@ use rand::RngCore;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use super::tangent::{self, FeatureDistance};
 use super::{checkpoint, loss, schedule, Ema, RAdam, RAdamConfig};
 use crate::config::{LossKind, Mode, Preset};
 use crate::data::batch::{DataSource, SourceState};
@@ -56,6 +57,8 @@ pub struct Trainer {
     started: std::time::Instant,
     pub shape: (usize, usize, usize),
     device: Device,
+    /// The frozen network of a feature-space loss (MFD), set by `set_feature_distance`.
+    feature_distance: Option<Box<dyn FeatureDistance>>,
 }
 
 impl Trainer {
@@ -83,7 +86,13 @@ impl Trainer {
             started: std::time::Instant::now(),
             shape: (c, h, w),
             device: device.clone(),
+            feature_distance: None,
         })
+    }
+
+    /// The frozen distance a feature-space loss (`train.loss = "mfd"`) differentiates through.
+    pub fn set_feature_distance(&mut self, d: Box<dyn FeatureDistance>) {
+        self.feature_distance = Some(d);
     }
 
     pub fn kimg(&self) -> f64 {
@@ -136,10 +145,12 @@ impl Trainer {
                 let weight: Vec<f32> = t.iter().zip(&r).map(|(t, r)| (1.0 / (t - r)) as f32).collect();
                 let huber_c = match self.preset.train.loss {
                     LossKind::L2 => 0.0,
-                    LossKind::PseudoHuber => self.preset.train.c_mult * ((c * h * w) as f64).sqrt(),
+                    // the pixel term of a hybrid MFD loss is pseudo-Huber too
+                    LossKind::PseudoHuber | LossKind::Mfd => self.preset.train.c_mult * ((c * h * w) as f64).sqrt(),
                 };
                 let gap = t.iter().zip(&r).map(|(t, r)| t - r).sum::<f64>() / b as f64;
-                (loss::consistency(&d_t, &d_r, &Tensor::from_vec(weight, b, &self.device)?, huber_c)?, gap)
+                let weight = Tensor::from_vec(weight, b, &self.device)?;
+                (self.ect_loss(&d_t, &d_r, &weight, huber_c)?, gap)
             }
         };
         let loss_value = loss.to_scalar::<f32>()? as f64;
@@ -158,6 +169,27 @@ impl Trainer {
         self.step += 1;
         self.images_seen += b as u64;
         Ok(StepStats { step: self.step, loss: loss_value, stage, mean_gap })
+    }
+
+    /// The ECT loss on `(D_t, D_r)` with per-sample weights `w = 1 / (t - r)`.
+    fn ect_loss(&self, d_t: &Tensor, d_r: &Tensor, w: &Tensor, huber_c: f64) -> Result<Tensor> {
+        match self.preset.train.loss {
+            LossKind::L2 | LossKind::PseudoHuber => loss::consistency(d_t, d_r, w, huber_c),
+            LossKind::Mfd => {
+                let dist = self.feature_distance.as_deref().ok_or_else(|| Error::msg("train.loss = \"mfd\" but no feature network was loaded"))?;
+                let l_feat = tangent::tangent_loss(dist, d_t, d_r, w)?;
+                match self.preset.mfd.lambda {
+                    None => Ok(l_feat),
+                    Some(lambda) => {
+                        let ramp = match self.preset.mfd.n_rampup {
+                            0 => 1.0,
+                            n => ((self.step + 1) as f64 / n as f64).min(1.0),
+                        };
+                        Ok((loss::consistency(d_t, d_r, w, huber_c)? + (l_feat * (lambda * ramp))?)?)
+                    }
+                }
+            }
+        }
     }
 
     /// `stopgrad(D(x0 + r eps, r))`, and `x0` where `r <= 0`; the pass uses the same dropout mask.

@@ -1,0 +1,89 @@
+//! `ayt features train` presets: data, phi architecture, augmentations, training length.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::augment::AugmentConfig;
+use crate::config::DataConfig;
+use crate::model::phi::PhiConfig;
+use crate::{Error, Result};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeaturesPreset {
+    /// The name training presets use to find the trained network (`mfd.features`).
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub seed: u64,
+    pub data: DataConfig,
+    /// Held-out data for the R^2 report: a store name (default `<dataset>-test` where it exists;
+    /// fresh disks for `disks`).
+    #[serde(default)]
+    pub holdout: Option<String>,
+    #[serde(default)]
+    pub phi: PhiConfig,
+    #[serde(default)]
+    pub augment: AugmentConfig,
+    pub train: FeaturesTrain,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeaturesTrain {
+    pub batch_size: usize,
+    pub iterations: u64,
+    #[serde(default = "default_lr")]
+    pub lr: f64,
+    /// Log the loss every N steps.
+    #[serde(default = "default_every")]
+    pub log_every: u64,
+    /// Held-out images for the R^2 evaluation at the end.
+    #[serde(default = "default_eval")]
+    pub eval_images: usize,
+}
+
+fn default_lr() -> f64 {
+    1e-4
+}
+fn default_every() -> u64 {
+    20
+}
+fn default_eval() -> usize {
+    2000
+}
+
+impl FeaturesPreset {
+    pub fn load(path: &Path, overrides: &[String]) -> Result<FeaturesPreset> {
+        let err = |msg: String| Error::Preset { path: path.to_path_buf(), msg };
+        let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
+        let mut table: toml::Table = toml::from_str(&text).map_err(|e| err(e.to_string().trim_end().to_string()))?;
+        for o in overrides {
+            crate::config::overrides::apply(&mut table, o).map_err(err)?;
+        }
+        let p: FeaturesPreset = toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| err(e.to_string().trim_end().to_string()))?;
+        p.validate().map_err(err)?;
+        Ok(p)
+    }
+
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        if self.name.trim().is_empty() || self.name.contains('/') {
+            return Err(format!("name = {:?}: must be non-empty and contain no '/'", self.name));
+        }
+        if self.train.batch_size == 0 || self.train.iterations == 0 {
+            return Err("train.batch_size and train.iterations must be at least 1".into());
+        }
+        if !(self.train.lr.is_finite() && self.train.lr > 0.0) {
+            return Err(format!("train.lr = {}: must be a positive number", self.train.lr));
+        }
+        self.phi.validate()?;
+        self.augment.validate().map_err(|e| e.to_string())?;
+        Ok(())
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).unwrap_or_else(|e| format!("# could not serialise preset: {e}\n"))
+    }
+}

@@ -1,0 +1,92 @@
+//! Trained feature networks in HDF5, keyed by preset name and data-set checksum:
+//! `<home>/features/<name>-<sha256[..12]>.h5`. A run asking for `mfd.features = "mnist-phi"` on a
+//! data set finds the network trained on exactly that data.
+
+use std::path::{Path, PathBuf};
+
+use candle_core::{Device, Tensor};
+
+use crate::model::phi::{mfd, Phi, PhiConfig};
+use crate::paths::Paths;
+use crate::store::bundle;
+use crate::train::tangent::FeatureDistance;
+use crate::{Error, Result};
+
+pub fn phi_path(paths: &Paths, name: &str, dataset_sha256: &str) -> PathBuf {
+    paths.features().join(format!("{name}-{}.h5", &dataset_sha256[..12.min(dataset_sha256.len())]))
+}
+
+/// Saves a trained phi with what is needed to rebuild it.
+pub fn save_phi(path: &Path, phi: &Phi, preset_toml: &str, dataset_sha256: &str, label_names: &[String]) -> Result<()> {
+    let tensors = crate::train::vars_to_named(&phi.varmap, "")?;
+    let cfg = serde_json::to_string(&phi.cfg).map_err(|e| Error::msg(e.to_string()))?;
+    let attrs = [
+        ("kind", "phi".to_string()),
+        ("phi_config", cfg),
+        ("in_channels", phi.in_channels.to_string()),
+        ("label_names", serde_json::to_string(label_names).unwrap_or_default()),
+        ("preset_toml", preset_toml.to_string()),
+        ("dataset_sha256", dataset_sha256.to_string()),
+    ];
+    bundle::save(path, &tensors, &attrs)
+}
+
+/// Loads a trained phi for `dataset_sha256`; a missing one says how to make it.
+pub fn load_phi(paths: &Paths, name: &str, dataset_sha256: &str, device: &Device) -> Result<Phi> {
+    let path = phi_path(paths, name, dataset_sha256);
+    if !path.exists() {
+        return Err(Error::file(
+            &path,
+            format!("no feature network {name:?} trained on this data set; train it with `ayt features train --preset presets/{name}.toml`"),
+        ));
+    }
+    load_phi_file(&path, device)
+}
+
+pub fn load_phi_file(path: &Path, device: &Device) -> Result<Phi> {
+    let cfg: PhiConfig = serde_json::from_str(&bundle::attr(path, "phi_config")?).map_err(|e| Error::file(path, format!("attribute phi_config: {e}")))?;
+    let in_channels: usize = bundle::attr(path, "in_channels")?.parse().map_err(|e| Error::file(path, format!("attribute in_channels: {e}")))?;
+    let labels: Vec<String> = serde_json::from_str(&bundle::attr(path, "label_names")?).map_err(|e| Error::file(path, format!("attribute label_names: {e}")))?;
+    let phi = Phi::new(&cfg, in_channels, labels.len(), 0, device)?;
+    let tensors = bundle::load_tensors(path, device)?;
+    crate::train::load_into_varmap(&phi.varmap, &tensors, "", path)?;
+    Ok(phi)
+}
+
+/// MFD as a frozen distance for the normalised-tangent loss.
+pub struct MfdDistance {
+    pub phi: Phi,
+    pub eps: f64,
+}
+
+impl FeatureDistance for MfdDistance {
+    fn distance(&self, x: &Tensor, y: &Tensor) -> Result<Tensor> {
+        mfd(&self.phi, x, y, self.eps)
+    }
+    fn name(&self) -> String {
+        "mfd".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn saved_phi_reloads_identically_and_missing_is_a_clear_error() {
+        let home = tempfile::tempdir().unwrap();
+        let paths = Paths::resolve(Some(home.path().to_path_buf()));
+        let cfg = PhiConfig { widths: vec![4, 8], depth: 1, groups: 2, ..PhiConfig::default() };
+        let phi = Phi::new(&cfg, 1, 3, 7, &Device::Cpu).unwrap();
+        let sha = "abcdef0123456789";
+        let path = phi_path(&paths, "tiny-phi", sha);
+        save_phi(&path, &phi, "name = \"tiny-phi\"", sha, &["a".into(), "b".into(), "c".into()]).unwrap();
+        let back = load_phi(&paths, "tiny-phi", sha, &Device::Cpu).unwrap();
+        let x = Tensor::randn(0f32, 1.0, (2, 1, 8, 8), &Device::Cpu).unwrap();
+        let a = phi.predict(&x).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let b = back.predict(&x).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        assert_eq!(a, b);
+        let e = load_phi(&paths, "tiny-phi", "ffffffffffffffff", &Device::Cpu).unwrap_err().to_string();
+        assert!(e.contains("tiny-phi-ffffffffffff.h5") && e.contains("ayt features train"), "{e}");
+    }
+}

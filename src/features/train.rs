@@ -1,0 +1,160 @@
+//! Trains phi from scratch to regress the parameters of random augmentations (method.md 6):
+//! MSE on the labels, RAdam. Logs to its own run folder, reports R^2 per label and per group on
+//! held-out augmented images, and stores the network in the feature store.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use candle_core::{Device, Tensor};
+
+use super::{store, FeaturesPreset};
+use crate::augment::Augmenter;
+use crate::config::DataConfig;
+use crate::data::batch::DataSource;
+use crate::engine::dataset::open_data;
+use crate::model::phi::Phi;
+use crate::paths::Paths;
+use crate::report::Progress;
+use crate::store::{RunLogWriter, RunMeta};
+use crate::train::{RAdam, RAdamConfig};
+use crate::Result;
+
+/// R^2 of one label or one group of labels.
+#[derive(Clone, Debug, PartialEq)]
+pub struct R2 {
+    pub name: String,
+    pub value: f64,
+}
+
+pub struct FeaturesOutcome {
+    pub run_dir: PathBuf,
+    pub phi_path: PathBuf,
+    pub final_loss: f64,
+    pub r2_labels: Vec<R2>,
+    pub r2_groups: Vec<R2>,
+    pub wall_s: f64,
+}
+
+/// `1 - SS_res / SS_tot` over the given columns of row-major `[n, L]` predictions and targets.
+pub fn r_squared(pred: &[f32], target: &[f32], n_labels: usize, cols: std::ops::Range<usize>) -> f64 {
+    let n = target.len() / n_labels.max(1);
+    let (mut ss_res, mut ss_tot) = (0.0f64, 0.0f64);
+    for col in cols {
+        let mean = (0..n).map(|i| target[i * n_labels + col] as f64).sum::<f64>() / n.max(1) as f64;
+        for i in 0..n {
+            let t = target[i * n_labels + col] as f64;
+            ss_res += (t - pred[i * n_labels + col] as f64).powi(2);
+            ss_tot += (t - mean).powi(2);
+        }
+    }
+    if ss_tot == 0.0 {
+        f64::NAN
+    } else {
+        1.0 - ss_res / ss_tot
+    }
+}
+
+/// Held-out data: `holdout` from the store, `<dataset>-test` when it exists, or fresh disks.
+fn holdout_source(preset: &FeaturesPreset, paths: &Paths) -> Result<DataSource> {
+    let seed = preset.seed ^ 0x5eed_0f_4e1d;
+    let name = match &preset.holdout {
+        Some(h) => h.clone(),
+        None if preset.data.dataset == "disks" => "disks".into(),
+        None => format!("{}-test", preset.data.dataset),
+    };
+    let data = DataConfig { dataset: name, disks: preset.data.disks.clone() };
+    Ok(open_data(&data, seed, paths)?.source)
+}
+
+pub fn train(preset: &FeaturesPreset, paths: &Paths, out: Option<PathBuf>, device: &Device) -> Result<FeaturesOutcome> {
+    let started = Instant::now();
+    let data = open_data(&preset.data, preset.seed, paths)?;
+    let mut source = data.source;
+    let (c, h, w) = source.shape();
+    preset.phi.check_image_size(h.min(w)).map_err(crate::Error::msg)?;
+    let augmenter = Augmenter::new(preset.augment.clone(), c)?;
+    let n_labels = augmenter.n_labels();
+    let phi = Phi::new(&preset.phi, c, n_labels, preset.seed, device)?;
+    let params = crate::model::precond::named_vars(&phi.varmap);
+    let mut opt = RAdam::new(params, RAdamConfig { lr: preset.train.lr, ..RAdamConfig::default() })?;
+    let mut rng = crate::rng::stream(preset.seed, "augment");
+
+    let run_dir = out.unwrap_or_else(|| crate::engine::run::default_run_dir(paths, &preset.name));
+    if run_dir.join(crate::engine::run::LOG_FILE).exists() {
+        return Err(crate::Error::file(&run_dir, "already holds a run; choose another --out"));
+    }
+    std::fs::create_dir_all(&run_dir)?;
+    let toml = preset.to_toml();
+    std::fs::write(run_dir.join(crate::engine::run::PRESET_FILE), &toml)?;
+    let writer = RunLogWriter::create(run_dir.join(crate::engine::run::LOG_FILE), &RunMeta::new(&toml, preset.seed, &data.name, &data.sha256))?;
+
+    let (b, total) = (preset.train.batch_size, preset.train.iterations);
+    let mut progress = Progress::new(&preset.name, 0, total, Duration::from_secs(10));
+    progress.println(format!("training phi {:?} on {} ({n_labels} labels: {}) -> {}", preset.phi.widths, data.name, augmenter.label_names().join(" "), run_dir.display()));
+    let mut last_loss = f64::NAN;
+    for it in 0..total {
+        let batch = source.next_batch(b);
+        let (x, labels) = augmenter.apply(&batch.x, b, c, h, w, it, &mut rng);
+        let x = Tensor::from_vec(x, (b, c, h, w), device)?;
+        let y = Tensor::from_vec(labels, (b, n_labels), device)?;
+        let loss = (phi.predict(&x)? - y)?.sqr()?.mean_all()?;
+        last_loss = loss.to_scalar::<f32>()? as f64;
+        if !last_loss.is_finite() {
+            progress.abandon();
+            return Err(crate::Error::msg(format!("step {}: the phi loss is {last_loss}; lower train.lr", it + 1)));
+        }
+        opt.step(&loss.backward()?)?;
+        let step = it + 1;
+        let kimg = (step * b as u64) as f64 / 1000.0;
+        if step % preset.train.log_every == 0 || step == 1 || step == total {
+            writer.scalar("loss", step as i64, kimg, started.elapsed().as_secs_f64(), last_loss)?;
+        }
+        progress.update(step, total, &format!("loss {last_loss:.5}"));
+    }
+    progress.finish();
+
+    // R^2 on held-out images augmented at the full firing probability of training.
+    let mut holdout = holdout_source(preset, paths)?;
+    let mut eval_rng = crate::rng::stream(preset.seed, "augment-eval");
+    let (mut preds, mut targets) = (Vec::new(), Vec::new());
+    let mut remaining = preset.train.eval_images;
+    while remaining > 0 {
+        let n = remaining.min(256);
+        let batch = holdout.next_batch(n);
+        let (x, labels) = augmenter.apply(&batch.x, n, c, h, w, u64::MAX, &mut eval_rng);
+        let x = Tensor::from_vec(x, (n, c, h, w), device)?;
+        preds.extend(phi.predict(&x)?.flatten_all()?.to_vec1::<f32>()?);
+        targets.extend(labels);
+        remaining -= n;
+    }
+    let names = augmenter.label_names();
+    let r2_labels: Vec<R2> = names.iter().enumerate().map(|(i, n)| R2 { name: n.clone(), value: r_squared(&preds, &targets, n_labels, i..i + 1) }).collect();
+    let r2_groups: Vec<R2> = augmenter.label_groups().into_iter().map(|(g, r)| R2 { name: g, value: r_squared(&preds, &targets, n_labels, r) }).collect();
+    let (step, kimg, wall) = (total as i64, (total * b as u64) as f64 / 1000.0, started.elapsed().as_secs_f64());
+    for r in r2_labels.iter().chain(&r2_groups) {
+        writer.scalar(&format!("r2/{}", r.name), step, kimg, wall, r.value)?;
+    }
+    writer.close()?;
+
+    let phi_path = store::phi_path(paths, &preset.name, &data.sha256);
+    store::save_phi(&phi_path, &phi, &toml, &data.sha256, &names)?;
+    Ok(FeaturesOutcome { run_dir, phi_path, final_loss: last_loss, r2_labels, r2_groups, wall_s: started.elapsed().as_secs_f64() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn r_squared_values() {
+        // perfect prediction: 1; predicting the mean: 0
+        let t = [1.0f32, 2.0, 3.0, 4.0];
+        assert_eq!(r_squared(&t, &t, 1, 0..1), 1.0);
+        assert!((r_squared(&[2.5; 4], &t, 1, 0..1)).abs() < 1e-12);
+        // two labels, the group pools both columns
+        let pred = [1.0f32, 0.0, 2.0, 0.0];
+        let target = [1.0f32, 1.0, 2.0, -1.0];
+        assert_eq!(r_squared(&pred, &target, 2, 0..1), 1.0);
+        assert!((r_squared(&pred, &target, 2, 0..2) - (1.0 - 2.0 / 2.5)).abs() < 1e-12);
+    }
+}

@@ -65,6 +65,24 @@ enum Cmd {
     /// Data sets in the HDF5 store
     #[command(subcommand)]
     Data(DataCmd),
+    /// The self-supervised feature network phi of the MFD loss
+    #[command(subcommand)]
+    Features(FeaturesCmd),
+}
+
+#[derive(Subcommand)]
+enum FeaturesCmd {
+    /// Train phi by augmentation-label regression and store it in the feature store
+    Train {
+        #[arg(long)]
+        preset: PathBuf,
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[arg(long, default_value = "cpu")]
+        device: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -143,6 +161,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::Data(cmd) => data_command(&paths, cmd),
+        Cmd::Features(FeaturesCmd::Train { preset, set, out, device }) => {
+            let p = ayt::features::FeaturesPreset::load(&preset, &set)?;
+            let o = ayt::features::train::train(&p, &paths, out, &parse_device(&device)?)?;
+            eprintln!("phi {}: final loss {:.5}, {:.1} s; R^2 on held-out augmented images:", p.name, o.final_loss, o.wall_s);
+            for r in o.r2_groups.iter().chain(&o.r2_labels) {
+                eprintln!("  {:<14} {:>7.3}", r.name, r.value);
+            }
+            eprintln!("stored {} (run log {})", o.phi_path.display(), o.run_dir.display());
+            Ok(())
+        }
     }
 }
 

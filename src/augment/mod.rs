@@ -170,7 +170,16 @@ impl Augmenter {
     /// Draw parameters for each image (with `rng`, at `iteration`) and apply them: see
     /// [`Augmenter::draw_params`] and [`Augmenter::apply_params`].
     #[allow(clippy::too_many_arguments)]
-    pub fn apply(&self, images: &[f32], b: usize, c: usize, h: usize, w: usize, iteration: u64, rng: &mut impl Rng) -> (Vec<f32>, Vec<f32>) {
+    pub fn apply(
+        &self,
+        images: &[f32],
+        b: usize,
+        c: usize,
+        h: usize,
+        w: usize,
+        iteration: u64,
+        rng: &mut impl Rng,
+    ) -> (Vec<f32>, Vec<f32>) {
         let params = self.draw_params(b, c, h, w, iteration, rng);
         self.apply_params(images, b, c, h, w, &params)
     }

@@ -321,6 +321,11 @@ impl Preset {
     }
 }
 
+/// Feature-network presets (`ayt features train`) have a `[phi]` table; run presets do not.
+pub fn is_features_preset(text: &str) -> bool {
+    toml::from_str::<toml::Table>(text).map(|t| t.contains_key("phi")).unwrap_or(false)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -402,7 +407,11 @@ iterations = 10
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
             if path.extension().is_some_and(|e| e == "toml") {
-                Preset::load(&path, &[]).unwrap_or_else(|e| panic!("{e}"));
+                if is_features_preset(&std::fs::read_to_string(&path).unwrap()) {
+                    crate::features::FeaturesPreset::load(&path, &[]).unwrap_or_else(|e| panic!("{e}"));
+                } else {
+                    Preset::load(&path, &[]).unwrap_or_else(|e| panic!("{e}"));
+                }
                 n += 1;
             }
         }

@@ -63,7 +63,8 @@ impl FeaturesPreset {
         for o in overrides {
             crate::config::overrides::apply(&mut table, o).map_err(err)?;
         }
-        let p: FeaturesPreset = toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| err(e.to_string().trim_end().to_string()))?;
+        let p: FeaturesPreset =
+            toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| err(e.to_string().trim_end().to_string()))?;
         p.validate().map_err(err)?;
         Ok(p)
     }

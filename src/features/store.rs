@@ -37,16 +37,21 @@ pub fn load_phi(paths: &Paths, name: &str, dataset_sha256: &str, device: &Device
     if !path.exists() {
         return Err(Error::file(
             &path,
-            format!("no feature network {name:?} trained on this data set; train it with `ayt features train --preset presets/{name}.toml`"),
+            format!(
+                "no feature network {name:?} trained on this data set; train it with `ayt features train --preset presets/{name}.toml`"
+            ),
         ));
     }
     load_phi_file(&path, device)
 }
 
 pub fn load_phi_file(path: &Path, device: &Device) -> Result<Phi> {
-    let cfg: PhiConfig = serde_json::from_str(&bundle::attr(path, "phi_config")?).map_err(|e| Error::file(path, format!("attribute phi_config: {e}")))?;
-    let in_channels: usize = bundle::attr(path, "in_channels")?.parse().map_err(|e| Error::file(path, format!("attribute in_channels: {e}")))?;
-    let labels: Vec<String> = serde_json::from_str(&bundle::attr(path, "label_names")?).map_err(|e| Error::file(path, format!("attribute label_names: {e}")))?;
+    let cfg: PhiConfig =
+        serde_json::from_str(&bundle::attr(path, "phi_config")?).map_err(|e| Error::file(path, format!("attribute phi_config: {e}")))?;
+    let in_channels: usize =
+        bundle::attr(path, "in_channels")?.parse().map_err(|e| Error::file(path, format!("attribute in_channels: {e}")))?;
+    let labels: Vec<String> =
+        serde_json::from_str(&bundle::attr(path, "label_names")?).map_err(|e| Error::file(path, format!("attribute label_names: {e}")))?;
     let phi = Phi::new(&cfg, in_channels, labels.len(), 0, device)?;
     let tensors = bundle::load_tensors(path, device)?;
     crate::train::load_into_varmap(&phi.varmap, &tensors, "", path)?;
@@ -86,7 +91,7 @@ mod tests {
         let a = phi.predict(&x).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
         let b = back.predict(&x).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
         assert_eq!(a, b);
-        let e = load_phi(&paths, "tiny-phi", "ffffffffffffffff", &Device::Cpu).unwrap_err().to_string();
+        let e = load_phi(&paths, "tiny-phi", "ffffffffffffffff", &Device::Cpu).err().expect("missing phi must fail").to_string();
         assert!(e.contains("tiny-phi-ffffffffffff.h5") && e.contains("ayt features train"), "{e}");
     }
 }

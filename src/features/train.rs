@@ -86,11 +86,18 @@ pub fn train(preset: &FeaturesPreset, paths: &Paths, out: Option<PathBuf>, devic
     std::fs::create_dir_all(&run_dir)?;
     let toml = preset.to_toml();
     std::fs::write(run_dir.join(crate::engine::run::PRESET_FILE), &toml)?;
-    let writer = RunLogWriter::create(run_dir.join(crate::engine::run::LOG_FILE), &RunMeta::new(&toml, preset.seed, &data.name, &data.sha256))?;
+    let writer =
+        RunLogWriter::create(run_dir.join(crate::engine::run::LOG_FILE), &RunMeta::new(&toml, preset.seed, &data.name, &data.sha256))?;
 
     let (b, total) = (preset.train.batch_size, preset.train.iterations);
     let mut progress = Progress::new(&preset.name, 0, total, Duration::from_secs(10));
-    progress.println(format!("training phi {:?} on {} ({n_labels} labels: {}) -> {}", preset.phi.widths, data.name, augmenter.label_names().join(" "), run_dir.display()));
+    progress.println(format!(
+        "training phi {:?} on {} ({n_labels} labels: {}) -> {}",
+        preset.phi.widths,
+        data.name,
+        augmenter.label_names().join(" "),
+        run_dir.display()
+    ));
     let mut last_loss = f64::NAN;
     for it in 0..total {
         let batch = source.next_batch(b);
@@ -128,8 +135,10 @@ pub fn train(preset: &FeaturesPreset, paths: &Paths, out: Option<PathBuf>, devic
         remaining -= n;
     }
     let names = augmenter.label_names();
-    let r2_labels: Vec<R2> = names.iter().enumerate().map(|(i, n)| R2 { name: n.clone(), value: r_squared(&preds, &targets, n_labels, i..i + 1) }).collect();
-    let r2_groups: Vec<R2> = augmenter.label_groups().into_iter().map(|(g, r)| R2 { name: g, value: r_squared(&preds, &targets, n_labels, r) }).collect();
+    let r2_labels: Vec<R2> =
+        names.iter().enumerate().map(|(i, n)| R2 { name: n.clone(), value: r_squared(&preds, &targets, n_labels, i..i + 1) }).collect();
+    let r2_groups: Vec<R2> =
+        augmenter.label_groups().into_iter().map(|(g, r)| R2 { name: g, value: r_squared(&preds, &targets, n_labels, r) }).collect();
     let (step, kimg, wall) = (total as i64, (total * b as u64) as f64 / 1000.0, started.elapsed().as_secs_f64());
     for r in r2_labels.iter().chain(&r2_groups) {
         writer.scalar(&format!("r2/{}", r.name), step, kimg, wall, r.value)?;

@@ -106,7 +106,12 @@ impl Phi {
                     .iter()
                     .map(|l| ConvNorm {
                         conv: conv(&l.conv),
-                        norm: l.norm.as_ref().map(|n| GroupNorm { weight: n.weight.detach(), bias: n.bias.detach(), groups: n.groups, eps: n.eps }),
+                        norm: l.norm.as_ref().map(|n| GroupNorm {
+                            weight: n.weight.detach(),
+                            bias: n.bias.detach(),
+                            groups: n.groups,
+                            eps: n.eps,
+                        }),
                     })
                     .collect()
             })

@@ -23,20 +23,34 @@ pub const NORM_FLOOR: f64 = 1e-5;
 
 /// The unit directions `u_i` [B,C,H,W] of `dist(., y)` at `x` (constants, no graph attached).
 pub fn unit_directions(dist: &dyn FeatureDistance, x: &Tensor, y: &Tensor) -> Result<Tensor> {
+    Ok(directions_and_distances(dist, x, y)?.0)
+}
+
+/// The unit directions and the per-sample distances [B] they were taken at.
+pub fn directions_and_distances(dist: &dyn FeatureDistance, x: &Tensor, y: &Tensor) -> Result<(Tensor, Tensor)> {
     let xv = Var::from_tensor(&x.detach())?;
     let d = dist.distance(xv.as_tensor(), &y.detach())?;
     let grads = d.sum_all()?.backward()?;
     let g = grads.get(xv.as_tensor()).cloned().unwrap_or(x.zeros_like()?);
     let b = g.dim(0)?;
     let norm = g.sqr()?.flatten_from(1)?.sum(D::Minus1)?.sqrt()?.maximum(NORM_FLOOR)?;
-    Ok(g.broadcast_div(&norm.reshape((b, 1, 1, 1))?)?.detach())
+    Ok((g.broadcast_div(&norm.reshape((b, 1, 1, 1))?)?.detach(), d.detach()))
+}
+
+/// A feature-space loss step: the surrogate to differentiate, and the value worth reporting.
+pub struct TangentLoss {
+    /// `mean_i w_i <D_t,i, stopgrad(u_i)>`: only its gradient means anything.
+    pub surrogate: Tensor,
+    /// `mean_i w_i dist(D_t,i, D_r,i)`: the distance the update reduces (logged as the loss).
+    pub weighted_distance: Tensor,
 }
 
 /// `mean_i w_i <d_t,i, u_i>` with `u` computed from `dist` at (`d_t`, `d_r`).
-pub fn tangent_loss(dist: &dyn FeatureDistance, d_t: &Tensor, d_r: &Tensor, w: &Tensor) -> Result<Tensor> {
-    let u = unit_directions(dist, d_t, d_r)?;
+pub fn tangent_loss(dist: &dyn FeatureDistance, d_t: &Tensor, d_r: &Tensor, w: &Tensor) -> Result<TangentLoss> {
+    let (u, d) = directions_and_distances(dist, d_t, d_r)?;
     let inner = (d_t * u)?.flatten_from(1)?.sum(D::Minus1)?;
-    Ok(inner.mul(w)?.mean_all()?)
+    let w = w.detach();
+    Ok(TangentLoss { surrogate: inner.mul(&w)?.mean_all()?, weighted_distance: d.mul(&w)?.mean_all()? })
 }
 
 #[cfg(test)]
@@ -62,7 +76,11 @@ mod tests {
         let d_r = randn(&[3, 1, 2, 2], 2);
         let w = Tensor::new(&[1.0f64, 2.0, 0.5], &Device::Cpu).unwrap();
         let var = Var::from_tensor(&d_t).unwrap();
-        let loss = tangent_loss(&Cubes, var.as_tensor(), &d_r, &w).unwrap();
+        let tl = tangent_loss(&Cubes, var.as_tensor(), &d_r, &w).unwrap();
+        let reported = tl.weighted_distance.to_scalar::<f64>().unwrap();
+        let expect_reported = (Cubes.distance(&d_t, &d_r).unwrap() * &w).unwrap().mean_all().unwrap().to_scalar::<f64>().unwrap();
+        assert!((reported - expect_reported).abs() < 1e-12);
+        let loss = tl.surrogate;
         let g = loss.backward().unwrap().get(var.as_tensor()).unwrap().clone();
         // u = 3 (d_t - d_r)^2 / ||3 (d_t - d_r)^2||
         let g_dist = ((&d_t - &d_r).unwrap().sqr().unwrap() * 3.0).unwrap();

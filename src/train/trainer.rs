@@ -123,7 +123,7 @@ impl Trainer {
         let x0 = Tensor::from_vec(batch.x, (b, c, h, w), &self.device)?;
         let eps = Tensor::from_vec(crate::rng::normal_vec(&mut self.noise_rng, b * c * h * w), (b, c, h, w), &self.device)?;
         let s = &self.preset.sampling;
-        let (loss, mean_gap) = match self.preset.train.mode {
+        let ((loss, loss_value), mean_gap) = match self.preset.train.mode {
             Mode::Edm => {
                 let e = &self.preset.edm;
                 let t: Vec<f64> = (0..b).map(|_| schedule::lognormal(&mut self.noise_rng, e.p_mean, e.p_std)).collect();
@@ -131,7 +131,9 @@ impl Trainer {
                 let ctx = Ctx::train(self.dropout_rng.next_u64());
                 let x_t = (&x0 + eps.broadcast_mul(&column(&t, &self.device)?)?)?;
                 let d = self.model.forward(&x_t, &to_f32(&t), &ctx)?;
-                (loss::edm(&d, &x0, &Tensor::from_vec(lambda, b, &self.device)?)?, 0.0)
+                let l = loss::edm(&d, &x0, &Tensor::from_vec(lambda, b, &self.device)?)?;
+                let v = l.to_scalar::<f32>()? as f64;
+                ((l, v), 0.0)
             }
             Mode::Ect => {
                 let e = &self.preset.ect;
@@ -153,7 +155,6 @@ impl Trainer {
                 (self.ect_loss(&d_t, &d_r, &weight, huber_c)?, gap)
             }
         };
-        let loss_value = loss.to_scalar::<f32>()? as f64;
         if !loss_value.is_finite() {
             return Err(Error::msg(format!("step {}: the loss is {loss_value}; lower train.lr or check the data", self.step + 1)));
         }
@@ -171,21 +172,31 @@ impl Trainer {
         Ok(StepStats { step: self.step, loss: loss_value, stage, mean_gap })
     }
 
-    /// The ECT loss on `(D_t, D_r)` with per-sample weights `w = 1 / (t - r)`.
-    fn ect_loss(&self, d_t: &Tensor, d_r: &Tensor, w: &Tensor, huber_c: f64) -> Result<Tensor> {
+    /// The ECT loss on `(D_t, D_r)` with per-sample weights `w = 1 / (t - r)`: the tensor to
+    /// differentiate, and the value to report (they differ for the normalised-tangent form).
+    fn ect_loss(&self, d_t: &Tensor, d_r: &Tensor, w: &Tensor, huber_c: f64) -> Result<(Tensor, f64)> {
+        let value = |t: &Tensor| -> Result<f64> { Ok(t.to_scalar::<f32>()? as f64) };
         match self.preset.train.loss {
-            LossKind::L2 | LossKind::PseudoHuber => loss::consistency(d_t, d_r, w, huber_c),
+            LossKind::L2 | LossKind::PseudoHuber => {
+                let l = loss::consistency(d_t, d_r, w, huber_c)?;
+                let v = value(&l)?;
+                Ok((l, v))
+            }
             LossKind::Mfd => {
-                let dist = self.feature_distance.as_deref().ok_or_else(|| Error::msg("train.loss = \"mfd\" but no feature network was loaded"))?;
-                let l_feat = tangent::tangent_loss(dist, d_t, d_r, w)?;
+                let dist =
+                    self.feature_distance.as_deref().ok_or_else(|| Error::msg("train.loss = \"mfd\" but no feature network was loaded"))?;
+                let tl = tangent::tangent_loss(dist, d_t, d_r, w)?;
+                let reported = value(&tl.weighted_distance)?;
                 match self.preset.mfd.lambda {
-                    None => Ok(l_feat),
+                    None => Ok((tl.surrogate, reported)),
                     Some(lambda) => {
                         let ramp = match self.preset.mfd.n_rampup {
                             0 => 1.0,
                             n => ((self.step + 1) as f64 / n as f64).min(1.0),
                         };
-                        Ok((loss::consistency(d_t, d_r, w, huber_c)? + (l_feat * (lambda * ramp))?)?)
+                        let pixel = loss::consistency(d_t, d_r, w, huber_c)?;
+                        let pixel_value = value(&pixel)?;
+                        Ok(((pixel + (tl.surrogate * (lambda * ramp))?)?, pixel_value + lambda * ramp * reported))
                     }
                 }
             }

@@ -65,6 +65,28 @@ enum Cmd {
     /// Data sets in the HDF5 store
     #[command(subcommand)]
     Data(DataCmd),
+    /// Augmentations of the feature network (method.md section 6)
+    #[command(subcommand)]
+    Augment(AugmentCmd),
+}
+
+#[derive(Subcommand)]
+enum AugmentCmd {
+    /// A PNG grid of augmented images; prints each image's non-zero labels
+    Preview {
+        /// disks, mnist, or a data set in the store
+        #[arg(long)]
+        dataset: String,
+        #[arg(long, default_value_t = 32)]
+        n: usize,
+        /// Probability that each op fires
+        #[arg(long, default_value_t = 0.5)]
+        p: f32,
+        #[arg(long, default_value = "grid.png")]
+        out: PathBuf,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -143,6 +165,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::Data(cmd) => data_command(&paths, cmd),
+        Cmd::Augment(AugmentCmd::Preview { dataset, n, p, out, seed }) => {
+            let batch = ayt::augment::preview::load_batch(&DatasetStore::new(paths.datasets()), &dataset, n, seed)?;
+            for (i, labels) in ayt::augment::preview::preview(&batch, p, seed, &out)?.iter().enumerate() {
+                let parts: Vec<String> = labels.iter().map(|(name, v)| format!("{name}={v:.3}")).collect();
+                println!("{i:>3}: {}", if parts.is_empty() { "clean".to_string() } else { parts.join(" ") });
+            }
+            eprintln!("wrote {} augmented images of {dataset} to {}", batch.b, out.display());
+            Ok(())
+        }
     }
 }
 

@@ -238,7 +238,7 @@ fn geometric_ops_compose_in_table_order() {
     let fwd = geometric::forward(&p, 8, 16).unwrap();
     let q = fwd.apply([0.0, 0.0]);
     assert!((q[0] - 2.0).abs() < 1e-12 && (q[1] - 2.0).abs() < 1e-12, "{q:?}"); // 1 * 0.125 * 16, 2 * 0.125 * 8
-    // (1, 0) is scaled by 2, rotated by 1 rad, then shifted.
+                                                                                // (1, 0) is scaled by 2, rotated by 1 rad, then shifted.
     let q = fwd.apply([1.0, 0.0]);
     assert!((q[0] - (2.0 + 2.0 * 1f64.cos())).abs() < 1e-6 && (q[1] - (2.0 + 2.0 * 1f64.sin())).abs() < 1e-6, "{q:?}");
     let inv = fwd.inverse().unwrap();
@@ -500,4 +500,21 @@ fn disabled_groups_are_not_applied() {
     let (want, _) = one(&aug, &x, 3, 4, 4, OpParams { translation: Some([2.0, 0.0]), ..Default::default() });
     assert_eq!(out, want);
     assert_eq!(labels, vec![0.0, 0.0, 0.0, 0.0, 0.0, 2.0, 0.0]);
+}
+
+#[test]
+fn preview_writes_a_grid_and_reports_labels() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = crate::data::DatasetStore::new(dir.path().join("data"));
+    let batch = preview::load_batch(&store, "disks", 5, 0).unwrap();
+    assert_eq!((batch.b, batch.c, batch.h, batch.w), (5, 1, 16, 16));
+    let out = dir.path().join("grid.png");
+    let labels = preview::preview(&batch, 1.0, 0, &out).unwrap();
+    assert_eq!(labels.len(), 5);
+    assert!(labels.iter().all(|l| l.iter().any(|(n, _)| n == "shell_noise")), "p = 1 fires every op");
+    let (gw, gh, c, _) = crate::image_io::read_png(&out).unwrap();
+    assert_eq!((gw, gh, c), (3 * 16 + 4, 2 * 16 + 3, 1));
+    let clean = preview::preview(&batch, 0.0, 0, &out).unwrap();
+    assert!(clean.iter().all(|l| l.is_empty()));
+    assert!(preview::load_batch(&store, "no-such-set", 2, 0).is_err());
 }

@@ -186,7 +186,7 @@ fn integer_translation_shifts_exactly() {
         }
     }
     // Outside, reflect padding: column 1 reads input column 1 mirrored around 0, i.e. -1 -> 1.
-    assert_eq!(out[0 * w + 1], img[w + 1]); // x = 1 reads x - 2 = -1 -> 1
+    assert_eq!(out[1], img[w + 1]); // x = 1 reads x - 2 = -1 -> 1
     assert_eq!(out[(h - 1) * w + 5], img[(h - 2) * w + 3]); // y = 15 reads y + 1 = 16 -> 14
 }
 

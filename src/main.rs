@@ -68,6 +68,9 @@ enum Cmd {
     /// The self-supervised feature network phi of the MFD loss
     #[command(subcommand)]
     Features(FeaturesCmd),
+    /// Augmentations of the feature network (method.md section 6)
+    #[command(subcommand)]
+    Augment(AugmentCmd),
 }
 
 #[derive(Subcommand)]
@@ -82,6 +85,25 @@ enum FeaturesCmd {
         out: Option<PathBuf>,
         #[arg(long, default_value = "cpu")]
         device: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AugmentCmd {
+    /// A PNG grid of augmented images; prints each image's non-zero labels
+    Preview {
+        /// disks, mnist, or a data set in the store
+        #[arg(long)]
+        dataset: String,
+        #[arg(long, default_value_t = 32)]
+        n: usize,
+        /// Probability that each op fires
+        #[arg(long, default_value_t = 0.5)]
+        p: f32,
+        #[arg(long, default_value = "grid.png")]
+        out: PathBuf,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
     },
 }
 
@@ -169,6 +191,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 eprintln!("  {:<14} {:>7.3}", r.name, r.value);
             }
             eprintln!("stored {} (run log {})", o.phi_path.display(), o.run_dir.display());
+            Ok(())
+        }
+        Cmd::Augment(AugmentCmd::Preview { dataset, n, p, out, seed }) => {
+            let batch = ayt::augment::preview::load_batch(&DatasetStore::new(paths.datasets()), &dataset, n, seed)?;
+            for (i, labels) in ayt::augment::preview::preview(&batch, p, seed, &out)?.iter().enumerate() {
+                let parts: Vec<String> = labels.iter().map(|(name, v)| format!("{name}={v:.3}")).collect();
+                println!("{i:>3}: {}", if parts.is_empty() { "clean".to_string() } else { parts.join(" ") });
+            }
+            eprintln!("wrote {} augmented images of {dataset} to {}", batch.b, out.display());
             Ok(())
         }
     }

@@ -8,7 +8,7 @@ pub const BLUR_RADIUS: usize = 5;
 /// The normalised 1-D Gaussian of `sigma` on taps `-5..=5` (a unit impulse for `sigma <= 0`).
 pub fn gaussian_kernel(sigma: f32) -> [f32; 2 * BLUR_RADIUS + 1] {
     let mut k = [0f32; 2 * BLUR_RADIUS + 1];
-    if !(sigma > 0.0) {
+    if sigma.is_nan() || sigma <= 0.0 {
         k[BLUR_RADIUS] = 1.0;
         return k;
     }
@@ -24,7 +24,7 @@ pub fn gaussian_kernel(sigma: f32) -> [f32; 2 * BLUR_RADIUS + 1] {
 /// Blur each channel of the `c x h x w` image `x` with the separable 11x11 Gaussian of `sigma`
 /// (rows then columns), reflect padding. `sigma <= 0` leaves `x` unchanged.
 pub fn blur(x: &mut [f32], c: usize, h: usize, w: usize, sigma: f32) {
-    if !(sigma > 0.0) {
+    if sigma.is_nan() || sigma <= 0.0 {
         return;
     }
     let k = gaussian_kernel(sigma);

@@ -6,6 +6,7 @@
 //! - [`geometric`]: ops 1-7 as one affine warp (bilinear, reflect padding).
 //! - [`color`]: ops 8-12 as one affine colour matrix.
 //! - [`degrade`]: ops 13-15 (blur, mixup, noise on a shell).
+//! - [`preview`]: `ayt augment preview` (a PNG grid of augmented images and their labels).
 //!
 //! Per image the pipeline is: warp (if a geometric op fired), colour matrix (if a colour op
 //! fired), blur, mixup (with the *input* version of the other image), noise on a shell. Each op
@@ -24,6 +25,7 @@ pub mod config;
 pub mod degrade;
 pub mod geometric;
 pub mod params;
+pub mod preview;
 
 #[cfg(test)]
 mod tests;

@@ -56,7 +56,7 @@ pub fn r_squared(pred: &[f32], target: &[f32], n_labels: usize, cols: std::ops::
 
 /// Held-out data: `holdout` from the store, `<dataset>-test` when it exists, or fresh disks.
 fn holdout_source(preset: &FeaturesPreset, paths: &Paths) -> Result<DataSource> {
-    let seed = preset.seed ^ 0x5eed_0f_4e1d;
+    let seed = preset.seed ^ 0x005e_ed0f_4e1d;
     let name = match &preset.holdout {
         Some(h) => h.clone(),
         None if preset.data.dataset == "disks" => "disks".into(),

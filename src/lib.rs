@@ -12,6 +12,7 @@ pub mod engine;
 pub mod error;
 pub mod features;
 pub mod image_io;
+pub mod metrics;
 pub mod model;
 pub mod nn;
 pub mod paths;

@@ -65,6 +65,18 @@ enum Cmd {
     /// Data sets in the HDF5 store
     #[command(subcommand)]
     Data(DataCmd),
+    /// Tangent-alignment probe of a checkpoint: a table per loss and metric, and a PNG of the
+    /// overlaid histograms
+    Probe {
+        run_dir: PathBuf,
+        #[arg(long)]
+        step: Option<u64>,
+        #[arg(long, default_value = "probe.png")]
+        out: PathBuf,
+        /// Also probe MFD with this feature network (default: the run's mfd.features)
+        #[arg(long)]
+        mfd: Option<String>,
+    },
     /// The self-supervised feature network phi of the MFD loss
     #[command(subcommand)]
     Features(FeaturesCmd),
@@ -183,6 +195,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::Data(cmd) => data_command(&paths, cmd),
+        Cmd::Probe { run_dir, step, out, mfd } => probe_command(&paths, &run_dir, step, mfd.as_deref(), &out),
         Cmd::Features(FeaturesCmd::Train { preset, set, out, device }) => {
             let p = ayt::features::FeaturesPreset::load(&preset, &set)?;
             let o = ayt::features::train::train(&p, &paths, out, &parse_device(&device)?)?;
@@ -232,6 +245,42 @@ fn run_headless(paths: Paths, device: &str, request: RunRequest) -> anyhow::Resu
         o.wall_s
     );
     println!("{}", o.run_dir.display());
+    Ok(())
+}
+
+fn probe_command(
+    paths: &Paths,
+    run_dir: &std::path::Path,
+    step: Option<u64>,
+    mfd: Option<&str>,
+    out: &std::path::Path,
+) -> anyhow::Result<()> {
+    let (step, hists) = ayt::engine::probe::probe_checkpoint(paths, run_dir, step, mfd)?;
+    println!("tangent alignment at step {step} of {}", run_dir.display());
+    println!("{:<28} {:>5} {:>8} {:>8} {:>8} {:>8}", "loss/metric", "n", "mean", "q1", "median", "q3");
+    for (name, _, s) in &hists {
+        println!("{:<28} {:>5} {:>8.3} {:>8.3} {:>8.3} {:>8.3}", name.trim_start_matches("tangent/"), s.n, s.mean, s.q1, s.median, s.q3);
+    }
+    // One panel per metric over all t, the losses overlaid.
+    let mut panels = Vec::new();
+    for (metric, _, _) in ayt::metrics::probe::METRICS {
+        let series: Vec<(String, ayt::metrics::hist::Histogram)> = hists
+            .iter()
+            .filter_map(|(n, h, _)| {
+                let rest = n.strip_prefix("tangent/")?;
+                let (loss, m) = rest.split_once('/')?;
+                (m == metric).then(|| (loss.to_string(), h.clone()))
+            })
+            .collect();
+        if !series.is_empty() {
+            panels.push(series);
+        }
+    }
+    ayt::metrics::plot::overlaid_histograms(&panels, out)?;
+    println!(
+        "histograms: {} (panels top to bottom: toward-data cosine on [-1, 1], rho on [0, 1]; l2 red, mfd green, lpips blue)",
+        out.display()
+    );
     Ok(())
 }
 

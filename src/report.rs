@@ -102,6 +102,14 @@ pub fn follow(handle: &EngineHandle, line_every: Duration) -> Result<Outcome> {
             Event::Paused { step } => say(&progress, format!("paused at step {step}")),
             Event::Resumed { step } => say(&progress, format!("resumed at step {step}")),
             Event::Log(line) => say(&progress, line),
+            Event::Probe { step, hists } => {
+                let means: Vec<String> = hists
+                    .iter()
+                    .filter(|(n, _, _)| !n.contains("_t"))
+                    .map(|(n, _, s)| format!("{}={:.3}", n.trim_start_matches("tangent/"), s.mean))
+                    .collect();
+                say(&progress, format!("probe at step {step}: {}", means.join(" ")));
+            }
             Event::Finished { run_dir, step, stopped_early, final_loss, wall_s } => {
                 if let Some(p) = &mut progress {
                     p.finish();

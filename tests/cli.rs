@@ -148,6 +148,32 @@ fn training_writes_a_readable_run_and_resume_matches_the_uninterrupted_run() {
 }
 
 #[test]
+fn probes_land_in_the_run_log_and_ayt_probe_reports_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = format!("{}\n[probe]\nevery = 3\nn = 8\nbins = 10\n", TINY.replace("checkpoint_every = 3", "checkpoint_every = 0"));
+    let p = write_preset(tmp.path(), &text);
+    let run = tmp.path().join("r");
+    let o = ayt(tmp.path(), &["train", "--preset", p.to_str().unwrap(), "--out", run.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let log = RunLog::open(run.join("run.h5")).unwrap();
+    let h = log.hist("tangent/l2/rho").unwrap();
+    assert_eq!(h.step, vec![3, 6], "a probe every 3 steps and at the end");
+    assert!(h.counts.iter().all(|c| c.iter().sum::<i64>() == 8), "every probe sample is counted");
+    assert_eq!(h.edges[0].len(), 11);
+    let osc = log.hist("tangent/l2/oscillation").unwrap();
+    assert_eq!(osc.step, vec![6], "oscillation needs a previous probe");
+    let means = log.scalar("tangent/l2/toward_mean").unwrap();
+    assert!(means.value.iter().all(|v| (-1.0..=1.0).contains(v)));
+
+    let png = tmp.path().join("probe.png");
+    let o = ayt(tmp.path(), &["probe", run.to_str().unwrap(), "--out", png.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert!(table.contains("l2/rho") && table.contains("median"), "{table}");
+    assert!(png.exists());
+}
+
+#[test]
 fn denoiser_training_loss_falls_on_disks() {
     let tmp = tempfile::tempdir().unwrap();
     let text = TINY

@@ -31,6 +31,9 @@ pub struct Preset {
     pub log: LogConfig,
     #[serde(default)]
     pub mfd: MfdConfig,
+    /// Tangent-alignment probes (method.md 9).
+    #[serde(default)]
+    pub probe: crate::metrics::probe::ProbeConfig,
 }
 
 /// The MFD loss: which trained feature network, and the optional hybrid with the pixel loss.
@@ -284,6 +287,9 @@ impl Preset {
                     return Err(format!("mfd.lambda = {l}: must be >= 0"));
                 }
             }
+        }
+        if self.probe.n == 0 || self.probe.bins == 0 {
+            return Err("probe.n and probe.bins must be at least 1".into());
         }
         self.model.validate()?;
         Ok(())

@@ -78,6 +78,24 @@ impl DataSource {
         Ok(DataSource::Images { set, seed, epoch: 0, pos: 0, perm })
     }
 
+    /// The same data with its own randomness (e.g. a fixed probe batch that must not disturb
+    /// the training order): disks drawn from `rng`, or images in an order seeded from it.
+    pub fn fresh(&self, mut rng: ChaCha8Rng) -> Result<DataSource> {
+        use rand::RngCore;
+        match self {
+            DataSource::Disks { cfg, .. } => Ok(DataSource::Disks { cfg: cfg.clone(), rng }),
+            DataSource::Images { set, .. } => DataSource::images(set.clone(), rng.next_u64()),
+        }
+    }
+
+    /// All images of an image source, flattened in [-1, 1] (`None` for the endless disks).
+    pub fn all_images_f32(&self) -> Option<Vec<f32>> {
+        match self {
+            DataSource::Disks { .. } => None,
+            DataSource::Images { set, .. } => Some(set.batch_f32_nchw(&(0..set.n).collect::<Vec<_>>())),
+        }
+    }
+
     /// `(c, h, w)` of the images this source yields.
     pub fn shape(&self) -> (usize, usize, usize) {
         match self {

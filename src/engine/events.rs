@@ -28,19 +28,64 @@ pub enum Command {
     Stop,
     Checkpoint,
     SampleNow,
+    /// Tangent-alignment probe now.
+    Probe,
     /// Stop the current run (with a checkpoint) and end the engine.
     Quit,
 }
 
 #[derive(Clone, Debug)]
 pub enum Event {
-    Started { run_dir: PathBuf, name: String, start_step: u64, total_steps: u64, params: usize },
-    Step { step: u64, total_steps: u64, kimg: f64, wall_s: f64, loss: f64, stage: u64, img_per_s: f64 },
-    Samples { step: u64, path: PathBuf, images: Vec<u8>, n: usize, h: usize, w: usize, c: usize },
-    Checkpointed { step: u64, path: PathBuf },
-    Paused { step: u64 },
-    Resumed { step: u64 },
-    Finished { run_dir: PathBuf, step: u64, stopped_early: bool, final_loss: f64, wall_s: f64 },
-    Failed { run_dir: Option<PathBuf>, error: String },
+    Started {
+        run_dir: PathBuf,
+        name: String,
+        start_step: u64,
+        total_steps: u64,
+        params: usize,
+    },
+    Step {
+        step: u64,
+        total_steps: u64,
+        kimg: f64,
+        wall_s: f64,
+        loss: f64,
+        stage: u64,
+        img_per_s: f64,
+    },
+    Samples {
+        step: u64,
+        path: PathBuf,
+        images: Vec<u8>,
+        n: usize,
+        h: usize,
+        w: usize,
+        c: usize,
+    },
+    Checkpointed {
+        step: u64,
+        path: PathBuf,
+    },
+    /// A tangent-alignment probe: histograms (`tangent/<loss>/<metric>[_t<k>]`) and summaries.
+    Probe {
+        step: u64,
+        hists: Vec<(String, crate::metrics::hist::Histogram, crate::metrics::hist::Summary)>,
+    },
+    Paused {
+        step: u64,
+    },
+    Resumed {
+        step: u64,
+    },
+    Finished {
+        run_dir: PathBuf,
+        step: u64,
+        stopped_early: bool,
+        final_loss: f64,
+        wall_s: f64,
+    },
+    Failed {
+        run_dir: Option<PathBuf>,
+        error: String,
+    },
     Log(String),
 }

@@ -3,6 +3,7 @@
 
 pub mod dataset;
 pub mod events;
+pub mod probe;
 pub mod run;
 
 use std::collections::VecDeque;

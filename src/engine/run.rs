@@ -8,6 +8,7 @@ use std::time::Instant;
 use candle_core::Device;
 use crossbeam_channel::{Receiver, TryRecvError};
 
+use super::probe::Prober;
 use super::{dataset, Command, Emitter, Event, RunRequest};
 use crate::config::Preset;
 use crate::paths::Paths;
@@ -36,6 +37,7 @@ enum Next {
 enum Action {
     Checkpoint,
     Sample,
+    Probe,
 }
 
 impl Control<'_> {
@@ -78,6 +80,7 @@ impl Control<'_> {
                 }
                 Command::Checkpoint => actions.push(Action::Checkpoint),
                 Command::SampleNow => actions.push(Action::Sample),
+                Command::Probe => actions.push(Action::Probe),
             }
         }
     }
@@ -100,6 +103,7 @@ struct Prepared {
     run_dir: PathBuf,
     trainer: Trainer,
     writer: RunLogWriter,
+    prober: Prober,
 }
 
 fn prepare_new(paths: &Paths, device: &Device, preset: &Preset, preset_dir: Option<&Path>, out: Option<PathBuf>) -> Result<Prepared> {
@@ -117,8 +121,9 @@ fn prepare_new(paths: &Paths, device: &Device, preset: &Preset, preset_dir: Opti
     let toml = preset.to_toml();
     std::fs::write(run_dir.join(PRESET_FILE), &toml)?;
     let meta = RunMeta::new(toml, preset.seed, data.name, data.sha256);
+    let prober = Prober::new(preset, paths, &meta.dataset_sha256, device)?;
     let writer = RunLogWriter::create(run_dir.join(LOG_FILE), &meta)?;
-    Ok(Prepared { run_dir, trainer, writer })
+    Ok(Prepared { run_dir, trainer, writer, prober })
 }
 
 fn prepare_resume(paths: &Paths, device: &Device, run_dir: &Path) -> Result<Prepared> {
@@ -128,8 +133,9 @@ fn prepare_resume(paths: &Paths, device: &Device, run_dir: &Path) -> Result<Prep
     let mut trainer = Trainer::new(&preset, data.source, device)?;
     attach_feature_loss(&mut trainer, paths, &data.sha256, device)?;
     trainer.restore(run_dir, step)?;
+    let prober = Prober::new(&preset, paths, &data.sha256, device)?;
     let writer = RunLogWriter::open_append(run_dir.join(LOG_FILE), step as i64)?;
-    Ok(Prepared { run_dir: run_dir.to_path_buf(), trainer, writer })
+    Ok(Prepared { run_dir: run_dir.to_path_buf(), trainer, writer, prober })
 }
 
 /// Loads the frozen network a feature-space loss needs (phi for MFD), trained on this data set.
@@ -145,7 +151,7 @@ fn attach_feature_loss(trainer: &mut Trainer, paths: &Paths, dataset_sha256: &st
 
 /// Runs one request to its end (finished, stopped, or failed).
 pub fn execute(paths: &Paths, device: &Device, request: RunRequest, ctl: &mut Control) -> Result<()> {
-    let Prepared { run_dir, mut trainer, writer } = match &request {
+    let Prepared { run_dir, mut trainer, writer, mut prober } = match &request {
         RunRequest::New { preset, preset_dir, out } => prepare_new(paths, device, preset, preset_dir.as_deref(), out.clone())?,
         RunRequest::Resume { run_dir } => prepare_resume(paths, device, run_dir)?,
     };
@@ -158,7 +164,7 @@ pub fn execute(paths: &Paths, device: &Device, request: RunRequest, ctl: &mut Co
         total_steps: total,
         params: trainer.model.param_count(),
     });
-    let result = train_loop(&run_dir, &mut trainer, &writer, ctl);
+    let result = train_loop(&run_dir, &mut trainer, &writer, &mut prober, ctl);
     // Whatever happened, keep what was logged.
     let closed = writer.close();
     let (stopped_early, final_loss) = result?;
@@ -167,7 +173,7 @@ pub fn execute(paths: &Paths, device: &Device, request: RunRequest, ctl: &mut Co
     Ok(())
 }
 
-fn train_loop(run_dir: &Path, trainer: &mut Trainer, writer: &RunLogWriter, ctl: &mut Control) -> Result<(bool, f64)> {
+fn train_loop(run_dir: &Path, trainer: &mut Trainer, writer: &RunLogWriter, prober: &mut Prober, ctl: &mut Control) -> Result<(bool, f64)> {
     let p = trainer.preset.clone();
     let total = p.train.iterations;
     let mut last_loss = f64::NAN;
@@ -184,6 +190,7 @@ fn train_loop(run_dir: &Path, trainer: &mut Trainer, writer: &RunLogWriter, ctl:
             match action {
                 Action::Checkpoint => checkpoint_now(run_dir, trainer, writer, ctl)?,
                 Action::Sample => samples_now(run_dir, trainer, writer, ctl)?,
+                Action::Probe => prober.run(trainer, writer, ctl.emitter)?,
             }
         }
         let stats = trainer.step()?;
@@ -211,11 +218,17 @@ fn train_loop(run_dir: &Path, trainer: &mut Trainer, writer: &RunLogWriter, ctl:
         if p.log.sample_every > 0 && step % p.log.sample_every == 0 && step != total {
             samples_now(run_dir, trainer, writer, ctl)?;
         }
+        if p.probe.every > 0 && step % p.probe.every == 0 && step != total {
+            prober.run(trainer, writer, ctl.emitter)?;
+        }
         if p.log.checkpoint_every > 0 && step % p.log.checkpoint_every == 0 && step != total {
             checkpoint_now(run_dir, trainer, writer, ctl)?;
         }
     }
     samples_now(run_dir, trainer, writer, ctl)?;
+    if p.probe.every > 0 {
+        prober.run(trainer, writer, ctl.emitter)?;
+    }
     checkpoint_now(run_dir, trainer, writer, ctl)?;
     Ok((stopped, last_loss))
 }

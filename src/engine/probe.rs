@@ -1,0 +1,103 @@
+//! Periodic and on-demand tangent-alignment probes of a training run (method.md 9).
+
+use std::collections::BTreeMap;
+
+use candle_core::Device;
+
+use super::{Emitter, Event};
+use crate::config::Preset;
+use crate::metrics::hist::{Histogram, Summary};
+use crate::metrics::probe::{self, ProbeBatch};
+use crate::paths::Paths;
+use crate::store::RunLogWriter;
+use crate::train::tangent::FeatureDistance;
+use crate::train::Trainer;
+use crate::Result;
+
+/// The frozen distances of the losses to compare: L2 (`None`) always, MFD where the preset names
+/// a feature network.
+pub fn probe_losses(
+    preset: &Preset,
+    paths: &Paths,
+    dataset_sha256: &str,
+    device: &Device,
+) -> Result<Vec<(String, Option<Box<dyn FeatureDistance>>)>> {
+    let mut losses: Vec<(String, Option<Box<dyn FeatureDistance>>)> = vec![("l2".into(), None)];
+    let m = &preset.mfd;
+    if !m.features.trim().is_empty() {
+        let phi = crate::features::load_phi(paths, &m.features, dataset_sha256, device)?.frozen();
+        losses.push(("mfd".into(), Some(Box::new(crate::features::MfdDistance { phi, eps: m.eps }))));
+    }
+    Ok(losses)
+}
+
+/// Recomputes a probe on a run's checkpoint (`step`, or the latest), online weights.
+/// `mfd_features` adds (or replaces) the feature network MFD is probed with.
+pub fn probe_checkpoint(
+    paths: &Paths,
+    run_dir: &std::path::Path,
+    step: Option<u64>,
+    mfd_features: Option<&str>,
+) -> Result<(u64, Vec<(String, Histogram, Summary)>)> {
+    let step = match step {
+        Some(s) => s,
+        None => crate::train::latest(run_dir)?.ok_or_else(|| crate::Error::file(run_dir, "no checkpoint in this run folder"))?,
+    };
+    let (model, mut preset, _) = crate::sample::load_denoiser(run_dir, Some(step), false)?;
+    if let Some(f) = mfd_features {
+        preset.mfd.features = f.to_string();
+    }
+    let data = super::dataset::open(&preset, paths)?;
+    let device = Device::Cpu;
+    let losses = probe_losses(&preset, paths, &data.sha256, &device)?;
+    let refs: Vec<(String, Option<&dyn FeatureDistance>)> = losses.iter().map(|(n, d)| (n.clone(), d.as_deref())).collect();
+    let train_images = data.source.all_images_f32();
+    let batch = ProbeBatch::new(&preset, &data.source, train_images.as_deref(), &preset.probe, &device)?;
+    let probes = probe::probe(&model, &preset, &batch, step, &refs, &BTreeMap::new())?;
+    Ok((step, probe::histograms(&probes, &batch.t, preset.probe.bins)))
+}
+
+/// The losses whose directions are compared: L2 always, MFD where the preset names a feature
+/// network (whichever loss trains the run).
+pub struct Prober {
+    batch: Option<ProbeBatch>,
+    previous: BTreeMap<String, Vec<Vec<f32>>>,
+    losses: Vec<(String, Option<Box<dyn FeatureDistance>>)>,
+    device: Device,
+}
+
+impl Prober {
+    pub fn new(preset: &Preset, paths: &Paths, dataset_sha256: &str, device: &Device) -> Result<Prober> {
+        Ok(Prober {
+            batch: None,
+            previous: BTreeMap::new(),
+            losses: probe_losses(preset, paths, dataset_sha256, device)?,
+            device: device.clone(),
+        })
+    }
+
+    /// Probes the online weights, logs histograms and means, and emits them.
+    pub fn run(&mut self, trainer: &Trainer, writer: &RunLogWriter, emitter: &Emitter) -> Result<()> {
+        let cfg = &trainer.preset.probe;
+        if self.batch.is_none() {
+            let train_images = trainer.source.all_images_f32();
+            self.batch = Some(ProbeBatch::new(&trainer.preset, &trainer.source, train_images.as_deref(), cfg, &self.device)?);
+        }
+        let Some(batch) = &self.batch else { return Ok(()) };
+        let losses: Vec<(String, Option<&dyn FeatureDistance>)> = self.losses.iter().map(|(n, d)| (n.clone(), d.as_deref())).collect();
+        let probes = probe::probe(&trainer.model, &trainer.preset, batch, trainer.step, &losses, &self.previous)?;
+        let hists = probe::histograms(&probes, &batch.t, cfg.bins);
+        let (step, kimg, wall) = (trainer.step as i64, trainer.kimg(), trainer.wall_s());
+        for (name, h, s) in &hists {
+            writer.hist(name, step, h.edges.clone(), h.counts.clone())?;
+            if s.n > 0 {
+                writer.scalar(&format!("{name}_mean"), step, kimg, wall, s.mean)?;
+            }
+        }
+        for p in probes {
+            self.previous.insert(p.loss, p.directions);
+        }
+        emitter.emit(Event::Probe { step: trainer.step, hists });
+        Ok(())
+    }
+}

@@ -1,0 +1,7 @@
+//! Evaluation and diagnostics: Frechet distance, tangent-alignment metrics, histograms.
+
+pub mod fd;
+pub mod hist;
+pub mod local_pca;
+pub mod plot;
+pub mod probe;

@@ -68,7 +68,7 @@ pub enum Event {
     /// A tangent-alignment probe: histograms (`tangent/<loss>/<metric>[_t<k>]`) and summaries.
     Probe {
         step: u64,
-        hists: Vec<(String, crate::metrics::hist::Histogram, crate::metrics::hist::Summary)>,
+        hists: crate::metrics::probe::ProbeHists,
     },
     Paused {
         step: u64,

@@ -6,8 +6,10 @@ use candle_core::Device;
 
 use super::{Emitter, Event};
 use crate::config::Preset;
-use crate::metrics::hist::{Histogram, Summary};
-use crate::metrics::probe::{self, ProbeBatch};
+use crate::metrics::probe::{self, ProbeBatch, ProbeHists};
+
+/// A probed loss: its name and its frozen distance (`None` for L2).
+pub type NamedDistance = (String, Option<Box<dyn FeatureDistance>>);
 use crate::paths::Paths;
 use crate::store::RunLogWriter;
 use crate::train::tangent::FeatureDistance;
@@ -16,13 +18,8 @@ use crate::Result;
 
 /// The frozen distances of the losses to compare: L2 (`None`) always, MFD where the preset names
 /// a feature network.
-pub fn probe_losses(
-    preset: &Preset,
-    paths: &Paths,
-    dataset_sha256: &str,
-    device: &Device,
-) -> Result<Vec<(String, Option<Box<dyn FeatureDistance>>)>> {
-    let mut losses: Vec<(String, Option<Box<dyn FeatureDistance>>)> = vec![("l2".into(), None)];
+pub fn probe_losses(preset: &Preset, paths: &Paths, dataset_sha256: &str, device: &Device) -> Result<Vec<NamedDistance>> {
+    let mut losses: Vec<NamedDistance> = vec![("l2".into(), None)];
     let m = &preset.mfd;
     if !m.features.trim().is_empty() {
         let phi = crate::features::load_phi(paths, &m.features, dataset_sha256, device)?.frozen();
@@ -38,7 +35,7 @@ pub fn probe_checkpoint(
     run_dir: &std::path::Path,
     step: Option<u64>,
     mfd_features: Option<&str>,
-) -> Result<(u64, Vec<(String, Histogram, Summary)>)> {
+) -> Result<(u64, ProbeHists)> {
     let step = match step {
         Some(s) => s,
         None => crate::train::latest(run_dir)?.ok_or_else(|| crate::Error::file(run_dir, "no checkpoint in this run folder"))?,
@@ -62,7 +59,7 @@ pub fn probe_checkpoint(
 pub struct Prober {
     batch: Option<ProbeBatch>,
     previous: BTreeMap<String, Vec<Vec<f32>>>,
-    losses: Vec<(String, Option<Box<dyn FeatureDistance>>)>,
+    losses: Vec<NamedDistance>,
     device: Device,
 }
 

@@ -20,7 +20,7 @@ pub struct Gaussian {
 impl Gaussian {
     /// Fits rows of `features` (row-major `[n, d]`).
     pub fn fit(features: &[f32], d: usize) -> Result<Gaussian> {
-        if d == 0 || features.len() % d != 0 {
+        if d == 0 || !features.len().is_multiple_of(d) {
             return Err(Error::msg(format!("FD: {} values do not split into rows of {d}", features.len())));
         }
         let n = features.len() / d;

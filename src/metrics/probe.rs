@@ -36,6 +36,9 @@ impl Default for ProbeConfig {
     }
 }
 
+/// Named histograms of one probe with their summaries (`tangent/<loss>/<metric>[_t<k>]`).
+pub type ProbeHists = Vec<(String, Histogram, Summary)>;
+
 /// Noise-level ranges the histograms are split by.
 pub const T_RANGES: [(f64, f64, &str); 4] =
     [(0.0, 0.1, "t<0.1"), (0.1, 1.0, "t0.1-1"), (1.0, 10.0, "t1-10"), (10.0, f64::INFINITY, "t>10")];
@@ -180,7 +183,7 @@ pub fn probe(
 }
 
 /// Histograms of one probe: `tangent/<loss>/<metric>` over all samples, and `..._<range>` per `t` range.
-pub fn histograms(probes: &[LossProbe], t: &[f64], bins: usize) -> Vec<(String, Histogram, Summary)> {
+pub fn histograms(probes: &[LossProbe], t: &[f64], bins: usize) -> ProbeHists {
     let mut out = Vec::new();
     for p in probes {
         for (metric, lo, hi) in METRICS {

@@ -1,5 +1,6 @@
 //! Evaluation and diagnostics: Frechet distance, tangent-alignment metrics, histograms.
 
+pub mod evalnet;
 pub mod fd;
 pub mod hist;
 pub mod local_pca;

@@ -1,0 +1,180 @@
+//! The neutral feature extractor of FD evaluation (method.md 8): a VGG-style network trained on
+//! the data set's own labels (classes; for the unlabelled disks, their generating parameters),
+//! independent of phi and of the LPIPS backbone. Features are its penultimate layer. Reported
+//! numbers are named "FD-evalnet", never FID.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use candle_core::{Device, Tensor, D};
+
+use super::fd::{frechet_distance, Gaussian};
+use crate::config::DataConfig;
+use crate::data::batch::DataSource;
+use crate::engine::dataset::open_data;
+use crate::model::phi::{Phi, PhiConfig};
+use crate::paths::Paths;
+use crate::report::Progress;
+use crate::store::bundle;
+use crate::train::{RAdam, RAdamConfig};
+use crate::{Error, Result};
+
+pub const EXTRACTOR: &str = "evalnet";
+
+pub fn evalnet_path(paths: &Paths, dataset_sha256: &str) -> PathBuf {
+    paths.features().join(format!("{EXTRACTOR}-{}.h5", &dataset_sha256[..12.min(dataset_sha256.len())]))
+}
+
+/// Targets of one batch: one-hot classes, or the disks' normalised (cx, cy, radius).
+fn targets(batch: &crate::data::Batch, n_out: usize) -> Result<Vec<f32>> {
+    if let Some(labels) = &batch.labels {
+        let mut t = vec![0f32; batch.b * n_out];
+        for (i, &l) in labels.iter().enumerate() {
+            let l = usize::try_from(l)
+                .ok()
+                .filter(|l| *l < n_out)
+                .ok_or_else(|| Error::msg(format!("evalnet: label {l} outside 0..{n_out}")))?;
+            t[i * n_out + l] = 1.0;
+        }
+        return Ok(t);
+    }
+    let disks = batch.disks.as_ref().ok_or_else(|| Error::msg("evalnet: the data set has neither labels nor disk parameters"))?;
+    let s = batch.w as f32;
+    Ok(disks.iter().flat_map(|p| [p.cx / s, p.cy / s, p.radius / s]).collect())
+}
+
+/// A trained evaluator: phi's architecture with a head over the targets.
+pub struct EvalNet {
+    pub net: Phi,
+    pub classify: bool,
+}
+
+impl EvalNet {
+    /// Penultimate features (global average of the last stage) `[B, width]`.
+    pub fn features(&self, x: &Tensor) -> Result<Tensor> {
+        let taps = self.net.features(x)?;
+        let last = &taps[taps.len() - 2];
+        Ok(last.mean(D::Minus1)?.mean(D::Minus1)?)
+    }
+
+    /// Features of many images (NCHW in [-1, 1]) in batches, as rows `[n, d]`.
+    pub fn features_of(&self, images: &Tensor) -> Result<(Vec<f32>, usize)> {
+        let n = images.dim(0)?;
+        let mut out = Vec::new();
+        let mut d = 0;
+        for start in (0..n).step_by(256) {
+            let f = self.features(&images.narrow(0, start, 256.min(n - start))?)?;
+            d = f.dim(1)?;
+            out.extend(f.flatten_all()?.to_vec1::<f32>()?);
+        }
+        Ok((out, d))
+    }
+}
+
+/// Trains the evaluator for a data set (or loads the cached one).
+pub fn ensure(paths: &Paths, data: &DataConfig, iterations: u64, device: &Device) -> Result<(EvalNet, PathBuf)> {
+    let opened = open_data(data, 1234, paths)?;
+    let path = evalnet_path(paths, &opened.sha256);
+    if path.exists() {
+        return Ok((load(&path, device)?, path));
+    }
+    let mut source = opened.source;
+    let (c, h, _) = source.shape();
+    let probe = source.next_batch(2);
+    let classify = probe.labels.is_some();
+    let n_out = if classify { probe.labels.as_ref().and_then(|l| l.iter().max()).map(|m| *m as usize + 1).unwrap_or(1).max(10) } else { 3 };
+    let cfg = PhiConfig { widths: if h >= 28 { vec![32, 64, 128] } else { vec![32, 64] }, ..PhiConfig::default() };
+    let net = Phi::new(&cfg, c, n_out, 4321, device)?;
+    let mut opt = RAdam::new(crate::model::precond::named_vars(&net.varmap), RAdamConfig { lr: 1e-3, ..RAdamConfig::default() })?;
+    let mut progress = Progress::new("evalnet", 0, iterations, Duration::from_secs(10));
+    for it in 0..iterations {
+        let batch = source.next_batch(64);
+        let t = Tensor::from_vec(targets(&batch, n_out)?, (64, n_out), device)?;
+        let x = Tensor::from_vec(batch.x, (64, c, batch.h, batch.w), device)?;
+        let out = net.predict(&x)?;
+        let loss = if classify {
+            let m = out.max_keepdim(1)?.detach();
+            let lse = (out.broadcast_sub(&m)?.exp()?.sum_keepdim(1)?.log()? + m)?;
+            (out.broadcast_sub(&lse)? * t)?.sum(1)?.mean_all()?.neg()?
+        } else {
+            (out - t)?.sqr()?.mean_all()?
+        };
+        let v = loss.to_scalar::<f32>()?;
+        opt.step(&loss.backward()?)?;
+        progress.update(it + 1, iterations, &format!("loss {v:.4}"));
+    }
+    progress.finish();
+    let tensors = crate::train::vars_to_named(&net.varmap, "")?;
+    let attrs = [
+        ("kind", EXTRACTOR.to_string()),
+        ("phi_config", serde_json::to_string(&cfg).map_err(|e| Error::msg(e.to_string()))?),
+        ("in_channels", c.to_string()),
+        ("n_out", n_out.to_string()),
+        ("classify", classify.to_string()),
+        ("dataset_sha256", opened.sha256.clone()),
+    ];
+    bundle::save(&path, &tensors, &attrs)?;
+    Ok((EvalNet { net, classify }, path))
+}
+
+pub fn load(path: &Path, device: &Device) -> Result<EvalNet> {
+    let attr = |k: &str| bundle::attr(path, k);
+    let cfg: PhiConfig = serde_json::from_str(&attr("phi_config")?).map_err(|e| Error::file(path, format!("attribute phi_config: {e}")))?;
+    let parse = |k: &str| -> Result<usize> { attr(k)?.parse().map_err(|e| Error::file(path, format!("attribute {k}: {e}"))) };
+    let net = Phi::new(&cfg, parse("in_channels")?, parse("n_out")?, 0, device)?;
+    crate::train::load_into_varmap(&net.varmap, &bundle::load_tensors(path, device)?, "", path)?;
+    Ok(EvalNet { net: net.frozen(), classify: attr("classify")? == "true" })
+}
+
+/// One FD value with its protocol.
+pub struct FdValue {
+    pub metric: String,
+    pub value: f64,
+    pub attrs: Vec<(String, String)>,
+}
+
+/// FD-evalnet of 1-step and 2-step samples and dFD at sigma 0.2 / 0.4 / 0.8 against `n` data
+/// images, for a run's checkpoint (EMA weights).
+pub fn evaluate_run(paths: &Paths, run_dir: &Path, step: Option<u64>, n: usize, evalnet_iterations: u64) -> Result<(u64, Vec<FdValue>)> {
+    let device = Device::Cpu;
+    let step = match step {
+        Some(s) => s,
+        None => crate::train::latest(run_dir)?.ok_or_else(|| Error::file(run_dir, "no checkpoint in this run folder"))?,
+    };
+    let (model, preset, (c, h, w)) = crate::sample::load_denoiser(run_dir, Some(step), true)?;
+    let (net, net_path) = ensure(paths, &preset.data, evalnet_iterations, &device)?;
+    let mut reference_src: DataSource = open_data(&preset.data, 777, paths)?.source;
+    let reference = Tensor::from_vec(reference_src.next_batch(n).x, (n, c, h, w), &device)?;
+    let (rf, d) = net.features_of(&reference)?;
+    let ref_stats = Gaussian::fit(&rf, d)?;
+    let protocol = |sampler: &str| {
+        vec![
+            ("extractor".to_string(), format!("{EXTRACTOR} ({})", net_path.display())),
+            ("n_samples".to_string(), n.to_string()),
+            ("sampler".to_string(), sampler.to_string()),
+            ("reference".to_string(), format!("{} images of {}", n, preset.data.dataset)),
+        ]
+    };
+    let mut out = Vec::new();
+    let mut rng = crate::rng::stream(preset.seed, "eval");
+    for steps in [1usize, 2] {
+        let x = crate::sample::generate(&model, n, (c, h, w), steps, &preset.sampling, &mut rng)?;
+        let (f, _) = net.features_of(&x)?;
+        let value = frechet_distance(&Gaussian::fit(&f, d)?, &ref_stats)?;
+        out.push(FdValue { metric: format!("fd_{EXTRACTOR}_{steps}step"), value, attrs: protocol(&format!("{steps}-step")) });
+    }
+    let mut data_src = open_data(&preset.data, 778, paths)?.source;
+    let x0 = Tensor::from_vec(data_src.next_batch(n).x, (n, c, h, w), &device)?;
+    for sigma in [0.2, 0.4, 0.8] {
+        let z = Tensor::from_vec(crate::rng::normal_vec(&mut rng, n * c * h * w), (n, c, h, w), &device)?;
+        let x = crate::sample::denoise_from_data(&model, &x0, &z, sigma, &preset.sampling)?;
+        let (f, _) = net.features_of(&x)?;
+        let value = frechet_distance(&Gaussian::fit(&f, d)?, &ref_stats)?;
+        out.push(FdValue {
+            metric: format!("dfd_{EXTRACTOR}_sigma{sigma}"),
+            value,
+            attrs: protocol(&format!("denoise from data at sigma {sigma}")),
+        });
+    }
+    Ok((step, out))
+}

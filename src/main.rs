@@ -65,6 +65,20 @@ enum Cmd {
     /// Data sets in the HDF5 store
     #[command(subcommand)]
     Data(DataCmd),
+    /// LPIPS v0.1 distance between two PNGs (pixels map to [-1, 1] as x / 127.5 - 1)
+    Lpips {
+        a: PathBuf,
+        b: PathBuf,
+        /// Backbone: alex or vgg
+        #[arg(long, default_value = "alex")]
+        net: ayt::model::lpips::LpipsNet,
+        /// Bilinear resize of both images to N x N first (0: native size)
+        #[arg(long, default_value_t = 0)]
+        resize: usize,
+        /// Weights folder holding lpips/ [default: $AYT_WEIGHTS, else the source tree's weights/]
+        #[arg(long, env = ayt::model::lpips::WEIGHTS_ENV)]
+        weights: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -143,7 +157,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::Data(cmd) => data_command(&paths, cmd),
+        Cmd::Lpips { a, b, net, resize, weights } => lpips_command(&a, &b, net, resize, weights),
     }
+}
+
+fn lpips_command(a: &std::path::Path, b: &std::path::Path, net: ayt::model::lpips::LpipsNet, resize: usize, weights: Option<PathBuf>) -> anyhow::Result<()> {
+    use ayt::model::lpips::{self, Lpips};
+    let dir = weights.unwrap_or_else(lpips::weights_root).join("lpips");
+    let resize = (resize > 0).then_some(resize);
+    let model = Lpips::load(&dir, net, resize, candle_core::DType::F32, &candle_core::Device::Cpu)?;
+    let (wa, ha, ca, pa) = ayt::image_io::read_png(a)?;
+    let (wb, hb, cb, pb) = ayt::image_io::read_png(b)?;
+    let d = lpips::distance_u8(&model, (wa, ha, ca, &pa), (wb, hb, cb, &pb))?;
+    println!("{d}");
+    Ok(())
 }
 
 fn run_headless(paths: Paths, device: &str, request: RunRequest) -> anyhow::Result<()> {

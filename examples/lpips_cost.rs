@@ -7,8 +7,8 @@ use std::path::Path;
 use std::time::Instant;
 
 use ayt::config::Preset;
-use ayt::paths::Paths;
 use ayt::model::lpips::{Lpips, LpipsNet};
+use ayt::paths::Paths;
 use ayt::train::tangent::{unit_directions, FeatureDistance};
 use ayt::train::Trainer;
 

@@ -161,7 +161,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-fn lpips_command(a: &std::path::Path, b: &std::path::Path, net: ayt::model::lpips::LpipsNet, resize: usize, weights: Option<PathBuf>) -> anyhow::Result<()> {
+fn lpips_command(
+    a: &std::path::Path,
+    b: &std::path::Path,
+    net: ayt::model::lpips::LpipsNet,
+    resize: usize,
+    weights: Option<PathBuf>,
+) -> anyhow::Result<()> {
     use ayt::model::lpips::{self, Lpips};
     let dir = weights.unwrap_or_else(lpips::weights_root).join("lpips");
     let resize = (resize > 0).then_some(resize);

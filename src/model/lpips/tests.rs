@@ -186,9 +186,9 @@ fn u8_images_map_to_minus_one_one_and_gray_is_repeated() {
     let d_mixed = distance_u8(&lpips, (16, 16, 1, &gray), (16, 16, 3, &other_rgb)).unwrap();
     assert!(d_gray > 0.0 && (d_gray - d_rgb).abs() < 1e-6 && (d_gray - d_mixed).abs() < 1e-6, "{d_gray} {d_rgb} {d_mixed}");
     // the tensor path with x / 127.5 - 1 gives the same number
-    let t = |v: &[u8]| Tensor::from_vec(v.iter().map(|&p| p as f32 / 127.5 - 1.0).collect::<Vec<_>>(), (1, 1, 16, 16), &Device::Cpu).unwrap();
+    let t =
+        |v: &[u8]| Tensor::from_vec(v.iter().map(|&p| p as f32 / 127.5 - 1.0).collect::<Vec<_>>(), (1, 1, 16, 16), &Device::Cpu).unwrap();
     let d = lpips.forward(&t(&gray), &t(&other)).unwrap().to_vec1::<f32>().unwrap()[0] as f64;
     assert!((d - d_gray).abs() < 1e-7);
     assert!(distance_u8(&lpips, (16, 16, 1, &gray), (8, 32, 1, &other)).is_err());
 }
-

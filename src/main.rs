@@ -174,6 +174,10 @@ fn lpips_command(
     let model = Lpips::load(&dir, net, resize, candle_core::DType::F32, &candle_core::Device::Cpu)?;
     let (wa, ha, ca, pa) = ayt::image_io::read_png(a)?;
     let (wb, hb, cb, pb) = ayt::image_io::read_png(b)?;
+    let min = net.min_size();
+    if resize.is_none() && wa.min(ha).min(wb).min(hb) < min {
+        bail!("the images are {wa}x{ha} and {wb}x{hb}, and --net {} needs at least {min}x{min}: give --resize N (e.g. 64)", net.name());
+    }
     let d = lpips::distance_u8(&model, (wa, ha, ca, &pa), (wb, hb, cb, &pb))?;
     println!("{d}");
     Ok(())

@@ -47,6 +47,11 @@ fn ayt_lpips_errors_name_the_problem() {
     let o = ayt(&["lpips", a, a, "--weights", dir.path().to_str().unwrap()]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && err.contains("alexnet_features.safetensors"), "{err}");
+    let small = dir.path().join("small.png");
+    write_gray(&small, 3, 28);
+    let o = ayt(&["lpips", small.to_str().unwrap(), small.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("--resize") && err.contains("31x31"), "{err}");
     let o = ayt(&["lpips", a, a, "--net", "squeeze"]);
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("squeeze"));
 }

@@ -247,6 +247,9 @@ impl Lpips {
     /// Loads the weights of `net` from `dir` (the folder holding the four `.safetensors` files),
     /// verifying their checksums. `resize`: bilinear resize of both inputs to `n x n` first.
     pub fn load(dir: &Path, net: LpipsNet, resize: Option<usize>, dtype: DType, device: &Device) -> Result<Lpips> {
+        if let Some(n) = resize {
+            LpipsConfig { net, resize: n }.validate().map_err(Error::msg)?;
+        }
         let (feat_name, lin_name) = net.files();
         let mut feats = load_verified(dir, feat_name, dtype, device)?;
         let mut lin = load_verified(dir, lin_name, dtype, device)?;
@@ -276,11 +279,7 @@ impl Lpips {
             .map(|(k, &c)| take(&mut lin, &format!("lin{k}.model.1.weight"), &lin_path, &[1, c, 1, 1]))
             .collect::<Result<Vec<_>>>()?;
         let column = |v: [f64; 3]| Tensor::from_vec(v.to_vec(), (1, 3, 1, 1), device)?.to_dtype(dtype);
-        let lpips = Lpips { net, resize, ops, taps, lins, shift: column(SHIFT)?, scale: column(SCALE)? };
-        if let Some(n) = resize {
-            LpipsConfig { net, resize: n }.validate().map_err(Error::msg)?;
-        }
-        Ok(lpips)
+        Ok(Lpips { net, resize, ops, taps, lins, shift: column(SHIFT)?, scale: column(SCALE)? })
     }
 
     /// Loads from `$AYT_WEIGHTS/lpips` or the source tree's `weights/lpips` (see [`weights_root`]).

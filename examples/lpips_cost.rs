@@ -25,7 +25,11 @@ fn main() -> anyhow::Result<()> {
     ];
     // Steps interleaved round-robin (the machine is shared: compare minima and medians).
     let mut trainers = Vec::new();
+    let directions_only = args.iter().any(|a| a == "--directions-only");
     for (name, extra) in configs {
+        if directions_only && !trainers.is_empty() {
+            break;
+        }
         let mut o = sets.clone();
         o.extend(extra.iter().map(|s| s.to_string()));
         let preset = Preset::load(&preset_path, &o)?;
@@ -37,7 +41,7 @@ fn main() -> anyhow::Result<()> {
         trainer.step()?; // warm-up
         trainers.push((name, trainer, Vec::new()));
     }
-    for _ in 0..steps {
+    for _ in 0..if directions_only { 1 } else { steps } {
         for (_, trainer, times) in trainers.iter_mut() {
             let t0 = Instant::now();
             trainer.step()?;
@@ -52,13 +56,20 @@ fn main() -> anyhow::Result<()> {
     let mut dir_times = Vec::new();
     for (net, resize) in [(LpipsNet::Alex, Some(64)), (LpipsNet::Vgg, None)] {
         let lpips = Lpips::load_default(net, resize, candle_core::DType::F32, &candle_core::Device::Cpu)?;
-        let mut ts = Vec::new();
+        let (mut ts, mut both) = (Vec::new(), Vec::new());
         for _ in 0..steps {
             let t0 = Instant::now();
             unit_directions(&lpips, &x, &y)?;
             ts.push(t0.elapsed().as_secs_f64());
+            // for comparison: a backward over both images (what one pass over the
+            // concatenated pair costs)
+            let (xv, yv) = (candle_core::Var::from_tensor(&x)?, candle_core::Var::from_tensor(&y)?);
+            let t0 = Instant::now();
+            lpips.forward(xv.as_tensor(), yv.as_tensor())?.sum_all()?.backward()?;
+            both.push(t0.elapsed().as_secs_f64());
         }
         dir_times.push((FeatureDistance::name(&lpips), ts));
+        dir_times.push((format!("{} (grad x and y)", FeatureDistance::name(&lpips)), both));
     }
     let stats = |v: &mut Vec<f64>| {
         v.sort_by(|a, b| a.partial_cmp(b).unwrap());
@@ -76,7 +87,7 @@ fn main() -> anyhow::Result<()> {
     }
     for (name, mut ts) in dir_times {
         let (mn, med) = stats(&mut ts);
-        println!("LPIPS direction only, {name:<14} min {mn:7.3} s  median {med:7.3} s  (batch {b})");
+        println!("LPIPS direction only, {name:<28} min {mn:7.3} s  median {med:7.3} s  (batch {b})");
     }
     Ok(())
 }

@@ -320,14 +320,30 @@ impl Lpips {
         if x.dims() != y.dims() {
             return Err(Error::msg(format!("LPIPS: the images differ in shape, {:?} and {:?}", x.dims(), y.dims())));
         }
-        let (b, _, h, w) = x.dims4()?;
+        let (_, _, h, w) = x.dims4()?;
         if self.resize.is_none() {
             LpipsConfig { net: self.net, resize: 0 }.check_image_size(h, w).map_err(Error::msg)?;
         }
-        // one pass over both images
-        let mut f = Tensor::cat(&[self.prepare(x)?, self.prepare(y)?], 0)?;
+        // Two passes rather than one over the concatenated batch: when only `x` carries a
+        // gradient (a detached target, as in the training loss), the backward then runs over
+        // `x`'s half alone.
+        let (fx, fy) = (self.taps(x)?, self.taps(y)?);
         let mut total: Option<Tensor> = None;
-        let mut tap = 0;
+        for ((a, b), lin) in fx.iter().zip(&fy).zip(&self.lins) {
+            let d = (a - b)?.sqr()?;
+            let term = d.broadcast_mul(lin)?.sum(1)?.flatten_from(1)?.mean(D::Minus1)?;
+            total = Some(match total {
+                Some(t) => (t + term)?,
+                None => term,
+            });
+        }
+        total.ok_or_else(|| Error::msg("LPIPS: no taps"))
+    }
+
+    /// The five channel-normalised tapped features of a batch.
+    fn taps(&self, x: &Tensor) -> Result<Vec<Tensor>> {
+        let mut f = self.prepare(x)?;
+        let mut out = Vec::with_capacity(self.taps.len());
         for (i, op) in self.ops.iter().enumerate() {
             f = match op {
                 Op::Conv(conv) => conv.forward(&f)?,
@@ -335,17 +351,10 @@ impl Lpips {
                 Op::Pool { k, stride } => pool::max_pool2d(&f, *k, *stride)?,
             };
             if self.taps.contains(&i) {
-                let n = normalize(&f)?;
-                let d = (n.narrow(0, 0, b)? - n.narrow(0, b, b)?)?.sqr()?;
-                let term = d.broadcast_mul(&self.lins[tap])?.sum(1)?.flatten_from(1)?.mean(D::Minus1)?;
-                total = Some(match total {
-                    Some(t) => (t + term)?,
-                    None => term,
-                });
-                tap += 1;
+                out.push(normalize(&f)?);
             }
         }
-        total.ok_or_else(|| Error::msg("LPIPS: no taps"))
+        Ok(out)
     }
 }
 

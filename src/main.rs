@@ -65,6 +65,20 @@ enum Cmd {
     /// Data sets in the HDF5 store
     #[command(subcommand)]
     Data(DataCmd),
+    /// LPIPS v0.1 distance between two PNGs (pixels map to [-1, 1] as x / 127.5 - 1)
+    Lpips {
+        a: PathBuf,
+        b: PathBuf,
+        /// Backbone: alex or vgg
+        #[arg(long, default_value = "alex")]
+        net: ayt::model::lpips::LpipsNet,
+        /// Bilinear resize of both images to N x N first (0: native size)
+        #[arg(long, default_value_t = 0)]
+        resize: usize,
+        /// Weights folder holding lpips/ [default: $AYT_WEIGHTS, else the source tree's weights/]
+        #[arg(long, env = ayt::model::lpips::WEIGHTS_ENV)]
+        weights: Option<PathBuf>,
+    },
     /// Tangent-alignment probe of a checkpoint: a table per loss and metric, and a PNG of the
     /// overlaid histograms
     Probe {
@@ -215,7 +229,30 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             eprintln!("wrote {} augmented images of {dataset} to {}", batch.b, out.display());
             Ok(())
         }
+        Cmd::Lpips { a, b, net, resize, weights } => lpips_command(&a, &b, net, resize, weights),
     }
+}
+
+fn lpips_command(
+    a: &std::path::Path,
+    b: &std::path::Path,
+    net: ayt::model::lpips::LpipsNet,
+    resize: usize,
+    weights: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    use ayt::model::lpips::{self, Lpips};
+    let dir = weights.unwrap_or_else(lpips::weights_root).join("lpips");
+    let resize = (resize > 0).then_some(resize);
+    let model = Lpips::load(&dir, net, resize, candle_core::DType::F32, &candle_core::Device::Cpu)?;
+    let (wa, ha, ca, pa) = ayt::image_io::read_png(a)?;
+    let (wb, hb, cb, pb) = ayt::image_io::read_png(b)?;
+    let min = net.min_size();
+    if resize.is_none() && wa.min(ha).min(wb).min(hb) < min {
+        bail!("the images are {wa}x{ha} and {wb}x{hb}, and --net {} needs at least {min}x{min}: give --resize N (e.g. 64)", net.name());
+    }
+    let d = lpips::distance_u8(&model, (wa, ha, ca, &pa), (wb, hb, cb, &pb))?;
+    println!("{d}");
+    Ok(())
 }
 
 fn run_headless(paths: Paths, device: &str, request: RunRequest) -> anyhow::Result<()> {

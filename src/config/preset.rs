@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::data::disks::DisksConfig;
+use crate::model::lpips::LpipsConfig;
 use crate::model::UNetConfig;
 use crate::{Error, Result};
 
@@ -34,6 +35,9 @@ pub struct Preset {
     /// Tangent-alignment probes (method.md 9).
     #[serde(default)]
     pub probe: crate::metrics::probe::ProbeConfig,
+    /// LPIPS settings, used when `train.loss = "lpips"`.
+    #[serde(default)]
+    pub lpips: LpipsConfig,
 }
 
 /// The MFD loss: which trained feature network, and the optional hybrid with the pixel loss.
@@ -82,6 +86,8 @@ pub enum LossKind {
     PseudoHuber,
     /// The manifold feature distance in normalised-tangent form (method.md 5), `[mfd]`.
     Mfd,
+    /// LPIPS (`[lpips]` section) in the normalised-tangent form (method.md section 5).
+    Lpips,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -292,6 +298,12 @@ impl Preset {
             return Err("probe.n and probe.bins must be at least 1".into());
         }
         self.model.validate()?;
+        if self.train.loss == LossKind::Lpips {
+            if self.train.mode != Mode::Ect {
+                return Err("train.loss = \"lpips\": only for train.mode = \"ect\"".into());
+            }
+            self.lpips.validate()?;
+        }
         Ok(())
     }
 
@@ -404,6 +416,19 @@ iterations = 10
         assert_eq!(p.resolve_init(None, runs.path()), Some(runs.path().join("mnist-edm-20260101-000000")));
         let p = parse(MINIMAL, &["train.init=\"nothing\""]).unwrap();
         assert_eq!(p.resolve_init(None, runs.path()), Some(PathBuf::from("nothing")));
+    }
+
+    #[test]
+    fn lpips_section_is_parsed_and_validated_with_the_key() {
+        let p = parse(MINIMAL, &["train.loss=\"lpips\"", "lpips.net=\"vgg\"", "lpips.resize=64"]).unwrap();
+        assert_eq!((p.train.loss, p.lpips.net, p.lpips.resize), (LossKind::Lpips, crate::model::lpips::LpipsNet::Vgg, 64));
+        let e = parse(MINIMAL, &["train.loss=\"lpips\"", "lpips.net=\"squeeze\""]).unwrap_err().to_string();
+        assert!(e.contains("squeeze") && e.contains("net"), "{e}");
+        let e = parse(MINIMAL, &["train.loss=\"lpips\"", "lpips.resize=8"]).unwrap_err().to_string();
+        assert!(e.contains("lpips.resize = 8"), "{e}");
+        let e = parse(MINIMAL, &["lpips.size=8"]).unwrap_err().to_string();
+        assert!(e.contains("size"), "{e}");
+        assert_eq!(parse(MINIMAL, &[]).unwrap().lpips, LpipsConfig::default());
     }
 
     #[test]

@@ -16,15 +16,28 @@ use crate::train::tangent::FeatureDistance;
 use crate::train::Trainer;
 use crate::Result;
 
-/// The frozen distances of the losses to compare: L2 (`None`) always, MFD where the preset names
-/// a feature network.
-pub fn probe_losses(preset: &Preset, paths: &Paths, dataset_sha256: &str, device: &Device) -> Result<Vec<NamedDistance>> {
+/// The frozen distances of the losses to compare: L2 (`None`) and LPIPS always, MFD where the
+/// preset names a feature network. `shape` is the images' (C, H, W).
+pub fn probe_losses(
+    preset: &Preset,
+    paths: &Paths,
+    dataset_sha256: &str,
+    shape: (usize, usize, usize),
+    device: &Device,
+) -> Result<Vec<NamedDistance>> {
     let mut losses: Vec<NamedDistance> = vec![("l2".into(), None)];
     let m = &preset.mfd;
     if !m.features.trim().is_empty() {
         let phi = crate::features::load_phi(paths, &m.features, dataset_sha256, device)?.frozen();
         losses.push(("mfd".into(), Some(Box::new(crate::features::MfdDistance { phi, eps: m.eps }))));
     }
+    // LPIPS with the run's [lpips] settings; images too small for the net are resized to 64.
+    let (_, h, w) = shape;
+    let mut cfg = preset.lpips.clone();
+    if cfg.check_image_size(h, w).is_err() {
+        cfg.resize = 64;
+    }
+    losses.push(("lpips".into(), Some(Box::new(crate::model::lpips::Lpips::from_config(&cfg, candle_core::DType::F32, device)?))));
     Ok(losses)
 }
 
@@ -46,7 +59,7 @@ pub fn probe_checkpoint(
     }
     let data = super::dataset::open(&preset, paths)?;
     let device = Device::Cpu;
-    let losses = probe_losses(&preset, paths, &data.sha256, &device)?;
+    let losses = probe_losses(&preset, paths, &data.sha256, data.source.shape(), &device)?;
     let refs: Vec<(String, Option<&dyn FeatureDistance>)> = losses.iter().map(|(n, d)| (n.clone(), d.as_deref())).collect();
     let train_images = data.source.all_images_f32();
     let batch = ProbeBatch::new(&preset, &data.source, train_images.as_deref(), &preset.probe, &device)?;
@@ -64,13 +77,9 @@ pub struct Prober {
 }
 
 impl Prober {
-    pub fn new(preset: &Preset, paths: &Paths, dataset_sha256: &str, device: &Device) -> Result<Prober> {
-        Ok(Prober {
-            batch: None,
-            previous: BTreeMap::new(),
-            losses: probe_losses(preset, paths, dataset_sha256, device)?,
-            device: device.clone(),
-        })
+    pub fn new(preset: &Preset, paths: &Paths, dataset_sha256: &str, shape: (usize, usize, usize), device: &Device) -> Result<Prober> {
+        let losses = probe_losses(preset, paths, dataset_sha256, shape, device)?;
+        Ok(Prober { batch: None, previous: BTreeMap::new(), losses, device: device.clone() })
     }
 
     /// Probes the online weights, logs histograms and means, and emits them.

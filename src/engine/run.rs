@@ -121,7 +121,7 @@ fn prepare_new(paths: &Paths, device: &Device, preset: &Preset, preset_dir: Opti
     let toml = preset.to_toml();
     std::fs::write(run_dir.join(PRESET_FILE), &toml)?;
     let meta = RunMeta::new(toml, preset.seed, data.name, data.sha256);
-    let prober = Prober::new(preset, paths, &meta.dataset_sha256, device)?;
+    let prober = Prober::new(preset, paths, &meta.dataset_sha256, trainer.shape, device)?;
     let writer = RunLogWriter::create(run_dir.join(LOG_FILE), &meta)?;
     Ok(Prepared { run_dir, trainer, writer, prober })
 }
@@ -133,7 +133,7 @@ fn prepare_resume(paths: &Paths, device: &Device, run_dir: &Path) -> Result<Prep
     let mut trainer = Trainer::new(&preset, data.source, device)?;
     attach_feature_loss(&mut trainer, paths, &data.sha256, device)?;
     trainer.restore(run_dir, step)?;
-    let prober = Prober::new(&preset, paths, &data.sha256, device)?;
+    let prober = Prober::new(&preset, paths, &data.sha256, trainer.shape, device)?;
     let writer = RunLogWriter::open_append(run_dir.join(LOG_FILE), step as i64)?;
     Ok(Prepared { run_dir: run_dir.to_path_buf(), trainer, writer, prober })
 }

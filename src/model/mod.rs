@@ -1,5 +1,6 @@
 //! Models: the EDM-preconditioned UNet denoiser.
 
+pub mod lpips;
 pub mod phi;
 pub mod precond;
 pub mod unet;

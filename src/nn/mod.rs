@@ -3,6 +3,7 @@
 //! differences (see `gradcheck`).
 
 pub mod attention;
+pub mod bilinear;
 pub mod conv;
 pub mod dropout;
 pub mod gradcheck;
@@ -10,6 +11,7 @@ pub mod im2col;
 pub mod linear;
 pub mod norm;
 pub mod params;
+pub mod pool;
 pub mod resample;
 
 pub use attention::SelfAttention;

@@ -11,6 +11,7 @@ use super::tangent::{self, FeatureDistance};
 use super::{checkpoint, loss, schedule, Ema, RAdam, RAdamConfig};
 use crate::config::{LossKind, Mode, Preset};
 use crate::data::batch::{DataSource, SourceState};
+use crate::model::lpips::Lpips;
 use crate::model::Denoiser;
 use crate::nn::Ctx;
 use crate::{Error, Result};
@@ -71,6 +72,13 @@ impl Trainer {
         let t = &preset.train;
         let cfg = RAdamConfig { lr: t.lr, beta1: t.beta1, beta2: t.beta2, weight_decay: t.weight_decay, ..RAdamConfig::default() };
         let opt = RAdam::new(model.named_vars(), cfg)?;
+        let feature_loss: Option<Box<dyn FeatureDistance>> = match (preset.train.mode, preset.train.loss) {
+            (Mode::Ect, LossKind::Lpips) => {
+                preset.lpips.check_image_size(h, w).map_err(Error::msg)?;
+                Some(Box::new(Lpips::from_config(&preset.lpips, candle_core::DType::F32, device)?))
+            }
+            _ => None,
+        };
         Ok(Trainer {
             preset: preset.clone(),
             model,
@@ -86,7 +94,7 @@ impl Trainer {
             started: std::time::Instant::now(),
             shape: (c, h, w),
             device: device.clone(),
-            feature_distance: None,
+            feature_distance: feature_loss,
         })
     }
 
@@ -146,7 +154,7 @@ impl Trainer {
                 let d_r = self.target_at_r(&x0, &eps, &r, &ctx)?;
                 let weight: Vec<f32> = t.iter().zip(&r).map(|(t, r)| (1.0 / (t - r)) as f32).collect();
                 let huber_c = match self.preset.train.loss {
-                    LossKind::L2 => 0.0,
+                    LossKind::L2 | LossKind::Lpips => 0.0,
                     // the pixel term of a hybrid MFD loss is pseudo-Huber too
                     LossKind::PseudoHuber | LossKind::Mfd => self.preset.train.c_mult * ((c * h * w) as f64).sqrt(),
                 };
@@ -181,6 +189,12 @@ impl Trainer {
                 let l = loss::consistency(d_t, d_r, w, huber_c)?;
                 let v = value(&l)?;
                 Ok((l, v))
+            }
+            LossKind::Lpips => {
+                let dist = self.feature_distance.as_deref().ok_or_else(|| Error::msg("train.loss = \"lpips\" but LPIPS was not loaded"))?;
+                let tl = tangent::tangent_loss(dist, d_t, d_r, w)?;
+                let reported = value(&tl.weighted_distance)?;
+                Ok((tl.surrogate, reported))
             }
             LossKind::Mfd => {
                 let dist =
@@ -375,6 +389,30 @@ n_stages = 2
         let mut q = p.clone();
         q.seed = 4;
         assert_ne!(run(&p), run(&q));
+    }
+
+    #[test]
+    fn ect_with_the_lpips_loss_trains_and_resumes_bit_for_bit() {
+        let mut p = tiny_preset("ect", 4);
+        p.data.disks.size = 16;
+        p.train.loss = LossKind::Lpips;
+        p.lpips = crate::model::lpips::LpipsConfig { net: crate::model::lpips::LpipsNet::Vgg, resize: 0 };
+        let mut a = trainer(&p);
+        let full: Vec<f64> = (0..3).map(|_| a.step().unwrap().loss).collect();
+        assert!(full.iter().all(|l| l.is_finite()), "{full:?}");
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = trainer(&p);
+        b.step().unwrap();
+        b.save_checkpoint(dir.path()).unwrap();
+        let mut c = trainer(&p);
+        c.restore(dir.path(), 1).unwrap();
+        let resumed: Vec<f64> = (0..2).map(|_| c.step().unwrap().loss).collect();
+        assert_eq!(&full[1..], &resumed[..]);
+        // AlexNet on 16x16 images without a resize is refused, naming the key
+        p.lpips.net = crate::model::lpips::LpipsNet::Alex;
+        let src = DataSource::disks(p.data.disks.clone(), p.seed).unwrap();
+        let e = Trainer::new(&p, src, &Device::Cpu).err().unwrap().to_string();
+        assert!(e.contains("lpips.resize"), "{e}");
     }
 
     #[test]

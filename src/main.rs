@@ -91,6 +91,19 @@ enum Cmd {
         #[arg(long)]
         mfd: Option<String>,
     },
+    /// FD-evalnet of 1-step and 2-step samples and dFD at sigma 0.2 / 0.4 / 0.8 for a run's
+    /// checkpoint (EMA weights); values go to the run's run.h5 under /eval with their protocol
+    Eval {
+        run_dir: PathBuf,
+        #[arg(long)]
+        step: Option<u64>,
+        /// Samples (and reference images) per FD
+        #[arg(long, default_value_t = 1000)]
+        n: usize,
+        /// Training steps of the evaluator network when it is not cached yet
+        #[arg(long, default_value_t = 1500)]
+        evalnet_iterations: u64,
+    },
     /// The self-supervised feature network phi of the MFD loss
     #[command(subcommand)]
     Features(FeaturesCmd),
@@ -209,6 +222,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::Data(cmd) => data_command(&paths, cmd),
+        Cmd::Eval { run_dir, step, n, evalnet_iterations } => {
+            let (step, values) = ayt::metrics::evalnet::evaluate_run(&paths, &run_dir, step, n, evalnet_iterations)?;
+            let log = run_dir.join(ayt::engine::run::LOG_FILE);
+            let loss = ayt::store::RunLog::open(&log)?.scalar("loss")?;
+            let kimg = loss.step.iter().position(|s| *s == step as i64).map(|i| loss.kimg[i]).unwrap_or(f64::NAN);
+            let writer = ayt::store::RunLogWriter::open_append(&log, i64::MAX)?;
+            println!("evaluation of {} at step {step} (EMA weights)", run_dir.display());
+            for v in &values {
+                let proto: Vec<String> = v.attrs.iter().map(|(k, val)| format!("{k}={val}")).collect();
+                println!("{:<26} {:>10.4}   {}", v.metric, v.value, proto.join(", "));
+                writer.eval(&v.metric, step as i64, kimg, v.value, v.attrs.clone())?;
+            }
+            writer.close()?;
+            Ok(())
+        }
         Cmd::Probe { run_dir, step, out, mfd } => probe_command(&paths, &run_dir, step, mfd.as_deref(), &out),
         Cmd::Features(FeaturesCmd::Train { preset, set, out, device }) => {
             let p = ayt::features::FeaturesPreset::load(&preset, &set)?;

@@ -174,6 +174,28 @@ fn probes_land_in_the_run_log_and_ayt_probe_reports_them() {
 }
 
 #[test]
+fn ayt_eval_stores_fd_with_its_protocol() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = write_preset(tmp.path(), &TINY.replace("iterations = 6", "iterations = 2"));
+    let run = tmp.path().join("r");
+    let o = ayt(tmp.path(), &["train", "--preset", p.to_str().unwrap(), "--out", run.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = ayt(tmp.path(), &["eval", run.to_str().unwrap(), "--n", "64", "--evalnet-iterations", "10"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let log = RunLog::open(run.join("run.h5")).unwrap();
+    let names = log.eval_names().unwrap();
+    for m in ["fd_evalnet_1step", "fd_evalnet_2step", "dfd_evalnet_sigma0.2", "dfd_evalnet_sigma0.4", "dfd_evalnet_sigma0.8"] {
+        assert!(names.iter().any(|n| n == m), "missing {m} in {names:?}");
+    }
+    let e = log.eval("fd_evalnet_1step").unwrap();
+    assert_eq!(e.step, vec![2]);
+    assert!(e.value[0].is_finite() && e.value[0] >= 0.0);
+    let attrs: std::collections::HashMap<_, _> = e.attrs.into_iter().collect();
+    assert!(attrs["extractor"].starts_with("evalnet") && attrs["n_samples"] == "64" && attrs["sampler"] == "1-step", "{attrs:?}");
+    assert!(!String::from_utf8_lossy(&o.stdout).to_lowercase().contains("fid"), "a proxy must never be called FID");
+}
+
+#[test]
 fn denoiser_training_loss_falls_on_disks() {
     let tmp = tempfile::tempdir().unwrap();
     let text = TINY

@@ -5,6 +5,7 @@
 //! optimiser, checkpoints), `store` (HDF5 run log), `engine` (training thread), `report`
 //! (headless progress). Nothing below `engine` knows about a UI.
 
+pub mod bench;
 pub mod config;
 pub mod data;
 pub mod engine;

@@ -132,6 +132,7 @@ pub fn conv2d(x: &Tensor, weight: &Tensor, stride: usize, pad: usize) -> candle_
     }
     let g = Geometry { b, c, h, w, k, stride, pad };
     let (ho, wo) = g.out_hw();
+    super::flops::add_matmul(b * ho * wo, o, c * k * k);
     if k == 1 && stride == 1 && pad == 0 {
         // A 1x1 convolution is a matmul over channels; no gather needed.
         let x2 = x.permute((0, 2, 3, 1))?.reshape((b * h * w, c))?;

@@ -5,6 +5,7 @@
 pub mod attention;
 pub mod conv;
 pub mod dropout;
+pub mod flops;
 pub mod gradcheck;
 pub mod im2col;
 pub mod linear;

@@ -7,6 +7,7 @@ pub mod conv;
 pub mod dropout;
 pub mod flops;
 pub mod gradcheck;
+pub mod groupnorm_op;
 pub mod im2col;
 pub mod linear;
 pub mod norm;

@@ -44,7 +44,11 @@ pub enum Act {
 impl GroupNorm {
     /// `act(GroupNorm(x))`.
     pub fn forward_act(&self, x: &Tensor, act: Act) -> candle_core::Result<Tensor> {
-        self.forward_act_composite(x, act)
+        if x.device().is_cpu() && matches!(x.dtype(), candle_core::DType::F32 | candle_core::DType::F64) {
+            super::groupnorm_op::group_norm_act(x, &self.weight, &self.bias, self.groups, self.eps, act)
+        } else {
+            self.forward_act_composite(x, act)
+        }
     }
 
     /// The same as `forward_act`, written with candle's ops (the reference for the fused kernel).

@@ -16,6 +16,7 @@ pub mod nn;
 pub mod paths;
 pub mod report;
 pub mod rng;
+pub mod runtime;
 pub mod sample;
 pub mod store;
 pub mod train;

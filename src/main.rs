@@ -114,6 +114,7 @@ enum ImportCmd {
 }
 
 fn main() -> ExitCode {
+    ayt::runtime::tune_cpu();
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,

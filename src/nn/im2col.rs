@@ -13,7 +13,7 @@
 //! Only the inputs that need a gradient get one (a frozen network's weights cost nothing).
 
 use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, CustomOp2, DType, Layout, Shape, Tensor, WithDType};
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Shape, Tensor, WithDType};
 use gemm::Parallelism;
 use rayon::prelude::*;
 
@@ -180,7 +180,7 @@ fn matmul<T: Float>(
     }
 }
 
-fn conv_fwd<T: Float>(x: &[T], w: &[T], g: &Geometry, o: usize) -> Vec<T> {
+fn conv_fwd<T: Float>(x: &[T], w: &[T], bias: &[T], g: &Geometry, o: usize) -> Vec<T> {
     let (ckk, hwo) = (g.ckk(), g.hw_out());
     let in_len = g.c * g.h * g.w;
     let mut y = vec![T::zero(); g.b * o * hwo];
@@ -195,7 +195,10 @@ fn conv_fwd<T: Float>(x: &[T], w: &[T], g: &Geometry, o: usize) -> Vec<T> {
                 im2col(xb, g, col);
                 col
             };
-            matmul(o, hwo, ckk, yb, false, w, (ckk, 1), col, (hwo, 1));
+            for (row, bv) in yb.chunks_mut(hwo).zip(bias) {
+                row.fill(*bv);
+            }
+            matmul(o, hwo, ckk, yb, true, w, (ckk, 1), col, (hwo, 1));
         },
     );
     y
@@ -225,6 +228,7 @@ fn conv_bwd_input<T: Float>(dy: &[T], w: &[T], g: &Geometry, o: usize) -> Vec<T>
 /// Samples per partial weight-gradient sum: fixed, so the summation order never depends on threads.
 const WGRAD_CHUNK: usize = 4;
 
+/// Returns `[dW (O*C*k*k); db (O)]` packed.
 fn conv_bwd_weight<T: Float>(x: &[T], dy: &[T], g: &Geometry, o: usize) -> Vec<T> {
     let (ckk, hwo) = (g.ckk(), g.hw_out());
     let in_len = g.c * g.h * g.w;
@@ -235,7 +239,7 @@ fn conv_bwd_weight<T: Float>(x: &[T], dy: &[T], g: &Geometry, o: usize) -> Vec<T
         .map_init(
             || if pointwise { Vec::new() } else { vec![T::zero(); ckk * hwo] },
             |col, chunk| {
-                let mut dw = vec![T::zero(); o * ckk];
+                let mut dw = vec![T::zero(); o * ckk + o];
                 for b in chunk * WGRAD_CHUNK..((chunk + 1) * WGRAD_CHUNK).min(g.b) {
                     let xb = &x[b * in_len..(b + 1) * in_len];
                     let colb: &[T] = if pointwise {
@@ -246,14 +250,17 @@ fn conv_bwd_weight<T: Float>(x: &[T], dy: &[T], g: &Geometry, o: usize) -> Vec<T
                     };
                     let dyb = &dy[b * o * hwo..(b + 1) * o * hwo];
                     // dy_b [o x hwo] * col_b^T [hwo x ckk]
-                    matmul(o, ckk, hwo, &mut dw, b > chunk * WGRAD_CHUNK, dyb, (hwo, 1), colb, (1, hwo));
+                    matmul(o, ckk, hwo, &mut dw[..o * ckk], b > chunk * WGRAD_CHUNK, dyb, (hwo, 1), colb, (1, hwo));
+                    for (db, row) in dw[o * ckk..].iter_mut().zip(dyb.chunks(hwo)) {
+                        *db += row.iter().fold(T::zero(), |a, v| a + *v);
+                    }
                 }
                 dw
             },
         )
         .collect();
     let mut iter = partials.into_iter();
-    let mut dw = iter.next().unwrap_or_else(|| vec![T::zero(); o * ckk]);
+    let mut dw = iter.next().unwrap_or_else(|| vec![T::zero(); o * ckk + o]);
     for p in iter {
         for (a, b) in dw.iter_mut().zip(&p) {
             *a += *b;
@@ -284,7 +291,7 @@ macro_rules! dispatch2 {
     };
 }
 
-/// `conv2d(x [B,C,H,W], w [O,C,k,k]) -> [B,O,Ho,Wo]`.
+/// `conv2d(x [B,C,H,W], w [O,C,k,k], b [O]) -> [B,O,Ho,Wo]`.
 struct ConvOp {
     g: Geometry,
     o: usize,
@@ -296,27 +303,58 @@ struct ConvBwdInput {
     o: usize,
 }
 
-/// `(x, dy) -> dw [O,C,k,k]`.
+/// `(x, dy) -> [dw (O*C*k*k); db (O)]`.
 struct ConvBwdWeight {
     g: Geometry,
     o: usize,
 }
 
-impl CustomOp2 for ConvOp {
+impl CustomOp3 for ConvOp {
     fn name(&self) -> &'static str {
         "conv2d-im2col"
     }
-    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
         let (g, o) = (&self.g, self.o);
         let (ho, wo) = g.out_hw();
-        let out = dispatch2!(s1, l1, s2, l2, "conv2d", |x, w| conv_fwd(x, w, g, o));
+        let out = match (s1.dtype(), s2.dtype(), s3.dtype()) {
+            (DType::F32, DType::F32, DType::F32) => {
+                CpuStorage::F32(conv_fwd(slice::<f32>(s1, l1, "x")?, slice(s2, l2, "w")?, slice(s3, l3, "b")?, g, o))
+            }
+            (DType::F64, DType::F64, DType::F64) => {
+                CpuStorage::F64(conv_fwd(slice::<f64>(s1, l1, "x")?, slice(s2, l2, "w")?, slice(s3, l3, "b")?, g, o))
+            }
+            (a, b, c) => candle_core::bail!("conv2d: unsupported dtypes {a:?}, {b:?}, {c:?}"),
+        };
         Ok((out, Shape::from((g.b, o, ho, wo))))
     }
-    fn bwd(&self, x: &Tensor, w: &Tensor, _res: &Tensor, dy: &Tensor) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        b: &Tensor,
+        _res: &Tensor,
+        dy: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let dy = dy.contiguous()?;
         let dx = if x.track_op() { Some(dy.apply_op2_no_bwd(w, &ConvBwdInput { g: self.g, o: self.o })?) } else { None };
-        let dw = if w.track_op() { Some(x.apply_op2_no_bwd(&dy, &ConvBwdWeight { g: self.g, o: self.o })?) } else { None };
-        Ok((dx, dw))
+        let (dw, db) = if w.track_op() || b.track_op() {
+            let packed = x.apply_op2_no_bwd(&dy, &ConvBwdWeight { g: self.g, o: self.o })?;
+            let n = w.elem_count();
+            let dw = if w.track_op() { Some(packed.narrow(0, 0, n)?.reshape(w.shape())?) } else { None };
+            let db = if b.track_op() { Some(packed.narrow(0, n, self.o)?) } else { None };
+            (dw, db)
+        } else {
+            (None, None)
+        };
+        Ok((dx, dw, db))
     }
 }
 
@@ -338,12 +376,17 @@ impl CustomOp2 for ConvBwdWeight {
     fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let (g, o) = (&self.g, self.o);
         let out = dispatch2!(s1, l1, s2, l2, "conv2d backward (weight)", |x, dy| conv_bwd_weight(x, dy, g, o));
-        Ok((out, Shape::from((o, g.c, g.k, g.k))))
+        Ok((out, Shape::from(o * g.ckk() + o)))
     }
 }
 
 /// `conv2d(x, weight)` (no bias) for CPU tensors, with gradients for both.
 pub fn conv2d(x: &Tensor, weight: &Tensor, stride: usize, pad: usize) -> candle_core::Result<Tensor> {
+    conv2d_bias(x, weight, None, stride, pad)
+}
+
+/// `conv2d(x, weight) + bias` for CPU tensors, with gradients for all three.
+pub fn conv2d_bias(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>, stride: usize, pad: usize) -> candle_core::Result<Tensor> {
     let (b, c, h, w) = x.dims4()?;
     let (o, ci, k, k2) = weight.dims4()?;
     if ci != c || k != k2 {
@@ -354,7 +397,12 @@ pub fn conv2d(x: &Tensor, weight: &Tensor, stride: usize, pad: usize) -> candle_
     }
     let g = Geometry { b, c, h, w, k, stride, pad };
     super::flops::add_matmul(b * g.hw_out(), o, c * k * k);
-    x.contiguous()?.apply_op2(&weight.contiguous()?, ConvOp { g, o })
+    let bias = match bias {
+        Some(b) if b.elem_count() == o => b.contiguous()?,
+        Some(b) => candle_core::bail!("conv2d: bias has {} elements for {o} output channels", b.elem_count()),
+        None => Tensor::zeros(o, x.dtype(), x.device())?,
+    };
+    x.contiguous()?.apply_op3(&weight.contiguous()?, &bias, ConvOp { g, o })
 }
 
 #[cfg(test)]
@@ -384,8 +432,9 @@ mod tests {
             // batch 6 > WGRAD_CHUNK: partial weight-gradient sums are exercised
             let x = randn(&[6, 2, size, size], 3);
             let wt = randn(&[3, 2, k, k], 4);
-            let f = |ts: &[Tensor]| conv2d(&ts[0], &ts[1], stride, pad);
-            let g = gradcheck::check(&f, &[x, wt], 40, 1e-5, 5).unwrap();
+            let bias = randn(&[3], 5);
+            let f = |ts: &[Tensor]| conv2d_bias(&ts[0], &ts[1], Some(&ts[2]), stride, pad);
+            let g = gradcheck::check(&f, &[x, wt, bias], 40, 1e-5, 5).unwrap();
             assert!(g.max_err < 1e-6, "k{k} s{stride} p{pad} n{size}: {}", g.max_err);
         }
     }

@@ -13,6 +13,7 @@ pub mod linear;
 pub mod norm;
 pub mod params;
 pub mod resample;
+pub mod resample_op;
 
 pub use attention::SelfAttention;
 pub use conv::Conv2d;

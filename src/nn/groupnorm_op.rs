@@ -41,20 +41,20 @@ fn of_f64<T: Float>(v: f64) -> T {
     <T as candle_core::WithDType>::from_f64(v)
 }
 
-/// d act / dz at `z`.
+/// d act / dz at `z` (in the element type: f32 training stays in f32 arithmetic here).
 #[inline]
-fn act_grad(act: Act, z: f64) -> f64 {
+fn act_grad<T: Float>(act: Act, z: T) -> T {
     match act {
-        Act::Identity => 1.0,
+        Act::Identity => T::one(),
         Act::Silu => {
-            let s = 1.0 / (1.0 + (-z).exp());
-            s * (1.0 + z * (1.0 - s))
+            let s = T::one() / (T::one() + (-z).exp());
+            s * (T::one() + z * (T::one() - s))
         }
         Act::Relu => {
-            if z > 0.0 {
-                1.0
+            if z > T::zero() {
+                T::one()
             } else {
-                0.0
+                T::zero()
             }
         }
     }
@@ -96,52 +96,49 @@ fn gn_fwd<T: Float>(x: &[T], gamma: &[T], beta: &[T], d: Dims, eps: f64, act: Ac
     y
 }
 
-/// Returns `[dx (B*C*HW), dgamma (C), dbeta (C)]` packed in one vector.
+/// Returns `[dx (B*C*HW), dgamma (C), dbeta (C)]` packed in one vector. Elementwise work is in
+/// the element type, sums in f64 in a fixed order.
 fn gn_bwd<T: Float>(dy: &[T], x: &[T], gamma: &[T], beta: &[T], d: Dims, eps: f64, act: Act) -> Vec<T> {
     let (gl, cpg, hw) = (d.group_len(), d.cpg(), d.hw);
     let mut out = vec![T::zero(); x.len() + 2 * d.c];
     // per (sample, channel): sum dz * xhat and sum dz
     let mut partial = vec![(0.0f64, 0.0f64); d.b * d.c];
     let (dx, _) = out.split_at_mut(x.len());
-    dx.par_chunks_mut(gl)
-        .zip(partial.par_chunks_mut(cpg))
-        .enumerate()
-        .for_each_init(
-            || vec![0.0f64; gl],
-            |dz, (bg, (dxg, pg))| {
-                let g = bg % d.groups;
-                let xg = &x[bg * gl..(bg + 1) * gl];
-                let dyg = &dy[bg * gl..(bg + 1) * gl];
-                let (mean, rstd) = stats(xg, eps);
-                // dxhat = dz * gamma; need mean(dxhat) and mean(dxhat * xhat)
-                let (mut s1, mut s2) = (0.0f64, 0.0f64);
-                for ci in 0..cpg {
-                    let c = g * cpg + ci;
-                    let (ga, be) = (f64_of(gamma[c]), f64_of(beta[c]));
-                    let (mut sdz_xhat, mut sdz) = (0.0f64, 0.0f64);
-                    for i in ci * hw..(ci + 1) * hw {
-                        let xhat = (f64_of(xg[i]) - mean) * rstd;
-                        let z = xhat * ga + be;
-                        let v = f64_of(dyg[i]) * act_grad(act, z);
-                        dz[i] = v;
-                        sdz_xhat += v * xhat;
-                        sdz += v;
-                    }
-                    pg[ci] = (sdz_xhat, sdz);
-                    s1 += sdz * ga;
-                    s2 += sdz_xhat * ga;
-                }
-                let n = gl as f64;
-                let (m1, m2) = (s1 / n, s2 / n);
-                for ci in 0..cpg {
-                    let ga = f64_of(gamma[g * cpg + ci]);
-                    for i in ci * hw..(ci + 1) * hw {
-                        let xhat = (f64_of(xg[i]) - mean) * rstd;
-                        dxg[i] = of_f64::<T>(rstd * (dz[i] * ga - m1 - xhat * m2));
-                    }
-                }
-            },
-        );
+    dx.par_chunks_mut(gl).zip(partial.par_chunks_mut(cpg)).enumerate().for_each(|(bg, (dxg, pg))| {
+        let g = bg % d.groups;
+        let xg = &x[bg * gl..(bg + 1) * gl];
+        let dyg = &dy[bg * gl..(bg + 1) * gl];
+        let (mean, rstd) = stats(xg, eps);
+        let (mean_t, rstd_t) = (of_f64::<T>(mean), of_f64::<T>(rstd));
+        // dz (kept in dxg for now); dxhat = dz * gamma; need mean(dxhat) and mean(dxhat * xhat)
+        let (mut s1, mut s2) = (0.0f64, 0.0f64);
+        for ci in 0..cpg {
+            let c = g * cpg + ci;
+            let (ga, be) = (gamma[c], beta[c]);
+            let (mut sdz_xhat, mut sdz) = (0.0f64, 0.0f64);
+            let range = ci * hw..(ci + 1) * hw;
+            for ((dz, xv), dyv) in dxg[range.clone()].iter_mut().zip(&xg[range.clone()]).zip(&dyg[range]) {
+                let xhat = (*xv - mean_t) * rstd_t;
+                let v = *dyv * act_grad(act, xhat * ga + be);
+                *dz = v;
+                sdz_xhat += f64_of(v * xhat);
+                sdz += f64_of(v);
+            }
+            pg[ci] = (sdz_xhat, sdz);
+            s1 += sdz * f64_of(ga);
+            s2 += sdz_xhat * f64_of(ga);
+        }
+        let n = gl as f64;
+        let (m1, m2) = (of_f64::<T>(s1 / n), of_f64::<T>(s2 / n));
+        for ci in 0..cpg {
+            let ga = gamma[g * cpg + ci];
+            let range = ci * hw..(ci + 1) * hw;
+            for (dz, xv) in dxg[range.clone()].iter_mut().zip(&xg[range]) {
+                let xhat = (*xv - mean_t) * rstd_t;
+                *dz = rstd_t * (*dz * ga - m1 - xhat * m2);
+            }
+        }
+    });
     let (_, params) = out.split_at_mut(x.len());
     for c in 0..d.c {
         let (mut sg, mut sb) = (0.0f64, 0.0f64);

@@ -150,7 +150,16 @@ mod tests {
             let f = net.forward(&x).unwrap();
             let dims: Vec<_> = f.iter().map(|t| t.dims().to_vec()).collect();
             assert_eq!(dims, vec![vec![2, 4, 8, 8], vec![2, 4, 4, 4], vec![2, 8, 2, 2]]);
-            let g = gradcheck::check(&|ts: &[Tensor]| Tensor::cat(&net.forward(&ts[0])?.iter().map(|t| t.flatten_all()).collect::<candle_core::Result<Vec<_>>>()?, 0), &[x], 20, 1e-6, 4).unwrap();
+            let g = gradcheck::check(
+                &|ts: &[Tensor]| {
+                    Tensor::cat(&net.forward(&ts[0])?.iter().map(|t| t.flatten_all()).collect::<candle_core::Result<Vec<_>>>()?, 0)
+                },
+                &[x],
+                20,
+                1e-6,
+                4,
+            )
+            .unwrap();
             assert!(g.max_err < 1e-5, "{norm:?}: {}", g.max_err);
         }
     }

@@ -112,7 +112,7 @@ fn gn_bwd<T: Float>(dy: &[T], x: &[T], gamma: &[T], beta: &[T], d: Dims, eps: f6
         let (mean_t, rstd_t) = (of_f64::<T>(mean), of_f64::<T>(rstd));
         // dz (kept in dxg for now); dxhat = dz * gamma; need mean(dxhat) and mean(dxhat * xhat)
         let (mut s1, mut s2) = (0.0f64, 0.0f64);
-        for ci in 0..cpg {
+        for (ci, pc) in pg.iter_mut().enumerate() {
             let c = g * cpg + ci;
             let (ga, be) = (gamma[c], beta[c]);
             let (mut sdz_xhat, mut sdz) = (0.0f64, 0.0f64);
@@ -124,7 +124,7 @@ fn gn_bwd<T: Float>(dy: &[T], x: &[T], gamma: &[T], beta: &[T], d: Dims, eps: f6
                 sdz_xhat += f64_of(v * xhat);
                 sdz += f64_of(v);
             }
-            pg[ci] = (sdz_xhat, sdz);
+            *pc = (sdz_xhat, sdz);
             s1 += sdz * f64_of(ga);
             s2 += sdz_xhat * f64_of(ga);
         }

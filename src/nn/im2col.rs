@@ -412,14 +412,17 @@ mod tests {
 
     #[test]
     fn matches_candle_conv2d_on_random_inputs() {
-        for (k, stride, pad, size) in [(3, 1, 1, 7), (3, 2, 1, 8), (3, 2, 1, 7), (1, 1, 0, 5), (5, 1, 2, 6), (11, 4, 2, 23), (3, 1, 0, 4), (1, 2, 0, 5)] {
+        for (k, stride, pad, size) in
+            [(3, 1, 1, 7), (3, 2, 1, 8), (3, 2, 1, 7), (1, 1, 0, 5), (5, 1, 2, 6), (11, 4, 2, 23), (3, 1, 0, 4), (1, 2, 0, 5)]
+        {
             for dt in [DType::F64, DType::F32] {
                 let x = randn(&[3, 3, size, size], 1).to_dtype(dt).unwrap();
                 let wt = randn(&[4, 3, k, k], 2).to_dtype(dt).unwrap();
                 let ours = conv2d(&x, &wt, stride, pad).unwrap();
                 let theirs = x.conv2d(&wt, pad, stride, 1, 1).unwrap();
                 assert_eq!(ours.dims(), theirs.dims());
-                let err = (ours - theirs).unwrap().abs().unwrap().max_all().unwrap().to_dtype(DType::F64).unwrap().to_scalar::<f64>().unwrap();
+                let err =
+                    (ours - theirs).unwrap().abs().unwrap().max_all().unwrap().to_dtype(DType::F64).unwrap().to_scalar::<f64>().unwrap();
                 let tol = if dt == DType::F64 { 1e-10 } else { 1e-4 };
                 assert!(err < tol, "{dt:?} k{k} s{stride} p{pad} n{size}: {err}");
             }

@@ -2,6 +2,8 @@
 """Runs `ayt bench` and the PyTorch peer (scripts/torch_reference.py) side by side, alternating
 runs so both see the same machine load, and prints per case the median throughput of each, the
 ratio ayt / torch, and each process's peak RSS (from wait4, so measured the same way for both).
+For the UNet it also prints "unet best step": each run's fastest step (median over runs), which a
+loaded machine disturbs less than the median step. Ratios are only meaningful within one invocation.
 
 Usage: scripts/bench_vs_torch.py [--ayt target/release/ayt] [--python /work/torchvenv/bin/python]
                                  [--batches 32,128] [--reps 3] [--steps 5] [--cases unet,feat]
@@ -56,16 +58,18 @@ def main():
             for _ in range(a.reps):
                 out, rss = run_rss([a.ayt, "bench", case, "--batch", str(b), "--steps", str(a.steps)])
                 if case == "unet":
-                    m = re.search(r"step_ms\(median of \d+\)=([\d.]+)", out)
+                    m = re.search(r"step_ms\(median of \d+\)=([\d.]+) \[min ([\d.]+)\]", out)
                     res.setdefault(("unet", "ayt"), []).append((b / float(m.group(1)) * 1e3, rss))
+                    res.setdefault(("unet best step", "ayt"), []).append((b / float(m.group(2)) * 1e3, rss))
                 else:
                     for bn, tot in re.findall(r"AYT FEAT bn=(\w+) .*?total=([\d.]+) ms", out):
                         res.setdefault((f"feat bn={bn}", "ayt"), []).append((b / float(tot) * 1e3, rss))
                 if has_torch:
                     out, rss = run_rss([a.python, ref, case, str(b), str(a.steps)])
                     if case == "unet":
-                        m = re.search(r"step_ms\(median of \d+\)=([\d.]+)", out)
+                        m = re.search(r"step_ms\(median of \d+\)=([\d.]+) \[min ([\d.]+)\]", out)
                         res.setdefault(("unet", "torch"), []).append((b / float(m.group(1)) * 1e3, rss))
+                        res.setdefault(("unet best step", "torch"), []).append((b / float(m.group(2)) * 1e3, rss))
                     else:
                         for bn, tot in re.findall(r"TORCH FEAT bn=(\w+) .*?total=([\d.]+) ms", out):
                             res.setdefault((f"feat bn={bn}", "torch"), []).append((b / float(tot) * 1e3, rss))

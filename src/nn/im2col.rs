@@ -458,6 +458,27 @@ mod tests {
     }
 
     #[test]
+    fn gradients_are_bit_identical_for_any_thread_count() {
+        let x = randn(&[9, 3, 8, 8], 11).to_dtype(DType::F32).unwrap();
+        let w = randn(&[5, 3, 3, 3], 12).to_dtype(DType::F32).unwrap();
+        let b = randn(&[5], 13).to_dtype(DType::F32).unwrap();
+        let r = randn(&[9, 5, 8, 8], 14).to_dtype(DType::F32).unwrap();
+        let run = |threads: usize| -> Vec<Vec<f32>> {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            pool.install(|| {
+                let vars: Vec<_> = [&x, &w, &b].iter().map(|t| candle_core::Var::from_tensor(t).unwrap()).collect();
+                let y = conv2d_bias(vars[0].as_tensor(), vars[1].as_tensor(), Some(vars[2].as_tensor()), 1, 1).unwrap();
+                let g = y.mul(&r).unwrap().sum_all().unwrap().backward().unwrap();
+                vars.iter().map(|v| g.get(v.as_tensor()).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap()).collect()
+            })
+        };
+        let one = run(1);
+        for threads in [2, 3] {
+            assert!(run(threads) == one, "gradients differ with {threads} threads");
+        }
+    }
+
+    #[test]
     fn frozen_weights_get_no_gradient() {
         let x = candle_core::Var::from_tensor(&randn(&[2, 2, 5, 5], 9)).unwrap();
         let w = randn(&[3, 2, 3, 3], 10);

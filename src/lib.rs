@@ -6,6 +6,7 @@
 //! (headless progress). Nothing below `engine` knows about a UI.
 
 pub mod augment;
+pub mod bench;
 pub mod config;
 pub mod data;
 pub mod engine;
@@ -18,6 +19,7 @@ pub mod nn;
 pub mod paths;
 pub mod report;
 pub mod rng;
+pub mod runtime;
 pub mod sample;
 pub mod store;
 pub mod train;

@@ -65,6 +65,18 @@ enum Cmd {
     /// Data sets in the HDF5 store
     #[command(subcommand)]
     Data(DataCmd),
+    /// CPU throughput of the benchmark UNet's training step and the feature net's input gradient
+    /// (the architectures of scripts/torch_reference.py; scripts/bench_vs_torch.py compares)
+    Bench {
+        /// unet, feat or all
+        #[arg(default_value = "all")]
+        what: String,
+        #[arg(long, default_value_t = 32)]
+        batch: usize,
+        /// Timed steps (after two warm-up steps); medians are reported
+        #[arg(long, default_value_t = 10)]
+        steps: usize,
+    },
     /// LPIPS v0.1 distance between two PNGs (pixels map to [-1, 1] as x / 127.5 - 1)
     Lpips {
         a: PathBuf,
@@ -181,6 +193,7 @@ enum ImportCmd {
 }
 
 fn main() -> ExitCode {
+    ayt::runtime::tune_cpu();
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -258,6 +271,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::Lpips { a, b, net, resize, weights } => lpips_command(&a, &b, net, resize, weights),
+        Cmd::Bench { what, batch, steps } => {
+            if !["unet", "feat", "all"].contains(&what.as_str()) {
+                bail!("ayt bench {what}: expected unet, feat or all");
+            }
+            if steps == 0 || batch == 0 {
+                bail!("ayt bench: --batch and --steps must be positive");
+            }
+            Ok(ayt::bench::run(&what, batch, steps)?)
+        }
     }
 }
 

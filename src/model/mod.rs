@@ -1,9 +1,11 @@
-//! Models: the EDM-preconditioned UNet denoiser.
+//! Models: the EDM-preconditioned UNet denoiser, and the VGG-style feature network.
 
+pub mod featnet;
 pub mod lpips;
 pub mod phi;
 pub mod precond;
 pub mod unet;
 
+pub use featnet::{FeatNet, FeatNetConfig, FeatNorm};
 pub use precond::{Denoiser, Precond};
 pub use unet::{UNet, UNetConfig};

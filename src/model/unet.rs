@@ -5,6 +5,7 @@
 use candle_core::{Module, Tensor};
 use serde::{Deserialize, Serialize};
 
+use crate::nn::norm::Act;
 use crate::nn::{resample, Conv2d, Ctx, Dropout, GroupNorm, Linear, ParamBuilder, SelfAttention};
 use crate::Result;
 
@@ -116,7 +117,7 @@ impl ResBlock {
     }
 
     fn forward(&self, x: &Tensor, emb: &Tensor, ctx: &Ctx) -> candle_core::Result<Tensor> {
-        let h = self.conv1.forward(&self.norm1.forward(x)?.silu()?)?;
+        let h = self.conv1.forward(&self.norm1.forward_act(x, Act::Silu)?)?;
         let (b, c, _, _) = h.dims4()?;
         let e = self.emb.forward(emb)?;
         let h = match self.mode {
@@ -125,7 +126,7 @@ impl ResBlock {
                 let shift = e.narrow(1, c, c)?.reshape((b, c, 1, 1))?;
                 self.norm2.forward(&h)?.broadcast_mul(&(scale + 1.0)?)?.broadcast_add(&shift)?.silu()?
             }
-            EmbMode::Shift => self.norm2.forward(&h.broadcast_add(&e.reshape((b, c, 1, 1))?)?)?.silu()?,
+            EmbMode::Shift => self.norm2.forward_act(&h.broadcast_add(&e.reshape((b, c, 1, 1))?)?, Act::Silu)?,
         };
         let h = self.conv2.forward(&self.dropout.forward(&h, ctx)?)?;
         let skip = match &self.skip {
@@ -246,7 +247,7 @@ impl UNet {
                 h = conv.forward(&resample::upsample_nearest2x(&h)?)?;
             }
         }
-        self.conv_out.forward(&self.norm_out.forward(&h)?.silu()?)
+        self.conv_out.forward(&self.norm_out.forward_act(&h, Act::Silu)?)
     }
 }
 

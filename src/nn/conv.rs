@@ -30,11 +30,10 @@ impl Conv2d {
 
 impl Module for Conv2d {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let y = if x.device().is_cpu() {
-            super::im2col::conv2d(x, &self.weight, self.stride, self.padding)?
-        } else {
-            x.conv2d(&self.weight, self.padding, self.stride, 1, 1)?
-        };
+        if x.device().is_cpu() {
+            return super::im2col::conv2d_bias(x, &self.weight, self.bias.as_ref(), self.stride, self.padding);
+        }
+        let y = x.conv2d(&self.weight, self.padding, self.stride, 1, 1)?;
         match &self.bias {
             Some(b) => y.broadcast_add(&b.reshape((1, b.dim(0)?, 1, 1))?),
             None => Ok(y),

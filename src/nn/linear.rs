@@ -22,6 +22,8 @@ impl Linear {
 
 impl Module for Linear {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let (dout, din) = self.weight.dims2()?;
+        super::flops::add_matmul(x.elem_count() / din.max(1), dout, din);
         x.matmul(&self.weight.t()?)?.broadcast_add(&self.bias)
     }
 }

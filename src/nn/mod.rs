@@ -6,13 +6,16 @@ pub mod attention;
 pub mod bilinear;
 pub mod conv;
 pub mod dropout;
+pub mod flops;
 pub mod gradcheck;
+pub mod groupnorm_op;
 pub mod im2col;
 pub mod linear;
 pub mod norm;
 pub mod params;
 pub mod pool;
 pub mod resample;
+pub mod resample_op;
 
 pub use attention::SelfAttention;
 pub use conv::Conv2d;

@@ -33,10 +33,43 @@ impl GroupNorm {
     }
 }
 
-impl Module for GroupNorm {
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+/// An activation applied after the norm's affine map (fused into one kernel on CPU).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Act {
+    Identity,
+    Silu,
+    Relu,
+}
+
+impl GroupNorm {
+    /// `act(GroupNorm(x))`.
+    pub fn forward_act(&self, x: &Tensor, act: Act) -> candle_core::Result<Tensor> {
+        if x.device().is_cpu() && matches!(x.dtype(), candle_core::DType::F32 | candle_core::DType::F64) {
+            super::groupnorm_op::group_norm_act(x, &self.weight, &self.bias, self.groups, self.eps, act)
+        } else {
+            self.forward_act_composite(x, act)
+        }
+    }
+
+    /// The same as `forward_act`, written with candle's ops (the reference for the fused kernel).
+    pub fn forward_act_composite(&self, x: &Tensor, act: Act) -> candle_core::Result<Tensor> {
+        let y = self.forward_composite(x)?;
+        match act {
+            Act::Identity => Ok(y),
+            Act::Silu => y.silu(),
+            Act::Relu => y.relu(),
+        }
+    }
+
+    fn forward_composite(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         let c = x.dim(1)?;
         let y = self.normalize(x)?;
         y.broadcast_mul(&self.weight.reshape((1, c, 1, 1))?)?.broadcast_add(&self.bias.reshape((1, c, 1, 1))?)
+    }
+}
+
+impl Module for GroupNorm {
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        self.forward_act(x, Act::Identity)
     }
 }

@@ -1,0 +1,99 @@
+#!/usr/bin/env python3
+"""Runs `ayt bench` and the PyTorch peer (scripts/torch_reference.py) side by side, alternating
+runs so both see the same machine load, and prints per case the median throughput of each, the
+ratio ayt / torch, and each process's peak RSS (from wait4, so measured the same way for both).
+For the UNet it also prints "unet best step": each run's fastest step (median over runs), which a
+loaded machine disturbs less than the median step. Ratios are only meaningful within one invocation.
+
+Usage: scripts/bench_vs_torch.py [--ayt target/release/ayt] [--python /work/torchvenv/bin/python]
+                                 [--batches 32,128] [--reps 3] [--steps 5] [--cases unet,feat]
+Without torch importable by --python, only the ayt side is run.
+"""
+import argparse, os, re, statistics, subprocess, sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def run_rss(cmd):
+    """Runs cmd, returns (stdout, peak RSS MiB) using wait4's rusage for exactly this child."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        os.dup2(w, 1)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        try:
+            os.execvp(cmd[0], cmd)
+        finally:
+            os._exit(127)
+    os.close(w)
+    chunks = []
+    with os.fdopen(r) as f:
+        chunks.append(f.read())
+    _, status, ru = os.wait4(pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"{' '.join(cmd)} failed with status {status}")
+    return "".join(chunks), ru.ru_maxrss / 1024.0
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--ayt", default=os.path.join(HERE, "..", "target", "release", "ayt"))
+    ap.add_argument("--python", default=os.environ.get("TORCH_PYTHON", sys.executable))
+    ap.add_argument("--batches", default="32,128")
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--cases", default="unet,feat")
+    a = ap.parse_args()
+    has_torch = subprocess.run([a.python, "-c", "import torch"], capture_output=True).returncode == 0
+    if not has_torch:
+        print(f"(torch is not importable by {a.python}: running ayt only)")
+    print("load average:", open("/proc/loadavg").read().split()[:3])
+    ref = os.path.join(HERE, "torch_reference.py")
+    rows = []
+    for case in a.cases.split(","):
+        for b in [int(x) for x in a.batches.split(",")]:
+            res = {}  # key -> list of (img/s, rss)
+            for _ in range(a.reps):
+                out, rss = run_rss([a.ayt, "bench", case, "--batch", str(b), "--steps", str(a.steps)])
+                if case == "unet":
+                    m = re.search(r"step_ms\(median of \d+\)=([\d.]+) \[min ([\d.]+)\]", out)
+                    res.setdefault(("unet", "ayt"), []).append((b / float(m.group(1)) * 1e3, rss))
+                    res.setdefault(("unet best step", "ayt"), []).append((b / float(m.group(2)) * 1e3, rss))
+                else:
+                    for bn, tot in re.findall(r"AYT FEAT bn=(\w+) .*?total=([\d.]+) ms", out):
+                        res.setdefault((f"feat bn={bn}", "ayt"), []).append((b / float(tot) * 1e3, rss))
+                if has_torch:
+                    out, rss = run_rss([a.python, ref, case, str(b), str(a.steps)])
+                    if case == "unet":
+                        m = re.search(r"step_ms\(median of \d+\)=([\d.]+) \[min ([\d.]+)\]", out)
+                        res.setdefault(("unet", "torch"), []).append((b / float(m.group(1)) * 1e3, rss))
+                        res.setdefault(("unet best step", "torch"), []).append((b / float(m.group(2)) * 1e3, rss))
+                    else:
+                        for bn, tot in re.findall(r"TORCH FEAT bn=(\w+) .*?total=([\d.]+) ms", out):
+                            res.setdefault((f"feat bn={bn}", "torch"), []).append((b / float(tot) * 1e3, rss))
+            for name in sorted({k[0] for k in res}):
+                ours = res[(name, "ayt")]
+                theirs = res.get((name, "torch"))
+                o = statistics.median(v for v, _ in ours)
+                orss = max(r for _, r in ours)
+                if theirs:
+                    t = statistics.median(v for v, _ in theirs)
+                    trss = max(r for _, r in theirs)
+                    rows.append((name, b, o, t, o / t, orss, trss))
+                else:
+                    rows.append((name, b, o, None, None, orss, None))
+                r = rows[-1]
+                print(f"{r[0]:<14} B={b:<4} ayt {o:8.1f} img/s" + (f"  torch {r[3]:8.1f} img/s  ratio {r[4]:.2f}x" if r[3] else "")
+                      + f"  peak RSS ayt {orss:.0f} MiB" + (f" torch {r[6]:.0f} MiB" if r[6] else ""), flush=True)
+    print("load average:", open("/proc/loadavg").read().split()[:3])
+    print("\n| case | batch | ayt img/s | torch img/s | ratio | ayt peak RSS MiB | torch peak RSS MiB |")
+    print("|---|---|---|---|---|---|---|")
+    for name, b, o, t, ratio, orss, trss in rows:
+        f = lambda v, fmt: (fmt % v) if v is not None else "-"
+        print(f"| {name} | {b} | {o:.1f} | {f(t, '%.1f')} | {f(ratio, '%.2fx')} | {orss:.0f} | {f(trss, '%.0f')} |")
+
+
+if __name__ == "__main__":
+    main()

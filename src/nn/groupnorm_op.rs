@@ -1,0 +1,319 @@
+//! GroupNorm + affine + activation as one CPU kernel, with a hand-written backward.
+//!
+//! The composite version is about ten candle ops, each a single-threaded pass over the activation
+//! that also keeps its output alive for the backward. Here the forward is one pass for the
+//! statistics and one for the output, in parallel over (sample, group); the backward recomputes
+//! the statistics from the saved input and needs two passes. Statistics accumulate in f64 in a
+//! fixed order, and the per-channel parameter gradients are summed over the batch sequentially,
+//! so results do not depend on the thread count.
+
+use candle_core::backend::BackendStorage;
+use candle_core::{CpuStorage, CustomOp3, DType, Layout, Shape, Tensor};
+use rayon::prelude::*;
+
+use super::im2col::Float;
+use super::norm::Act;
+
+#[derive(Clone, Copy, Debug)]
+struct Dims {
+    b: usize,
+    c: usize,
+    hw: usize,
+    groups: usize,
+}
+
+impl Dims {
+    fn cpg(&self) -> usize {
+        self.c / self.groups
+    }
+    fn group_len(&self) -> usize {
+        self.cpg() * self.hw
+    }
+}
+
+#[inline]
+fn f64_of<T: Float>(v: T) -> f64 {
+    candle_core::WithDType::to_f64(v)
+}
+
+#[inline]
+fn of_f64<T: Float>(v: f64) -> T {
+    <T as candle_core::WithDType>::from_f64(v)
+}
+
+/// d act / dz at `z` (in the element type: f32 training stays in f32 arithmetic here).
+#[inline]
+fn act_grad<T: Float>(act: Act, z: T) -> T {
+    match act {
+        Act::Identity => T::one(),
+        Act::Silu => {
+            let s = T::one() / (T::one() + (-z).exp());
+            s * (T::one() + z * (T::one() - s))
+        }
+        Act::Relu => {
+            if z > T::zero() {
+                T::one()
+            } else {
+                T::zero()
+            }
+        }
+    }
+}
+
+/// Mean and 1/sqrt(var + eps) of one group (biased variance, two-pass).
+fn stats<T: Float>(xg: &[T], eps: f64) -> (f64, f64) {
+    let n = xg.len() as f64;
+    let mean = xg.iter().map(|v| f64_of(*v)).sum::<f64>() / n;
+    let var = xg.iter().map(|v| (f64_of(*v) - mean).powi(2)).sum::<f64>() / n;
+    (mean, 1.0 / (var + eps).sqrt())
+}
+
+fn gn_fwd<T: Float>(x: &[T], gamma: &[T], beta: &[T], d: Dims, eps: f64, act: Act) -> Vec<T> {
+    let mut y = vec![T::zero(); x.len()];
+    let (gl, cpg, hw) = (d.group_len(), d.cpg(), d.hw);
+    y.par_chunks_mut(gl).zip(x.par_chunks(gl)).enumerate().for_each(|(bg, (yg, xg))| {
+        let g = bg % d.groups;
+        let (mean, rstd) = stats(xg, eps);
+        for ci in 0..cpg {
+            let c = g * cpg + ci;
+            let a = f64_of(gamma[c]) * rstd;
+            let sh = f64_of(beta[c]) - mean * a;
+            let (a, sh) = (of_f64::<T>(a), of_f64::<T>(sh));
+            let (ys, xs) = (&mut yg[ci * hw..(ci + 1) * hw], &xg[ci * hw..(ci + 1) * hw]);
+            match act {
+                Act::Identity => ys.iter_mut().zip(xs).for_each(|(y, x)| *y = *x * a + sh),
+                Act::Relu => ys.iter_mut().zip(xs).for_each(|(y, x)| {
+                    let z = *x * a + sh;
+                    *y = if z > T::zero() { z } else { T::zero() }
+                }),
+                Act::Silu => ys.iter_mut().zip(xs).for_each(|(y, x)| {
+                    let z = *x * a + sh;
+                    *y = z / (T::one() + (-z).exp())
+                }),
+            }
+        }
+    });
+    y
+}
+
+/// Returns `[dx (B*C*HW), dgamma (C), dbeta (C)]` packed in one vector. Elementwise work is in
+/// the element type, sums in f64 in a fixed order.
+fn gn_bwd<T: Float>(dy: &[T], x: &[T], gamma: &[T], beta: &[T], d: Dims, eps: f64, act: Act) -> Vec<T> {
+    let (gl, cpg, hw) = (d.group_len(), d.cpg(), d.hw);
+    let mut out = vec![T::zero(); x.len() + 2 * d.c];
+    // per (sample, channel): sum dz * xhat and sum dz
+    let mut partial = vec![(0.0f64, 0.0f64); d.b * d.c];
+    let (dx, _) = out.split_at_mut(x.len());
+    dx.par_chunks_mut(gl).zip(partial.par_chunks_mut(cpg)).enumerate().for_each(|(bg, (dxg, pg))| {
+        let g = bg % d.groups;
+        let xg = &x[bg * gl..(bg + 1) * gl];
+        let dyg = &dy[bg * gl..(bg + 1) * gl];
+        let (mean, rstd) = stats(xg, eps);
+        let (mean_t, rstd_t) = (of_f64::<T>(mean), of_f64::<T>(rstd));
+        // dz (kept in dxg for now); dxhat = dz * gamma; need mean(dxhat) and mean(dxhat * xhat)
+        let (mut s1, mut s2) = (0.0f64, 0.0f64);
+        for (ci, pc) in pg.iter_mut().enumerate() {
+            let c = g * cpg + ci;
+            let (ga, be) = (gamma[c], beta[c]);
+            let (mut sdz_xhat, mut sdz) = (0.0f64, 0.0f64);
+            let range = ci * hw..(ci + 1) * hw;
+            for ((dz, xv), dyv) in dxg[range.clone()].iter_mut().zip(&xg[range.clone()]).zip(&dyg[range]) {
+                let xhat = (*xv - mean_t) * rstd_t;
+                let v = *dyv * act_grad(act, xhat * ga + be);
+                *dz = v;
+                sdz_xhat += f64_of(v * xhat);
+                sdz += f64_of(v);
+            }
+            *pc = (sdz_xhat, sdz);
+            s1 += sdz * f64_of(ga);
+            s2 += sdz_xhat * f64_of(ga);
+        }
+        let n = gl as f64;
+        let (m1, m2) = (of_f64::<T>(s1 / n), of_f64::<T>(s2 / n));
+        for ci in 0..cpg {
+            let ga = gamma[g * cpg + ci];
+            let range = ci * hw..(ci + 1) * hw;
+            for (dz, xv) in dxg[range.clone()].iter_mut().zip(&xg[range]) {
+                let xhat = (*xv - mean_t) * rstd_t;
+                *dz = rstd_t * (*dz * ga - m1 - xhat * m2);
+            }
+        }
+    });
+    let (_, params) = out.split_at_mut(x.len());
+    for c in 0..d.c {
+        let (mut sg, mut sb) = (0.0f64, 0.0f64);
+        for b in 0..d.b {
+            let (a, bb) = partial[b * d.c + c];
+            sg += a;
+            sb += bb;
+        }
+        params[c] = of_f64::<T>(sg);
+        params[d.c + c] = of_f64::<T>(sb);
+    }
+    out
+}
+
+fn slice<'a, T: candle_core::WithDType>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a [T]> {
+    let (start, end) = l.contiguous_offsets().ok_or_else(|| candle_core::Error::Msg("group norm: inputs must be contiguous".into()))?;
+    Ok(&s.as_slice::<T>()?[start..end])
+}
+
+struct GnOp {
+    d: Dims,
+    eps: f64,
+    act: Act,
+}
+
+/// `(dy, x, [gamma; beta]) -> [dx; dgamma; dbeta]`.
+struct GnBwd {
+    d: Dims,
+    eps: f64,
+    act: Act,
+}
+
+impl CustomOp3 for GnOp {
+    fn name(&self) -> &'static str {
+        "group-norm-act"
+    }
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let out = match s1.dtype() {
+            DType::F32 => CpuStorage::F32(gn_fwd(slice::<f32>(s1, l1)?, slice(s2, l2)?, slice(s3, l3)?, self.d, self.eps, self.act)),
+            DType::F64 => CpuStorage::F64(gn_fwd(slice::<f64>(s1, l1)?, slice(s2, l2)?, slice(s3, l3)?, self.d, self.eps, self.act)),
+            dt => candle_core::bail!("group norm: unsupported dtype {dt:?}"),
+        };
+        Ok((out, l1.shape().clone()))
+    }
+    fn bwd(
+        &self,
+        x: &Tensor,
+        gamma: &Tensor,
+        beta: &Tensor,
+        _res: &Tensor,
+        dy: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let gb = Tensor::cat(&[gamma, beta], 0)?;
+        let packed = dy.contiguous()?.apply_op3_no_bwd(x, &gb, &GnBwd { d: self.d, eps: self.eps, act: self.act })?;
+        let n = x.elem_count();
+        let c = self.d.c;
+        let dx = if x.track_op() { Some(packed.narrow(0, 0, n)?.reshape(x.shape())?) } else { None };
+        let dg = if gamma.track_op() { Some(packed.narrow(0, n, c)?) } else { None };
+        let db = if beta.track_op() { Some(packed.narrow(0, n + c, c)?) } else { None };
+        Ok((dx, dg, db))
+    }
+}
+
+impl CustomOp3 for GnBwd {
+    fn name(&self) -> &'static str {
+        "group-norm-act-bwd"
+    }
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let c = self.d.c;
+        let out = match s1.dtype() {
+            DType::F32 => {
+                let gb = slice::<f32>(s3, l3)?;
+                CpuStorage::F32(gn_bwd(slice::<f32>(s1, l1)?, slice(s2, l2)?, &gb[..c], &gb[c..], self.d, self.eps, self.act))
+            }
+            DType::F64 => {
+                let gb = slice::<f64>(s3, l3)?;
+                CpuStorage::F64(gn_bwd(slice::<f64>(s1, l1)?, slice(s2, l2)?, &gb[..c], &gb[c..], self.d, self.eps, self.act))
+            }
+            dt => candle_core::bail!("group norm backward: unsupported dtype {dt:?}"),
+        };
+        let n = l1.shape().elem_count() + 2 * c;
+        Ok((out, Shape::from(n)))
+    }
+}
+
+/// `act(GroupNorm(x) * gamma + beta)` for a CPU tensor `x` [B, C, ...].
+pub fn group_norm_act(x: &Tensor, gamma: &Tensor, beta: &Tensor, groups: usize, eps: f64, act: Act) -> candle_core::Result<Tensor> {
+    let dims = x.dims();
+    if dims.len() < 2 {
+        candle_core::bail!("group norm: input needs [B, C, ...], got {dims:?}");
+    }
+    let (b, c) = (dims[0], dims[1]);
+    if groups == 0 || !c.is_multiple_of(groups) || gamma.elem_count() != c || beta.elem_count() != c {
+        candle_core::bail!("group norm: {c} channels, {groups} groups, {} scales, {} shifts", gamma.elem_count(), beta.elem_count());
+    }
+    let hw = x.elem_count() / (b * c).max(1);
+    let d = Dims { b, c, hw, groups };
+    x.contiguous()?.apply_op3(&gamma.contiguous()?, &beta.contiguous()?, GnOp { d, eps, act })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nn::gradcheck::{self, tests::randn};
+    use crate::nn::GroupNorm;
+
+    #[test]
+    fn matches_the_composite_op_and_finite_differences() {
+        for act in [Act::Identity, Act::Silu, Act::Relu] {
+            for (shape, groups) in [(vec![3, 4, 3, 3], 2), (vec![2, 6, 5, 4], 3), (vec![2, 8, 2, 2], 8)] {
+                let c = shape[1];
+                let x = randn(&shape, 1);
+                let g = randn(&[c], 2);
+                let b = randn(&[c], 3);
+                let gn = GroupNorm { weight: g.clone(), bias: b.clone(), groups, eps: 1e-5 };
+                let ours = group_norm_act(&x, &g, &b, groups, 1e-5, act).unwrap();
+                let theirs = gn.forward_act_composite(&x, act).unwrap();
+                let err = (ours - theirs).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap();
+                assert!(err < 1e-10, "{act:?} {shape:?}: {err}");
+                let f = |ts: &[Tensor]| group_norm_act(&ts[0], &ts[1], &ts[2], groups, 1e-5, act);
+                let r = gradcheck::check(&f, &[x.clone(), g.clone(), b.clone()], 40, 1e-6, 4).unwrap();
+                assert!(r.max_err < 1e-6, "{act:?} {shape:?}: gradient error {}", r.max_err);
+                // and the analytic gradients equal the composite op's
+                let vars: Vec<_> = [&x, &g, &b].iter().map(|t| candle_core::Var::from_tensor(t).unwrap()).collect();
+                let rr = randn(&shape, 5);
+                let run = |fused: bool| {
+                    let (x, g, b) = (vars[0].as_tensor(), vars[1].as_tensor(), vars[2].as_tensor());
+                    let y = if fused {
+                        group_norm_act(x, g, b, groups, 1e-5, act).unwrap()
+                    } else {
+                        GroupNorm { weight: g.clone(), bias: b.clone(), groups, eps: 1e-5 }.forward_act_composite(x, act).unwrap()
+                    };
+                    y.mul(&rr).unwrap().sum_all().unwrap().backward().unwrap()
+                };
+                let (a, bb) = (run(true), run(false));
+                for v in &vars {
+                    let e = (a.get(v.as_tensor()).unwrap() - bb.get(v.as_tensor()).unwrap())
+                        .unwrap()
+                        .abs()
+                        .unwrap()
+                        .max_all()
+                        .unwrap()
+                        .to_scalar::<f64>()
+                        .unwrap();
+                    assert!(e < 1e-9, "{act:?} {shape:?}: gradient differs from composite by {e}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn f32_matches_f64() {
+        let x = randn(&[4, 8, 6, 6], 7);
+        let g = randn(&[8], 8);
+        let b = randn(&[8], 9);
+        let y64 = group_norm_act(&x, &g, &b, 4, 1e-5, Act::Silu).unwrap();
+        let f = |t: &Tensor| t.to_dtype(DType::F32).unwrap();
+        let y32 = group_norm_act(&f(&x), &f(&g), &f(&b), 4, 1e-5, Act::Silu).unwrap().to_dtype(DType::F64).unwrap();
+        let err = (y64 - y32).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap();
+        assert!(err < 1e-5, "{err}");
+    }
+}

@@ -20,5 +20,6 @@ pub mod rng;
 pub mod sample;
 pub mod store;
 pub mod train;
+pub mod tui;
 
 pub use error::{Error, Result};

@@ -114,7 +114,6 @@ pub fn dashboard(points: usize) -> App {
         app.on_probe(ProbeHist { name: name.into(), row: bump_hist(c, w, 24, 4096) });
     }
     app.on_probe(ProbeHist { name: "tangent/mfd/rho/t0.2-1".into(), row: bump_hist(0.8, 0.1, 24, 1024) });
-    app.push_log("started quick-disks: /runs/quick-disks (61985 parameters), steps 0..1200");
     app.push_log("samples at step 300: /runs/quick-disks/samples/step-300.png");
     app.push_log("checkpoint at step 300: /runs/quick-disks/ckpt/step-300.safetensors");
     app.push_log("probes not available yet: the engine has no probe command");

@@ -49,12 +49,14 @@ pub fn tile_layout(n: usize, h: usize, w: usize, px_w: usize, px_h: usize) -> Op
         let rows = ((px_h + GAP) / (th + GAP)).min(n.div_ceil(cols.max(1)));
         TileLayout { scale, tile_w: tw, tile_h: th, cols, rows }
     };
-    let readable = |s: f64| (w as f64 * s) >= 6.0 || s >= 1.0;
-    SCALES
-        .iter()
-        .map(|&s| fit(s))
-        .find(|l| l.shown() >= n)
-        .or_else(|| SCALES.iter().filter(|&&s| readable(s)).map(|&s| fit(s)).filter(|l| l.shown() > 0).max_by_key(|l| l.shown()))
+    // Tiles below 8 px (or the native size, if smaller) are unreadable.
+    let min_px = 8.min(w.min(h));
+    let readable = |l: &TileLayout| l.tile_w.min(l.tile_h) >= min_px;
+    let layouts: Vec<TileLayout> = SCALES.iter().map(|&s| fit(s)).filter(|l| readable(l) && l.shown() > 0).collect();
+    // All images at the largest scale that fits them; else the layout covering the most pixels.
+    layouts.iter().find(|l| l.shown() >= n).copied().or_else(|| {
+        layouts.iter().copied().max_by(|a, b| (a.shown() * a.tile_w * a.tile_h).cmp(&(b.shown() * b.tile_w * b.tile_h)).then(a.scale.total_cmp(&b.scale)))
+    })
 }
 
 /// xterm-256 index nearest to an RGB colour.

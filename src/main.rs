@@ -352,7 +352,9 @@ fn find_idx(dir: &std::path::Path, name: &str) -> anyhow::Result<PathBuf> {
 fn bench_ui(points: usize, width: u16, height: u16, frames: usize) -> anyhow::Result<()> {
     use std::time::Instant;
     let frames = frames.max(1);
-    for (label, app) in [("live dashboard", ayt::tui::fixtures::dashboard(points)), ("view, 3 runs overlaid", ayt::tui::fixtures::viewer(points))] {
+    for (label, app) in
+        [("live dashboard", ayt::tui::fixtures::dashboard(points)), ("view, 3 runs overlaid", ayt::tui::fixtures::viewer(points))]
+    {
         let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(width, height))?;
         let mut times = Vec::with_capacity(frames);
         for _ in 0..frames {

@@ -63,7 +63,8 @@ fn dashboard_log_y_kimg_overlaid_histograms() {
 
 #[test]
 fn zoomed_panels() {
-    for (panel, name) in [(Panel::Curves, "zoom-curves"), (Panel::Samples, "zoom-samples"), (Panel::Hist, "zoom-hist"), (Panel::Log, "zoom-log")]
+    for (panel, name) in
+        [(Panel::Curves, "zoom-curves"), (Panel::Samples, "zoom-samples"), (Panel::Hist, "zoom-hist"), (Panel::Log, "zoom-log")]
     {
         let mut app = fixtures::dashboard(2000);
         app.focus = panel;

@@ -101,7 +101,13 @@ pub fn loss_run(name: &str, points: usize, seed: u64, state: RunState) -> RunDat
 /// The dashboard of a running run with curves, samples (EMA and raw), histograms and a log.
 pub fn dashboard(points: usize) -> App {
     let mut app = App::new(launcher());
-    app.on_event(Event::Started { run_dir: "/runs/quick-disks".into(), name: "quick-disks".into(), start_step: 0, total_steps: 1200, params: 61_985 });
+    app.on_event(Event::Started {
+        run_dir: "/runs/quick-disks".into(),
+        name: "quick-disks".into(),
+        start_step: 0,
+        total_steps: 1200,
+        params: 61_985,
+    });
     let mut run = loss_run("quick-disks", points, 7, RunState::Running);
     run.progress.total = points as u64 * 2;
     run.samples_ema = Some(Grid { step: 600, grid: disks(16, 16, 1) });
@@ -124,7 +130,13 @@ pub fn dashboard(points: usize) -> App {
 /// The dashboard right after a start: no steps, samples or probes yet.
 pub fn empty_dashboard() -> App {
     let mut app = App::new(launcher());
-    app.on_event(Event::Started { run_dir: "/runs/quick-disks".into(), name: "quick-disks".into(), start_step: 0, total_steps: 1200, params: 61_985 });
+    app.on_event(Event::Started {
+        run_dir: "/runs/quick-disks".into(),
+        name: "quick-disks".into(),
+        start_step: 0,
+        total_steps: 1200,
+        params: 61_985,
+    });
     app
 }
 

@@ -10,7 +10,7 @@ use ratatui::widgets::{
 };
 use ratatui::Frame;
 
-use super::app::{hist_key, App, Confirm, HistRow, LauncherTab, Overlay, Panel, RunData, RunState, Screen};
+use super::app::{hist_key, App, Confirm, Grid, HistRow, LauncherTab, Overlay, Panel, RunData, RunState, Screen};
 use super::keys::HELP;
 use super::series::{bounds, decimate, fmt_duration, fmt_num};
 use super::widgets::HalfBlockGrid;
@@ -99,7 +99,16 @@ fn draw_dashboard(frame: &mut Frame, app: &App, area: Rect) {
     draw_header(frame, app, header);
     draw_gauge(frame, app, gauge);
     let footer_keys: &[(&str, &str)] = if app.read_only {
-        &[("?", "help"), ("tab", "panel"), ("z", "zoom"), ("l", "log-y"), ("x", "step/kimg"), ("n", "next run"), ("r", "reload"), ("q", "quit")]
+        &[
+            ("?", "help"),
+            ("tab", "panel"),
+            ("z", "zoom"),
+            ("l", "log-y"),
+            ("x", "step/kimg"),
+            ("n", "next run"),
+            ("r", "reload"),
+            ("q", "quit"),
+        ]
     } else {
         &[
             ("?", "help"),
@@ -262,7 +271,12 @@ fn draw_evals(frame: &mut Frame, app: &App, area: Rect) {
     let datasets = points
         .iter()
         .map(|(name, color, pts)| {
-            Dataset::default().name(name.clone()).marker(Marker::Braille).graph_type(GraphType::Line).style(Style::new().fg(*color)).data(pts)
+            Dataset::default()
+                .name(name.clone())
+                .marker(Marker::Braille)
+                .graph_type(GraphType::Line)
+                .style(Style::new().fg(*color))
+                .data(pts)
         })
         .collect();
     let chart = Chart::new(datasets)
@@ -288,15 +302,19 @@ fn draw_samples(frame: &mut Frame, app: &App, area: Rect, focused: bool) {
         centered_note(frame, inner, "no samples yet · s: sample now");
         return;
     }
-    let [ema_area, raw_area] = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).spacing(1).areas(inner);
-    for (label, grid, a) in [("EMA", &run.samples_ema, ema_area), ("raw", &run.samples_raw, raw_area)] {
+    // Raw-weight samples are drawn from checkpoints of a live run; a run on disk has EMA only.
+    let with_raw = run.samples_raw.is_some() || run.state.is_active();
+    let columns: Vec<(&str, &Option<Grid>)> =
+        if with_raw { vec![("EMA", &run.samples_ema), ("raw", &run.samples_raw)] } else { vec![("EMA", &run.samples_ema)] };
+    let areas = Layout::horizontal(vec![Constraint::Ratio(1, columns.len() as u32); columns.len()]).spacing(1).split(inner);
+    for ((label, grid), a) in columns.into_iter().zip(areas.iter().copied()) {
         if a.height < 2 {
             continue;
         }
         let [head, img] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(a);
         let caption = match grid {
             Some(g) => format!("{label} · step {}", g.step),
-            None if label == "raw" => "raw · at next checkpoint".to_string(),
+            None if label == "raw" => "raw · next checkpoint".to_string(),
             None => label.to_string(),
         };
         frame.render_widget(Paragraph::new(caption).alignment(Alignment::Center).fg(DIM), head);
@@ -450,10 +468,8 @@ fn draw_log(frame: &mut Frame, app: &App, area: Rect, focused: bool) {
 fn draw_launcher(frame: &mut Frame, app: &App, area: Rect) {
     let l = &app.launcher;
     let [header, body, footer] = Layout::vertical([Constraint::Length(1), Constraint::Min(3), Constraint::Length(1)]).areas(area);
-    let mut head = vec![
-        Span::styled(" ayt ", Style::new().fg(Color::Black).bg(ACCENT).bold()),
-        Span::styled(" launcher ", Style::new().bold()),
-    ];
+    let mut head =
+        vec![Span::styled(" ayt ", Style::new().fg(Color::Black).bg(ACCENT).bold()), Span::styled(" launcher ", Style::new().bold())];
     if let Some(run) = app.live_run() {
         head.push(Span::styled(format!(" {} ", run.state.label()), state_style(run.state)));
         head.push(Span::raw(format!(" {} step {}/{}", run.name, run.progress.step, run.progress.total)));
@@ -492,10 +508,7 @@ fn draw_launcher(frame: &mut Frame, app: &App, area: Rect) {
             l.current_run().map(|r| r.summary.clone()).unwrap_or_else(|| "no runs yet".into()),
         ),
     };
-    let list = List::new(items)
-        .block(block)
-        .highlight_style(Style::new().fg(Color::Black).bg(ACCENT).bold())
-        .highlight_symbol("▶ ");
+    let list = List::new(items).block(block).highlight_style(Style::new().fg(Color::Black).bg(ACCENT).bold()).highlight_symbol("▶ ");
     let mut state = ListState::default().with_selected(Some(selected));
     frame.render_stateful_widget(list, list_area, &mut state);
     let pblock = panel_block(Line::from(Span::styled(format!(" {preview_title} "), Style::new().bold())), false);

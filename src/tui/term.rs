@@ -192,7 +192,8 @@ pub fn discover_presets(named: &[PathBuf], set: &[String]) -> Vec<PresetEntry> {
     }
     for dir in dirs {
         let Ok(rd) = std::fs::read_dir(&dir) else { continue };
-        let mut files: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "toml")).collect();
+        let mut files: Vec<PathBuf> =
+            rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "toml")).collect();
         files.sort();
         for f in files {
             let text = std::fs::read_to_string(&f).unwrap_or_default();

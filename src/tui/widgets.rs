@@ -55,7 +55,10 @@ pub fn tile_layout(n: usize, h: usize, w: usize, px_w: usize, px_h: usize) -> Op
     let layouts: Vec<TileLayout> = SCALES.iter().map(|&s| fit(s)).filter(|l| readable(l) && l.shown() > 0).collect();
     // All images at the largest scale that fits them; else the layout covering the most pixels.
     layouts.iter().find(|l| l.shown() >= n).copied().or_else(|| {
-        layouts.iter().copied().max_by(|a, b| (a.shown() * a.tile_w * a.tile_h).cmp(&(b.shown() * b.tile_w * b.tile_h)).then(a.scale.total_cmp(&b.scale)))
+        layouts
+            .iter()
+            .copied()
+            .max_by(|a, b| (a.shown() * a.tile_w * a.tile_h).cmp(&(b.shown() * b.tile_w * b.tile_h)).then(a.scale.total_cmp(&b.scale)))
     })
 }
 

@@ -126,6 +126,26 @@ fn ayt_tui_in_tmux_pause_help_quit() {
     t.keys(&["Space"]);
     t.wait("resumed", Duration::from_secs(60), |s| s.contains("resumed at step"));
 
+    // Sample, checkpoint (raw-weight samples follow), probe, zoom, panels, resize.
+    t.keys(&["s"]);
+    t.wait("samples", Duration::from_secs(60), |s| s.contains("samples requested") && s.contains("EMA · step"));
+    t.keys(&["c"]);
+    t.wait("a checkpoint and raw samples", Duration::from_secs(60), |s| s.contains("checkpoint at step") && s.contains("raw · step"));
+    t.keys(&["p"]);
+    t.wait("the probe note", Duration::from_secs(20), |s| s.contains("probes not available yet"));
+    t.keys(&["2", "z"]);
+    t.wait("the samples panel zoomed", Duration::from_secs(20), |s| s.contains("Samples") && !s.contains("Tangent alignment"));
+    // (Escape alone: escape followed at once by another key reads as alt+key.)
+    t.keys(&["Escape"]);
+    t.wait("all panels back", Duration::from_secs(20), |s| s.contains("Tangent alignment") && s.contains("Loss"));
+    t.keys(&["Tab"]);
+    t.wait("the focus to move on", Duration::from_secs(20), |s| s.contains("┏ Tangent alignment"));
+    t.run(&["resize-window", "-t", &t.session, "-x", "80", "-y", "24"]);
+    t.wait("a redraw at 80x24", Duration::from_secs(20), |s| {
+        s.lines().count() <= 24 && s.contains("Loss") && s.lines().next().is_some_and(|l| l.chars().count() <= 80)
+    });
+    t.run(&["resize-window", "-t", &t.session, "-x", "120", "-y", "40"]);
+
     t.keys(&["q"]);
     t.wait("the quit confirmation", Duration::from_secs(20), |s| s.contains("Quit?"));
     t.keys(&["y"]);
@@ -135,4 +155,25 @@ fn ayt_tui_in_tmux_pause_help_quit() {
     // The run was stopped with a checkpoint, and the log file has the pane's lines.
     let log = std::fs::read_to_string(tmp.path().join("tui.log")).unwrap();
     assert!(log.contains("paused at step") && log.contains("stopped"), "tui.log:\n{log}");
+}
+
+#[test]
+fn the_terminal_is_restored_after_a_panic() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!("skipping: tmux is not installed");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let t = Tmux { socket: format!("ayt-test-panic-{}", std::process::id()), session: "ayt".into() };
+    let cmd = format!(
+        "cd {dir} && AYT_HOME={dir} AYT_TUI_TEST_PANIC=1 {bin} tui; echo AYT_EXIT=$?; sleep 120",
+        dir = sh_quote(tmp.path()),
+        bin = sh_quote(Path::new(env!("CARGO_BIN_EXE_ayt"))),
+    );
+    let o = t.run(&["new-session", "-d", "-s", &t.session, "-x", "100", "-y", "30", "sh", "-c", &cmd]);
+    assert!(o.status.success(), "tmux new-session: {}", String::from_utf8_lossy(&o.stderr));
+    let s = t.wait("ayt to exit", Duration::from_secs(60), |s| s.contains("AYT_EXIT="));
+    assert!(s.contains("AYT_EXIT=101"), "a panic exits with 101:\n{s}");
+    assert!(s.contains("AYT_TUI_TEST_PANIC"), "the panic message reaches the restored terminal:\n{s}");
+    assert!(!s.contains("launcher"), "the alternate screen is gone:\n{s}");
 }

@@ -200,7 +200,11 @@ fn centered_note(frame: &mut Frame, area: Rect, text: &str) {
 
 fn axis_labels(b: [f64; 2], log: bool) -> Vec<Line<'static>> {
     let f = |v: f64| fmt_num(if log { 10f64.powf(v) } else { v });
-    vec![Line::from(f(b[0])), Line::from(f((b[0] + b[1]) / 2.0)), Line::from(f(b[1]))]
+    let mut mid = (b[0] + b[1]) / 2.0;
+    if mid.abs() < 1e-9 * (b[0].abs() + b[1].abs()) {
+        mid = 0.0; // not 5.6e-17
+    }
+    vec![Line::from(f(b[0])), Line::from(f(mid)), Line::from(f(b[1]))]
 }
 
 fn draw_curves(frame: &mut Frame, app: &App, area: Rect, focused: bool) {

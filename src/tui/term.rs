@@ -258,12 +258,25 @@ pub fn load_run(dir: &Path) -> Result<RunData> {
     if names.iter().any(|n| n == "img_per_s") {
         run.progress.img_per_s = log.scalar("img_per_s")?.value.last().copied().unwrap_or(0.0);
     }
+    read_probes(&log, &mut run)?;
+    if let Some((step, grid)) = log.last_samples()? {
+        run.samples_ema = Some(Grid { step: step.max(0) as u64, grid });
+    }
+    if run.progress.total > 0 && run.progress.step >= run.progress.total {
+        run.state = RunState::Finished;
+    }
+    Ok(run)
+}
+
+/// Reads the evaluation metrics and the latest row of each histogram into `run`.
+fn read_probes(log: &RunLog, run: &mut RunData) -> Result<()> {
     for name in log.eval_names()? {
         let e = log.eval(&name)?;
-        let h = run.evals.entry(name).or_default();
+        let mut h = super::series::History::default();
         for i in 0..e.step.len() {
             h.push(e.step[i] as f64, e.kimg[i], e.value[i]);
         }
+        run.evals.insert(name, h);
     }
     for name in log.hist_names()? {
         let h = log.hist(&name)?;
@@ -272,13 +285,7 @@ pub fn load_run(dir: &Path) -> Result<RunData> {
             run.hists.insert(name, row);
         }
     }
-    if let Some((step, grid)) = log.last_samples()? {
-        run.samples_ema = Some(Grid { step: step.max(0) as u64, grid });
-    }
-    if run.progress.total > 0 && run.progress.step >= run.progress.total {
-        run.state = RunState::Finished;
-    }
-    Ok(run)
+    Ok(())
 }
 
 fn mtime(dir: &Path) -> Option<SystemTime> {
@@ -300,6 +307,7 @@ struct Loop {
     log_written: u64,
     viewed: HashMap<PathBuf, Option<SystemTime>>,
     last_reload: Instant,
+    live_mtime: Option<SystemTime>,
 }
 
 impl Loop {
@@ -346,11 +354,36 @@ impl Loop {
             return;
         }
         self.last_reload = Instant::now();
+        self.poll_live_probes();
         let changed: Vec<PathBuf> = self.viewed.iter().filter(|(d, t)| mtime(d) != **t).map(|(d, _)| d.clone()).collect();
         for d in changed {
             let selected = self.app.selected;
             self.open_run(&d);
             self.app.selected = selected;
+        }
+    }
+
+    /// Histograms and eval metrics of the live run, as the engine logs them to `run.h5` (the
+    /// engine has no probe event yet): re-read when the file changes.
+    fn poll_live_probes(&mut self) {
+        let Some(idx) = self.app.live else { return };
+        let Some(dir) = self.app.runs.get(idx).and_then(|r| r.dir.clone()) else { return };
+        let t = mtime(&dir);
+        if t.is_none() || t == self.live_mtime {
+            return;
+        }
+        self.live_mtime = t;
+        let Ok(log) = RunLog::open(dir.join(engine::run::LOG_FILE)) else { return };
+        let mut probes = RunData::new("", None, RunState::Viewing);
+        if read_probes(&log, &mut probes).is_ok() {
+            if let Some(run) = self.app.runs.get_mut(idx) {
+                if !probes.hists.is_empty() {
+                    run.hists = probes.hists;
+                }
+                if !probes.evals.is_empty() {
+                    run.evals = probes.evals;
+                }
+            }
         }
     }
 
@@ -456,6 +489,10 @@ fn run_loop(
             terminal.draw(|f| render::draw(f, &lp.app)).map_err(draw_err)?;
             last_draw = Instant::now();
             dirty = false;
+            // For the end-to-end test of the restore on panic.
+            if std::env::var_os("AYT_TUI_TEST_PANIC").is_some() {
+                panic!("AYT_TUI_TEST_PANIC is set: panicking to test that the terminal is restored");
+            }
         }
     }
     stop.store(true, Ordering::Relaxed);
@@ -497,6 +534,7 @@ pub fn run_live(opts: LiveOptions) -> Result<()> {
         log_written: 0,
         viewed: HashMap::new(),
         last_reload: Instant::now(),
+        live_mtime: None,
     };
     let result = run_loop(&mut terminal, &mut lp, handle.events.clone(), captured, raw_rx);
     let _ = handle.commands.send(Command::Quit);
@@ -526,7 +564,17 @@ pub fn run_view(dirs: &[PathBuf], paths: &Paths) -> Result<()> {
     let (raw_tx, raw_rx) = unbounded();
     let log_file = open_log_file(&paths.home);
     let (mut terminal, guard, captured) = setup()?;
-    let mut lp = Loop { app, commands: None, raw_tx, raw_busy: false, log_file, log_written: 0, viewed, last_reload: Instant::now() };
+    let mut lp = Loop {
+        app,
+        commands: None,
+        raw_tx,
+        raw_busy: false,
+        log_file,
+        log_written: 0,
+        viewed,
+        last_reload: Instant::now(),
+        live_mtime: None,
+    };
     let result = run_loop(&mut terminal, &mut lp, never(), captured, raw_rx);
     lp.flush_log();
     drop(terminal);

@@ -123,49 +123,36 @@ fn run_command(app: &mut App, what: &str) -> bool {
 }
 
 fn dashboard_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
-    let shift = key.modifiers.contains(KeyModifiers::SHIFT);
     match key.code {
         KeyCode::Char('q') => return quit(app),
-        KeyCode::Char(' ') => {
-            if run_command(app, "pause") {
-                let paused = app.live_run().is_some_and(|r| r.state == RunState::Paused);
-                app.push_log(if paused { "resume requested" } else { "pause requested" });
-                return vec![Effect::Send(if paused { Command::Resume } else { Command::Pause })];
-            }
+        KeyCode::Char(' ') if run_command(app, "pause") => {
+            let paused = app.live_run().is_some_and(|r| r.state == RunState::Paused);
+            app.push_log(if paused { "resume requested" } else { "pause requested" });
+            return vec![Effect::Send(if paused { Command::Resume } else { Command::Pause })];
         }
-        KeyCode::Char('c') => {
-            if run_command(app, "checkpoint") {
-                app.set_live_state(RunState::Checkpointing);
-                app.push_log("checkpoint requested");
-                return vec![Effect::Send(Command::Checkpoint)];
-            }
+        KeyCode::Char('c') if run_command(app, "checkpoint") => {
+            app.set_live_state(RunState::Checkpointing);
+            app.push_log("checkpoint requested");
+            return vec![Effect::Send(Command::Checkpoint)];
         }
-        KeyCode::Char('s') => {
-            if run_command(app, "sample") {
-                app.set_live_state(RunState::Evaluating);
-                app.push_log("samples requested");
-                return vec![Effect::Send(Command::SampleNow)];
-            }
+        KeyCode::Char('s') if run_command(app, "sample") => {
+            app.set_live_state(RunState::Evaluating);
+            app.push_log("samples requested");
+            return vec![Effect::Send(Command::SampleNow)];
         }
-        KeyCode::Char('p') => {
-            if run_command(app, "probe") {
-                app.push_log("probes not available yet: the engine has no probe command (histograms show what run.h5 holds)");
-            }
+        KeyCode::Char('p') if run_command(app, "probe") => {
+            app.push_log("probes not available yet: the engine has no probe command (histograms show what run.h5 holds)");
         }
-        KeyCode::Char('S') => {
-            if run_command(app, "stop") {
-                app.overlay = Overlay::Confirm(Confirm::Stop);
-            }
+        KeyCode::Char('S') if run_command(app, "stop") => {
+            app.overlay = Overlay::Confirm(Confirm::Stop);
         }
         KeyCode::Tab => cycle_focus(app, 1),
         KeyCode::BackTab => cycle_focus(app, -1),
         KeyCode::Char(c @ '1'..='4') => app.focus = PANELS[(c as u8 - b'1') as usize],
         KeyCode::Char('z') | KeyCode::Enter => app.zoom = !app.zoom,
         KeyCode::Esc => app.zoom = false,
-        KeyCode::Char('n') => {
-            if !app.runs.is_empty() {
-                app.selected = (app.selected + 1) % app.runs.len();
-            }
+        KeyCode::Char('n') if !app.runs.is_empty() => {
+            app.selected = (app.selected + 1) % app.runs.len();
         }
         KeyCode::Char('l') => app.log_y = !app.log_y,
         KeyCode::Char('x') => app.x_axis = app.x_axis.toggle(),
@@ -186,7 +173,6 @@ fn dashboard_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
         KeyCode::End if app.focus == Panel::Log => app.log_scroll = 0,
         KeyCode::Char('L') if !app.read_only => app.screen = Screen::Launcher,
         KeyCode::Char('r') => return vec![Effect::Reload],
-        _ if shift => {}
         _ => {}
     }
     Vec::new()
@@ -220,10 +206,8 @@ fn launcher_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
             };
             l.preview_scroll = 0;
         }
-        KeyCode::Esc | KeyCode::Char('d') => {
-            if !app.runs.is_empty() {
-                app.screen = Screen::Dashboard;
-            }
+        KeyCode::Esc | KeyCode::Char('d') if !app.runs.is_empty() => {
+            app.screen = Screen::Dashboard;
         }
         KeyCode::Enter | KeyCode::Char('a') if l.tab == LauncherTab::Presets => {
             let queue_only = key.code == KeyCode::Char('a');

@@ -20,6 +20,9 @@ const DIM: Color = Color::DarkGray;
 /// Colours of overlaid runs.
 const RUN_COLORS: [Color; 6] = [Color::Cyan, Color::Magenta, Color::Yellow, Color::Green, Color::Blue, Color::LightRed];
 
+/// A named, coloured line of points.
+type Line2 = (String, Color, Vec<(f64, f64)>);
+
 fn metric_color(metric: &str, i: usize) -> Color {
     match metric {
         "mfd" => Color::Cyan,
@@ -224,21 +227,21 @@ fn draw_curves(frame: &mut Frame, app: &App, area: Rect, focused: bool) {
     } else {
         let buckets = loss_area.width.max(8) as usize;
         let single = app.runs.len() == 1;
-        let mut points: Vec<(String, Color, bool, Vec<(f64, f64)>)> = Vec::new();
+        let mut points: Vec<(Line2, bool)> = Vec::new();
         for (i, run) in app.runs.iter().enumerate() {
             let xs = run.loss.xs(app.x_axis);
             let color = RUN_COLORS[i % RUN_COLORS.len()];
             if single {
-                points.push(("raw".into(), DIM, true, decimate(xs, &run.loss.raw, buckets, app.log_y)));
+                points.push((("raw".into(), DIM, decimate(xs, &run.loss.raw, buckets, app.log_y)), true));
             }
             let name = if single { "smoothed".to_string() } else { run.name.clone() };
-            points.push((name, color, false, decimate(xs, &run.loss.smooth, buckets, app.log_y)));
+            points.push(((name, color, decimate(xs, &run.loss.smooth, buckets, app.log_y)), false));
         }
-        let refs: Vec<&[(f64, f64)]> = points.iter().map(|p| p.3.as_slice()).collect();
+        let refs: Vec<&[(f64, f64)]> = points.iter().map(|p| p.0 .2.as_slice()).collect();
         if let Some((xb, yb)) = bounds(&refs) {
             let datasets = points
                 .iter()
-                .map(|(name, color, raw, pts)| {
+                .map(|((name, color, pts), raw)| {
                     Dataset::default()
                         .name(name.clone())
                         .marker(Marker::Braille)
@@ -262,7 +265,7 @@ fn draw_curves(frame: &mut Frame, app: &App, area: Rect, focused: bool) {
 
 /// Evaluation metrics (FD, ...) on their own axis, under the loss.
 fn draw_evals(frame: &mut Frame, app: &App, area: Rect) {
-    let mut points: Vec<(String, Color, Vec<(f64, f64)>)> = Vec::new();
+    let mut points: Vec<Line2> = Vec::new();
     for (i, run) in app.runs.iter().enumerate() {
         for (j, (name, h)) in run.evals.iter().enumerate() {
             let label = if app.runs.len() > 1 { format!("{} {name}", run.name) } else { name.clone() };
@@ -362,7 +365,7 @@ fn draw_hist(frame: &mut Frame, app: &App, area: Rect, focused: bool) {
         return;
     }
     if app.hist.overlay {
-        let series: Vec<(String, Color, Vec<(f64, f64)>)> =
+        let series: Vec<Line2> =
             rows.iter().enumerate().map(|(i, (m, row))| (m.to_uppercase(), metric_color(m, i), density(row))).collect();
         let refs: Vec<&[(f64, f64)]> = series.iter().map(|s| s.2.as_slice()).collect();
         let Some((xb, yb)) = bounds(&refs) else { return };

@@ -214,7 +214,7 @@ pub fn discover_runs(paths: &Paths) -> Vec<RunEntry> {
         .filter(|d| d.join(engine::run::LOG_FILE).exists())
         .map(|d| (std::fs::metadata(d.join(engine::run::LOG_FILE)).and_then(|m| m.modified()).unwrap_or(SystemTime::UNIX_EPOCH), d))
         .collect();
-    dirs.sort_by(|a, b| b.0.cmp(&a.0));
+    dirs.sort_by_key(|d| std::cmp::Reverse(d.0));
     dirs.into_iter()
         .map(|(_, dir)| {
             let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();

@@ -581,3 +581,52 @@ pub fn run_view(dirs: &[PathBuf], paths: &Paths) -> Result<()> {
     drop(guard);
     result
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{RunLogWriter, RunMeta};
+
+    #[test]
+    fn load_run_reads_what_the_engine_logs() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("run-a");
+        std::fs::create_dir_all(&dir).unwrap();
+        let preset = "name = \"a\"\n[data]\ndataset = \"disks\"\n[train]\nmode = \"ect\"\nbatch_size = 4\niterations = 30\n";
+        let w = RunLogWriter::create(dir.join(engine::run::LOG_FILE), &RunMeta::new(preset, 0, "disks", "00")).unwrap();
+        for s in 1..=30 {
+            w.scalar("loss", s, s as f64 * 0.004, s as f64 * 0.1, 1.0 / s as f64).unwrap();
+            w.scalar("img_per_s", s, s as f64 * 0.004, s as f64 * 0.1, 40.0).unwrap();
+        }
+        w.hist("tangent/mfd/rho", 10, vec![0.0, 0.5, 1.0], vec![3, 1]).unwrap();
+        w.hist("tangent/mfd/rho", 20, vec![0.0, 0.5, 1.0], vec![1, 3]).unwrap();
+        w.eval("fd", 30, 0.12, 42.0, vec![("extractor".into(), "test".into())]).unwrap();
+        w.samples(30, vec![128; 4 * 8 * 8], 4, 8, 8, 1).unwrap();
+        w.close().unwrap();
+
+        let run = load_run(&dir).unwrap();
+        assert_eq!(run.name, "run-a");
+        assert_eq!(run.loss.len(), 30);
+        assert_eq!((run.progress.step, run.progress.total), (30, 30));
+        assert_eq!(run.state, RunState::Finished);
+        assert_eq!(run.progress.img_per_s, 40.0);
+        assert_eq!(run.hists["tangent/mfd/rho"], HistRow { step: 20, edges: vec![0.0, 0.5, 1.0], counts: vec![1, 3] });
+        assert_eq!(run.evals["fd"].raw, vec![42.0]);
+        assert_eq!(run.samples_ema.as_ref().unwrap().grid.n, 4);
+        // And the viewer draws it: histograms instead of "no probes yet".
+        let text = crate::tui::render_to_text(&App::viewer(vec![run]), 80, 24);
+        assert!(text.contains("MFD") && !text.contains("no probes yet"), "{text}");
+        assert!(load_run(&tmp.path().join("missing")).is_err());
+    }
+
+    #[test]
+    fn discovery_lists_presets_and_runs() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("x.toml");
+        std::fs::write(&p, "name = \"x\"\n[data]\ndataset = \"disks\"\n[train]\nmode = \"ect\"\nbatch_size = 4\niterations = 3\n").unwrap();
+        let entries = discover_presets(std::slice::from_ref(&p), &["train.iterations=7".to_string()]);
+        assert_eq!(entries[0].name, "x");
+        assert_eq!(entries[0].preset.as_ref().unwrap().train.iterations, 7, "--set applies to named presets");
+        assert!(discover_runs(&Paths { home: tmp.path().to_path_buf() }).is_empty());
+    }
+}

@@ -238,14 +238,7 @@ impl PresetEntry {
     /// The resolved preset as TOML (what the run will record), or the error.
     pub fn preview(&self) -> String {
         match &self.preset {
-            Ok(p) => {
-                let mut s = String::new();
-                if !p.description.is_empty() {
-                    s.push_str(&format!("# {}\n", p.description));
-                }
-                s.push_str(&p.to_toml());
-                s
-            }
+            Ok(p) => p.to_toml(),
             Err(e) => format!("cannot load this preset:\n\n{e}"),
         }
     }

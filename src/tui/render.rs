@@ -211,7 +211,8 @@ fn axis_labels(b: [f64; 2], log: bool) -> Vec<Line<'static>> {
 }
 
 fn draw_curves(frame: &mut Frame, app: &App, area: Rect, focused: bool) {
-    let extra = format!("{} · x {}", if app.log_y { "log-y" } else { "linear" }, app.x_axis.label());
+    let what = if app.runs.len() > 1 { format!("{} runs, smoothed", app.runs.len()) } else { "raw + smoothed".to_string() };
+    let extra = format!("{what} · {} · x {}", if app.log_y { "log-y" } else { "linear" }, app.x_axis.label());
     let block = panel_block(title_line(Panel::Curves.title(), extra, focused), focused);
     let inner = block.inner(area);
     frame.render_widget(block, area);
@@ -253,7 +254,8 @@ fn draw_curves(frame: &mut Frame, app: &App, area: Rect, focused: bool) {
             let chart = Chart::new(datasets)
                 .x_axis(Axis::default().bounds(xb).labels(axis_labels(xb, false)).style(Style::new().fg(DIM)))
                 .y_axis(Axis::default().bounds(yb).labels(axis_labels(yb, app.log_y)).style(Style::new().fg(DIM)))
-                .legend_position(Some(LegendPosition::TopRight))
+                // A legend would cover the curve in a small panel; the title says what is drawn.
+                .legend_position((loss_area.width >= 70 || app.runs.len() > 1).then_some(LegendPosition::TopRight))
                 .hidden_legend_constraints((Constraint::Percentage(50), Constraint::Percentage(50)));
             frame.render_widget(chart, loss_area);
         }
@@ -321,7 +323,7 @@ fn draw_samples(frame: &mut Frame, app: &App, area: Rect, focused: bool) {
         let [head, img] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(a);
         let caption = match grid {
             Some(g) => format!("{label} · step {}", g.step),
-            None if label == "raw" => "raw · next checkpoint".to_string(),
+            None if label == "raw" => "raw: next ckpt".to_string(),
             None => label.to_string(),
         };
         frame.render_widget(Paragraph::new(caption).alignment(Alignment::Center).fg(DIM), head);

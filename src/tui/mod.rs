@@ -27,33 +27,14 @@ pub fn render_to_text(app: &App, width: u16, height: u16) -> String {
     buffer_text(terminal.backend().buffer())
 }
 
-/// A buffer's symbols as lines of text (trailing spaces trimmed).
+/// A buffer's symbols as lines of text (trailing spaces trimmed). The UI draws no wide
+/// characters, so each cell is one column.
 pub fn buffer_text(buf: &ratatui::buffer::Buffer) -> String {
     let mut out = String::new();
     for y in 0..buf.area.height {
-        let mut line = String::new();
-        let mut skip = 0usize;
-        for x in 0..buf.area.width {
-            let cell = &buf[(buf.area.x + x, buf.area.y + y)];
-            if skip > 0 {
-                skip -= 1;
-                continue;
-            }
-            let s = cell.symbol();
-            line.push_str(s);
-            skip = unicode_width(s).saturating_sub(1);
-        }
+        let line: String = (0..buf.area.width).map(|x| buf[(buf.area.x + x, buf.area.y + y)].symbol()).collect();
         out.push_str(line.trim_end());
         out.push('\n');
     }
     out
-}
-
-fn unicode_width(s: &str) -> usize {
-    // Wide characters are not used by the UI; every symbol is one column.
-    if s.is_empty() {
-        0
-    } else {
-        1
-    }
 }

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Installs what building ayt needs on Debian (HDF5 headers, pkg-config). Idempotent.
+# Installs what building ayt needs on Debian (HDF5 headers, pkg-config), and tmux for the
+# terminal UI end-to-end test. Idempotent.
 set -euo pipefail
 need=()
-for pkg in libhdf5-dev pkg-config; do
+for pkg in libhdf5-dev pkg-config tmux; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -23,5 +23,6 @@ pub mod runtime;
 pub mod sample;
 pub mod store;
 pub mod train;
+pub mod tui;
 
 pub use error::{Error, Result};

@@ -122,6 +122,37 @@ enum Cmd {
     /// Augmentations of the feature network (method.md section 6)
     #[command(subcommand)]
     Augment(AugmentCmd),
+    /// The terminal UI (what `ayt` alone opens): launcher and live dashboard
+    Tui {
+        /// A preset to offer first in the launcher (repeatable)
+        #[arg(long)]
+        preset: Vec<PathBuf>,
+        /// Override a field of the named presets, e.g. --set train.iterations=100 (repeatable)
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Start the first --preset at once
+        #[arg(long)]
+        start: bool,
+        #[arg(long, default_value = "cpu")]
+        device: String,
+    },
+    /// The dashboard, read-only, over runs on disk (finished or running); several are overlaid
+    View {
+        #[arg(required = true)]
+        run_dirs: Vec<PathBuf>,
+    },
+    /// Frame time of the dashboard with long histories (no terminal needed)
+    BenchUi {
+        /// Points per loss history (three runs are overlaid, plus one live run)
+        #[arg(long, default_value_t = 100_000)]
+        points: usize,
+        #[arg(long, default_value_t = 200)]
+        width: u16,
+        #[arg(long, default_value_t = 60)]
+        height: u16,
+        #[arg(long, default_value_t = 200)]
+        frames: usize,
+    },
 }
 
 #[derive(Subcommand)]
@@ -218,8 +249,8 @@ fn parse_device(s: &str) -> anyhow::Result<candle_core::Device> {
 fn run(cli: Cli) -> anyhow::Result<()> {
     let paths = Paths::resolve(cli.home);
     let Some(command) = cli.command else {
-        eprintln!("The terminal UI is not built yet; use a subcommand (ayt --help).");
-        return Ok(());
+        let opts = ayt::tui::LiveOptions { paths, device: candle_core::Device::Cpu, presets: Vec::new(), set: Vec::new(), start: false };
+        return Ok(ayt::tui::run_live(opts)?);
     };
     match command {
         Cmd::Train { preset, set, out, device } => {
@@ -251,6 +282,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::Probe { run_dir, step, out, mfd } => probe_command(&paths, &run_dir, step, mfd.as_deref(), &out),
+        Cmd::Tui { preset, set, start, device } => {
+            let opts = ayt::tui::LiveOptions { paths, device: parse_device(&device)?, presets: preset, set, start };
+            Ok(ayt::tui::run_live(opts)?)
+        }
+        Cmd::View { run_dirs } => Ok(ayt::tui::run_view(&run_dirs, &paths)?),
+        Cmd::BenchUi { points, width, height, frames } => bench_ui(points, width, height, frames),
         Cmd::Features(FeaturesCmd::Train { preset, set, out, device }) => {
             let p = ayt::features::FeaturesPreset::load(&preset, &set)?;
             let o = ayt::features::train::train(&p, &paths, out, &parse_device(&device)?)?;
@@ -444,4 +481,32 @@ fn find_idx(dir: &std::path::Path, name: &str) -> anyhow::Result<PathBuf> {
         }
     }
     bail!("{}: no {name} or {name}.gz here", dir.display())
+}
+
+/// Renders the dashboard `frames` times into a `width x height` test backend with histories of
+/// `points` points (a live run and a three-run overlay) and prints frame-time statistics.
+fn bench_ui(points: usize, width: u16, height: u16, frames: usize) -> anyhow::Result<()> {
+    use std::time::Instant;
+    let frames = frames.max(1);
+    for (label, app) in
+        [("live dashboard", ayt::tui::fixtures::dashboard(points)), ("view, 3 runs overlaid", ayt::tui::fixtures::viewer(points))]
+    {
+        let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(width, height))?;
+        let mut times = Vec::with_capacity(frames);
+        for _ in 0..frames {
+            let t = Instant::now();
+            terminal.draw(|f| ayt::tui::render::draw(f, &app))?;
+            times.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        times.sort_by(|a, b| a.total_cmp(b));
+        let mean = times.iter().sum::<f64>() / times.len() as f64;
+        let pct = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
+        println!(
+            "{label}: {points} points/run, {width}x{height}, {frames} frames: mean {mean:.2} ms, p50 {:.2} ms, p95 {:.2} ms, max {:.2} ms",
+            pct(0.5),
+            pct(0.95),
+            pct(1.0)
+        );
+    }
+    Ok(())
 }

@@ -1,0 +1,632 @@
+//! The event loop, the only impure part of the UI: terminal setup and restore (on quit, error
+//! and panic), stray output capture, and a select over input, engine events and a tick.
+//!
+//! While the UI runs, file descriptors 1 and 2 point into a pipe: whatever a library prints
+//! (or a panicking engine thread reports) becomes a line in the log pane and in
+//! `<home>/tui.log`, never a smear across the screen. The UI itself draws on a duplicate of
+//! the original stdout.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
+use std::os::fd::{FromRawFd, RawFd};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use crossbeam_channel::{never, select, unbounded, Receiver, Sender};
+use crossterm::event::Event as TermEvent;
+use crossterm::terminal::{disable_raw_mode, enable_raw_mode, EnterAlternateScreen, LeaveAlternateScreen};
+use ratatui::backend::CrosstermBackend;
+use ratatui::Terminal;
+
+use super::app::{App, Grid, HistRow, Launcher, PresetEntry, RunData, RunEntry, RunState};
+use super::keys::{handle_key, Effect};
+use super::render;
+use crate::config::Preset;
+use crate::engine::{self, Command, Event, RunRequest};
+use crate::paths::Paths;
+use crate::store::{RunLog, SampleGrid};
+use crate::{Error, Result};
+
+/// Shortest time between two frames (about 30 frames/s).
+pub const FRAME: Duration = Duration::from_millis(33);
+/// Wake-up interval when nothing happens (re-reading viewed runs, clock).
+const TICK: Duration = Duration::from_millis(250);
+/// How often runs read from disk are checked for new rows.
+const RELOAD_EVERY: Duration = Duration::from_secs(2);
+
+/// What `ayt` (or `ayt tui`) was asked for.
+pub struct LiveOptions {
+    pub paths: Paths,
+    pub device: candle_core::Device,
+    /// Preset files named on the command line (listed first).
+    pub presets: Vec<PathBuf>,
+    /// Overrides for the named presets (`--set key=value`).
+    pub set: Vec<String>,
+    /// Start the first named preset at once.
+    pub start: bool,
+}
+
+// ------------------------------------------------------------------------ terminal and output
+
+/// File descriptors saved while the UI owns the terminal: (stdout, stderr).
+static SAVED: Mutex<Option<(RawFd, RawFd)>> = Mutex::new(None);
+static UI_THREAD: OnceLock<std::thread::ThreadId> = OnceLock::new();
+
+fn os_err(what: &str) -> Error {
+    Error::msg(format!("{what}: {}", std::io::Error::last_os_error()))
+}
+
+/// Puts the terminal back: leaves the alternate screen, shows the cursor, ends raw mode, and
+/// points stdout and stderr at the terminal again. Idempotent; safe from a panic hook.
+pub fn restore_terminal() {
+    let saved = SAVED.lock().map(|mut s| s.take()).unwrap_or(None);
+    if let Some((out, err)) = saved {
+        // SAFETY: plain fd calls on descriptors this module duplicated.
+        unsafe {
+            libc::dup2(out, 1);
+            libc::dup2(err, 2);
+            libc::close(out);
+            libc::close(err);
+        }
+        let mut stdout = std::io::stdout();
+        let _ = crossterm::execute!(stdout, LeaveAlternateScreen, crossterm::cursor::Show);
+        let _ = stdout.flush();
+        let _ = disable_raw_mode();
+    }
+}
+
+/// Restores the terminal when dropped (quit, `?` errors); the panic hook covers panics.
+struct Guard;
+impl Drop for Guard {
+    fn drop(&mut self) {
+        restore_terminal();
+    }
+}
+
+type Tui = Terminal<CrosstermBackend<File>>;
+
+/// Takes over the terminal; returns it and the stream of captured output lines.
+fn setup() -> Result<(Tui, Guard, Receiver<String>)> {
+    let _ = UI_THREAD.set(std::thread::current().id());
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let prev = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if UI_THREAD.get() == Some(&std::thread::current().id()) {
+                restore_terminal();
+            }
+            prev(info);
+        }));
+    });
+    enable_raw_mode().map_err(|e| Error::msg(format!("cannot enter raw mode (is this a terminal?): {e}")))?;
+    // SAFETY: dup/pipe/dup2 on the process's own standard descriptors.
+    let (out, err, read_end) = unsafe {
+        let out = libc::dup(1);
+        let err = libc::dup(2);
+        if out < 0 || err < 0 {
+            let _ = disable_raw_mode();
+            return Err(os_err("dup"));
+        }
+        let mut fds = [0; 2];
+        if libc::pipe(fds.as_mut_ptr()) != 0 {
+            let _ = disable_raw_mode();
+            return Err(os_err("pipe"));
+        }
+        (out, err, fds)
+    };
+    // SAFETY: `dup(out)` is a fresh descriptor owned by the File.
+    let tty = unsafe { File::from_raw_fd(libc::dup(out)) };
+    *SAVED.lock().map_err(|_| Error::msg("terminal state lock poisoned"))? = Some((out, err));
+    let guard = Guard;
+    unsafe {
+        libc::dup2(read_end[1], 1);
+        libc::dup2(read_end[1], 2);
+        libc::close(read_end[1]);
+    }
+    let (tx, rx) = unbounded();
+    // SAFETY: the read end is owned by this File alone.
+    let reader = unsafe { File::from_raw_fd(read_end[0]) };
+    std::thread::Builder::new()
+        .name("ayt-tui-capture".into())
+        .spawn(move || {
+            for line in BufReader::new(reader).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        })
+        .map_err(|e| Error::msg(format!("spawning the output capture thread: {e}")))?;
+    let mut backend = CrosstermBackend::new(tty);
+    crossterm::execute!(backend, EnterAlternateScreen, crossterm::cursor::Hide).map_err(|e| Error::msg(e.to_string()))?;
+    let terminal = Terminal::new(backend).map_err(|e| Error::msg(e.to_string()))?;
+    Ok((terminal, guard, rx))
+}
+
+/// Key presses and resizes from a thread that polls, so it can be told to stop.
+fn input_thread(stop: Arc<AtomicBool>) -> Receiver<TermEvent> {
+    let (tx, rx) = crossbeam_channel::bounded(256);
+    std::thread::Builder::new()
+        .name("ayt-tui-input".into())
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                match crossterm::event::poll(Duration::from_millis(100)) {
+                    Ok(true) => match crossterm::event::read() {
+                        Ok(ev) => {
+                            if tx.send(ev).is_err() {
+                                break;
+                            }
+                        }
+                        Err(_) => break,
+                    },
+                    Ok(false) => {}
+                    Err(_) => break,
+                }
+            }
+        })
+        .ok();
+    rx
+}
+
+// ------------------------------------------------------------------------------ disk reading
+
+/// Presets: the named files, then `presets/` here, then `<config dir>/presets` (phi presets,
+/// which `ayt features train` takes, are skipped).
+pub fn discover_presets(named: &[PathBuf], set: &[String]) -> Vec<PresetEntry> {
+    let mut entries: Vec<PresetEntry> = named
+        .iter()
+        .map(|p| {
+            let mut e = PresetEntry::load(p.clone());
+            if !set.is_empty() {
+                e.preset = Preset::load(p, set).map_err(|e| e.to_string());
+            }
+            e
+        })
+        .collect();
+    let mut dirs = vec![PathBuf::from("presets")];
+    if let Some(d) = directories::ProjectDirs::from("", "", "ayt") {
+        dirs.push(d.config_dir().join("presets"));
+    }
+    for dir in dirs {
+        let Ok(rd) = std::fs::read_dir(&dir) else { continue };
+        let mut files: Vec<PathBuf> =
+            rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "toml")).collect();
+        files.sort();
+        for f in files {
+            let text = std::fs::read_to_string(&f).unwrap_or_default();
+            if crate::config::is_features_preset(&text) || entries.iter().any(|e| e.path == f) {
+                continue;
+            }
+            entries.push(PresetEntry::load(f));
+        }
+    }
+    entries
+}
+
+/// Run folders under `<home>/runs`, newest first.
+pub fn discover_runs(paths: &Paths) -> Vec<RunEntry> {
+    let Ok(rd) = std::fs::read_dir(paths.runs()) else { return Vec::new() };
+    let mut dirs: Vec<(SystemTime, PathBuf)> = rd
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|d| d.join(engine::run::LOG_FILE).exists())
+        .map(|d| (std::fs::metadata(d.join(engine::run::LOG_FILE)).and_then(|m| m.modified()).unwrap_or(SystemTime::UNIX_EPOCH), d))
+        .collect();
+    dirs.sort_by_key(|d| std::cmp::Reverse(d.0));
+    dirs.into_iter()
+        .map(|(_, dir)| {
+            let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let mut summary = String::new();
+            let ckpts = crate::train::checkpoint::list(&dir).unwrap_or_default();
+            let ckpt_list: Vec<String> = ckpts.iter().map(|s| s.to_string()).collect();
+            summary.push_str(&format!(
+                "checkpoints: {}\nenter: open read-only · r: resume from the latest checkpoint\n\n",
+                if ckpt_list.is_empty() { "none".to_string() } else { ckpt_list.join(", ") }
+            ));
+            summary.push_str(&std::fs::read_to_string(dir.join(engine::run::PRESET_FILE)).unwrap_or_default());
+            RunEntry { dir, name, summary }
+        })
+        .collect()
+}
+
+/// Reads a run folder's `run.h5` into dashboard data.
+pub fn load_run(dir: &Path) -> Result<RunData> {
+    let path = if dir.is_file() { dir.to_path_buf() } else { dir.join(engine::run::LOG_FILE) };
+    let dir = if dir.is_file() { dir.parent().unwrap_or(dir).to_path_buf() } else { dir.to_path_buf() };
+    let log = RunLog::open(&path)?;
+    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| dir.display().to_string());
+    let mut run = RunData::new(name, Some(dir), RunState::Viewing);
+    if let Ok(meta) = log.meta() {
+        if let Ok(p) = Preset::parse(&meta.preset_toml, &path, &[]) {
+            run.progress.total = p.train.iterations;
+        }
+    }
+    let names = log.scalar_names()?;
+    if names.iter().any(|n| n == "loss") {
+        let s = log.scalar("loss")?;
+        for i in 0..s.len() {
+            run.loss.push(s.step[i] as f64, s.kimg[i], s.value[i]);
+        }
+        if let (Some(&step), Some(&kimg), Some(&wall)) = (s.step.last(), s.kimg.last(), s.wall.last()) {
+            run.progress.step = step.max(0) as u64;
+            run.progress.kimg = kimg;
+            run.progress.wall_s = wall;
+        }
+    }
+    if names.iter().any(|n| n == "img_per_s") {
+        run.progress.img_per_s = log.scalar("img_per_s")?.value.last().copied().unwrap_or(0.0);
+    }
+    read_probes(&log, &mut run)?;
+    if let Some((step, grid)) = log.last_samples()? {
+        run.samples_ema = Some(Grid { step: step.max(0) as u64, grid });
+    }
+    if run.progress.total > 0 && run.progress.step >= run.progress.total {
+        run.state = RunState::Finished;
+    }
+    Ok(run)
+}
+
+/// Reads the evaluation metrics and the latest row of each histogram into `run`.
+fn read_probes(log: &RunLog, run: &mut RunData) -> Result<()> {
+    for name in log.eval_names()? {
+        let e = log.eval(&name)?;
+        let mut h = super::series::History::default();
+        for i in 0..e.step.len() {
+            h.push(e.step[i] as f64, e.kimg[i], e.value[i]);
+        }
+        run.evals.insert(name, h);
+    }
+    for name in log.hist_names()? {
+        let h = log.hist(&name)?;
+        if let (Some(&step), Some(edges), Some(counts)) = (h.step.last(), h.edges.last(), h.counts.last()) {
+            let row = HistRow { step: step.max(0) as u64, edges: edges.clone(), counts: counts.iter().map(|&c| c.max(0) as u64).collect() };
+            run.hists.insert(name, row);
+        }
+    }
+    Ok(())
+}
+
+fn mtime(dir: &Path) -> Option<SystemTime> {
+    let p = if dir.is_file() { dir.to_path_buf() } else { dir.join(engine::run::LOG_FILE) };
+    std::fs::metadata(p).and_then(|m| m.modified()).ok()
+}
+
+// -------------------------------------------------------------------------------- event loop
+
+/// Raw-weight samples drawn from a checkpoint in the background.
+type RawSamples = (PathBuf, u64, std::result::Result<SampleGrid, String>);
+
+struct Loop {
+    app: App,
+    commands: Option<Sender<Command>>,
+    raw_tx: Sender<RawSamples>,
+    raw_busy: bool,
+    log_file: Option<File>,
+    log_written: u64,
+    viewed: HashMap<PathBuf, Option<SystemTime>>,
+    last_reload: Instant,
+    live_mtime: Option<SystemTime>,
+}
+
+impl Loop {
+    fn effects(&mut self, effects: Vec<Effect>) {
+        for e in effects {
+            match e {
+                Effect::Send(c) => {
+                    if let Some(tx) = &self.commands {
+                        if tx.send(c).is_err() {
+                            self.app.push_log("the engine is gone; command not sent");
+                        }
+                    }
+                }
+                Effect::OpenRun(dir) => self.open_run(&dir),
+                Effect::Reload => {
+                    let dirs: Vec<PathBuf> = self.viewed.keys().cloned().collect();
+                    for d in dirs {
+                        self.open_run(&d);
+                    }
+                    self.app.launcher.runs = discover_runs(&Paths { home: self.home() });
+                }
+                Effect::Exit => self.app.exit = true,
+            }
+        }
+    }
+
+    fn home(&self) -> PathBuf {
+        Paths::resolve(None).home
+    }
+
+    fn open_run(&mut self, dir: &Path) {
+        match load_run(dir) {
+            Ok(run) => {
+                self.viewed.insert(dir.to_path_buf(), mtime(dir));
+                self.app.add_view_run(run);
+            }
+            Err(e) => self.app.push_log(format!("cannot open {}: {e}", dir.display())),
+        }
+    }
+
+    /// Re-reads viewed runs whose log changed.
+    fn reload_changed(&mut self) {
+        if self.last_reload.elapsed() < RELOAD_EVERY {
+            return;
+        }
+        self.last_reload = Instant::now();
+        self.poll_live_probes();
+        let changed: Vec<PathBuf> = self.viewed.iter().filter(|(d, t)| mtime(d) != **t).map(|(d, _)| d.clone()).collect();
+        for d in changed {
+            let selected = self.app.selected;
+            self.open_run(&d);
+            self.app.selected = selected;
+        }
+    }
+
+    /// Histograms and eval metrics of the live run, as the engine logs them to `run.h5` (the
+    /// engine has no probe event yet): re-read when the file changes.
+    fn poll_live_probes(&mut self) {
+        let Some(idx) = self.app.live else { return };
+        let Some(dir) = self.app.runs.get(idx).and_then(|r| r.dir.clone()) else { return };
+        let t = mtime(&dir);
+        if t.is_none() || t == self.live_mtime {
+            return;
+        }
+        self.live_mtime = t;
+        let Ok(log) = RunLog::open(dir.join(engine::run::LOG_FILE)) else { return };
+        let mut probes = RunData::new("", None, RunState::Viewing);
+        if read_probes(&log, &mut probes).is_ok() {
+            if let Some(run) = self.app.runs.get_mut(idx) {
+                if !probes.hists.is_empty() {
+                    run.hists = probes.hists;
+                }
+                if !probes.evals.is_empty() {
+                    run.evals = probes.evals;
+                }
+            }
+        }
+    }
+
+    fn engine_event(&mut self, event: Event) {
+        if let Event::Checkpointed { step, .. } = &event {
+            self.raw_samples(*step);
+        }
+        self.app.on_event(event);
+    }
+
+    /// Draws raw-weight samples from the checkpoint just written, off the UI thread.
+    fn raw_samples(&mut self, step: u64) {
+        let Some(run) = self.app.live_run() else { return };
+        let (Some(dir), false) = (run.dir.clone(), self.raw_busy) else { return };
+        let n = run.samples_ema.as_ref().map(|g| g.grid.n).unwrap_or(16).min(64);
+        self.raw_busy = true;
+        let tx = self.raw_tx.clone();
+        let _ = std::thread::Builder::new().name("ayt-tui-raw".into()).spawn(move || {
+            let r = crate::sample::from_run(&dir, Some(step), n, 1, false, 0)
+                .and_then(|x| crate::sample::to_u8_nhwc(&x))
+                .map(|(images, n, h, w, c)| SampleGrid { n, h, w, c, images })
+                .map_err(|e| e.to_string());
+            let _ = tx.send((dir, step, r));
+        });
+    }
+
+    fn raw_done(&mut self, (dir, step, r): RawSamples) {
+        self.raw_busy = false;
+        match r {
+            Ok(grid) => {
+                if let Some(run) = self.app.runs.iter_mut().find(|r| r.dir.as_deref() == Some(&dir)) {
+                    run.samples_raw = Some(Grid { step, grid });
+                }
+            }
+            Err(e) => self.app.push_log(format!("raw-weight samples at step {step}: {e}")),
+        }
+    }
+
+    /// Appends the log pane's new lines to the log file.
+    fn flush_log(&mut self) {
+        let total = self.app.log_total;
+        if total == self.log_written {
+            return;
+        }
+        let new = ((total - self.log_written) as usize).min(self.app.log.len());
+        if let Some(f) = &mut self.log_file {
+            let stamp = humantime::format_rfc3339_seconds(SystemTime::now());
+            for line in self.app.log.iter().skip(self.app.log.len() - new) {
+                let _ = writeln!(f, "{stamp} {line}");
+            }
+        }
+        self.log_written = total;
+    }
+}
+
+fn open_log_file(home: &Path) -> Option<File> {
+    std::fs::create_dir_all(home).ok()?;
+    std::fs::OpenOptions::new().create(true).append(true).open(home.join("tui.log")).ok()
+}
+
+fn run_loop(
+    terminal: &mut Tui,
+    lp: &mut Loop,
+    mut events: Receiver<Event>,
+    mut captured: Receiver<String>,
+    raw_rx: Receiver<RawSamples>,
+) -> Result<()> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let inputs = input_thread(stop.clone());
+    let mut dirty = true;
+    let mut last_draw = Instant::now() - FRAME;
+    let draw_err = |e: std::io::Error| Error::msg(format!("drawing: {e}"));
+    while !lp.app.exit {
+        let wait = if dirty { FRAME.saturating_sub(last_draw.elapsed()) } else { TICK };
+        select! {
+            recv(inputs) -> ev => match ev {
+                Ok(TermEvent::Key(k)) => {
+                    let effects = handle_key(&mut lp.app, k);
+                    lp.effects(effects);
+                    dirty = true;
+                }
+                Ok(_) => dirty = true, // resize and the like: redraw
+                Err(_) => lp.app.exit = true,
+            },
+            recv(events) -> ev => match ev {
+                Ok(e) => { lp.engine_event(e); dirty = true; }
+                Err(_) => { events = never(); lp.app.on_engine_gone(); dirty = true; }
+            },
+            recv(captured) -> line => match line {
+                Ok(l) => { lp.app.push_log(l); dirty = true; }
+                Err(_) => captured = never(),
+            },
+            recv(raw_rx) -> r => if let Ok(r) = r { lp.raw_done(r); dirty = true; },
+            default(wait) => {}
+        }
+        // Coalesce a burst of engine events into one frame.
+        for e in events.try_iter().take(4096) {
+            lp.engine_event(e);
+        }
+        lp.reload_changed();
+        lp.flush_log();
+        if dirty && last_draw.elapsed() >= FRAME {
+            terminal.draw(|f| render::draw(f, &lp.app)).map_err(draw_err)?;
+            last_draw = Instant::now();
+            dirty = false;
+            // For the end-to-end test of the restore on panic.
+            if std::env::var_os("AYT_TUI_TEST_PANIC").is_some() {
+                panic!("AYT_TUI_TEST_PANIC is set: panicking to test that the terminal is restored");
+            }
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    Ok(())
+}
+
+fn truecolor() -> bool {
+    std::env::var("COLORTERM").is_ok_and(|v| v.contains("truecolor") || v.contains("24bit"))
+}
+
+/// `ayt` / `ayt tui`: the launcher and the live dashboard, driving the engine thread.
+pub fn run_live(opts: LiveOptions) -> Result<()> {
+    let presets = discover_presets(&opts.presets, &opts.set);
+    let mut app = App::new(Launcher::new(presets, discover_runs(&opts.paths)));
+    app.truecolor = truecolor();
+    let mut start = None;
+    if opts.start {
+        let entry = app.launcher.presets.first().ok_or_else(|| Error::msg("--start: name a preset with --preset"))?;
+        let preset = entry.preset.clone().map_err(Error::msg)?;
+        let request = RunRequest::New { preset: Box::new(preset), preset_dir: entry.path.parent().map(|d| d.to_path_buf()), out: None };
+        app.enqueue(&request);
+        app.push_log(format!("starting {}", engine::run::describe(&request)));
+        app.screen = super::app::Screen::Dashboard;
+        start = Some(request);
+    }
+    let log_file = open_log_file(&opts.paths.home);
+    let (mut terminal, guard, captured) = setup()?;
+    let handle = engine::spawn(opts.paths.clone(), opts.device);
+    if let Some(r) = start {
+        let _ = handle.commands.send(Command::Start(r));
+    }
+    let (raw_tx, raw_rx) = unbounded();
+    let mut lp = Loop {
+        app,
+        commands: Some(handle.commands.clone()),
+        raw_tx,
+        raw_busy: false,
+        log_file,
+        log_written: 0,
+        viewed: HashMap::new(),
+        last_reload: Instant::now(),
+        live_mtime: None,
+    };
+    let result = run_loop(&mut terminal, &mut lp, handle.events.clone(), captured, raw_rx);
+    let _ = handle.commands.send(Command::Quit);
+    // Give the engine a moment to end cleanly (it checkpoints a running run on Quit).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !handle.join.is_finished() && Instant::now() < deadline {
+        while handle.events.try_recv().is_ok() {}
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    lp.flush_log();
+    drop(terminal);
+    drop(guard);
+    result
+}
+
+/// `ayt view RUN_DIR...`: the dashboard, read-only, over runs on disk (finished or running).
+pub fn run_view(dirs: &[PathBuf], paths: &Paths) -> Result<()> {
+    let mut runs = Vec::new();
+    let mut viewed = HashMap::new();
+    for d in dirs {
+        runs.push(load_run(d)?);
+        viewed.insert(d.clone(), mtime(d));
+    }
+    let mut app = App::viewer(runs);
+    app.truecolor = truecolor();
+    app.push_log(format!("viewing {} run(s); r reloads, the view follows running runs every 2 s", dirs.len()));
+    let (raw_tx, raw_rx) = unbounded();
+    let log_file = open_log_file(&paths.home);
+    let (mut terminal, guard, captured) = setup()?;
+    let mut lp = Loop {
+        app,
+        commands: None,
+        raw_tx,
+        raw_busy: false,
+        log_file,
+        log_written: 0,
+        viewed,
+        last_reload: Instant::now(),
+        live_mtime: None,
+    };
+    let result = run_loop(&mut terminal, &mut lp, never(), captured, raw_rx);
+    lp.flush_log();
+    drop(terminal);
+    drop(guard);
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{RunLogWriter, RunMeta};
+
+    #[test]
+    fn load_run_reads_what_the_engine_logs() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("run-a");
+        std::fs::create_dir_all(&dir).unwrap();
+        let preset = "name = \"a\"\n[data]\ndataset = \"disks\"\n[train]\nmode = \"ect\"\nbatch_size = 4\niterations = 30\n";
+        let w = RunLogWriter::create(dir.join(engine::run::LOG_FILE), &RunMeta::new(preset, 0, "disks", "00")).unwrap();
+        for s in 1..=30 {
+            w.scalar("loss", s, s as f64 * 0.004, s as f64 * 0.1, 1.0 / s as f64).unwrap();
+            w.scalar("img_per_s", s, s as f64 * 0.004, s as f64 * 0.1, 40.0).unwrap();
+        }
+        w.hist("tangent/mfd/rho", 10, vec![0.0, 0.5, 1.0], vec![3, 1]).unwrap();
+        w.hist("tangent/mfd/rho", 20, vec![0.0, 0.5, 1.0], vec![1, 3]).unwrap();
+        w.eval("fd", 30, 0.12, 42.0, vec![("extractor".into(), "test".into())]).unwrap();
+        w.samples(30, vec![128; 4 * 8 * 8], 4, 8, 8, 1).unwrap();
+        w.close().unwrap();
+
+        let run = load_run(&dir).unwrap();
+        assert_eq!(run.name, "run-a");
+        assert_eq!(run.loss.len(), 30);
+        assert_eq!((run.progress.step, run.progress.total), (30, 30));
+        assert_eq!(run.state, RunState::Finished);
+        assert_eq!(run.progress.img_per_s, 40.0);
+        assert_eq!(run.hists["tangent/mfd/rho"], HistRow { step: 20, edges: vec![0.0, 0.5, 1.0], counts: vec![1, 3] });
+        assert_eq!(run.evals["fd"].raw, vec![42.0]);
+        assert_eq!(run.samples_ema.as_ref().unwrap().grid.n, 4);
+        // And the viewer draws it: histograms instead of "no probes yet".
+        let text = crate::tui::render_to_text(&App::viewer(vec![run]), 80, 24);
+        assert!(text.contains("MFD") && !text.contains("no probes yet"), "{text}");
+        assert!(load_run(&tmp.path().join("missing")).is_err());
+    }
+
+    #[test]
+    fn discovery_lists_presets_and_runs() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("x.toml");
+        std::fs::write(&p, "name = \"x\"\n[data]\ndataset = \"disks\"\n[train]\nmode = \"ect\"\nbatch_size = 4\niterations = 3\n").unwrap();
+        let entries = discover_presets(std::slice::from_ref(&p), &["train.iterations=7".to_string()]);
+        assert_eq!(entries[0].name, "x");
+        assert_eq!(entries[0].preset.as_ref().unwrap().train.iterations, 7, "--set applies to named presets");
+        assert!(discover_runs(&Paths { home: tmp.path().to_path_buf() }).is_empty());
+    }
+}

@@ -1,0 +1,179 @@
+//! End to end: `ayt tui --preset P --start` in a detached tmux session (120x40); waits for the
+//! loss panel and a step count, then pauses (space), opens help (?), quits (q, y) and checks
+//! that ayt exited cleanly and the terminal was restored. Skips when tmux is not installed.
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+const PRESET: &str = r#"
+name = "tiny-tui"
+seed = 1
+[data]
+dataset = "disks"
+[data.disks]
+size = 8
+radius_min = 1.5
+radius_max = 3.0
+[model]
+channels = [8, 16]
+blocks_per_level = 1
+emb_dim = 16
+noise_freqs = 4
+groups = 4
+[train]
+mode = "ect"
+batch_size = 8
+iterations = 100000
+lr = 2e-3
+ema_decay = 0.9
+[ect]
+q = 2.0
+n_stages = 2
+[log]
+every = 5
+sample_every = 20
+sample_count = 16
+checkpoint_every = 0
+keep_checkpoints = 1
+"#;
+
+struct Tmux {
+    socket: String,
+    session: String,
+}
+
+impl Tmux {
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new("tmux").arg("-L").arg(&self.socket).args(args).output().expect("running tmux")
+    }
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", &self.session]).stdout).into_owned()
+    }
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", &self.session];
+        args.extend_from_slice(keys);
+        self.run(&args);
+    }
+    /// Waits until `ok(screen)`, or panics with the last screen.
+    fn wait(&self, what: &str, timeout: Duration, ok: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            let s = self.screen();
+            if ok(&s) {
+                return s;
+            }
+            if start.elapsed() > timeout {
+                panic!("timed out after {timeout:?} waiting for {what}; screen:\n{s}");
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux").arg("-L").arg(&self.socket).arg("kill-server").output();
+    }
+}
+
+/// The step count in the header (`step N/M`).
+fn header_step(screen: &str) -> Option<u64> {
+    let line = screen.lines().next()?;
+    let rest = &line[line.find("step ")? + 5..];
+    rest.split('/').next()?.trim().parse().ok()
+}
+
+fn sh_quote(p: &Path) -> String {
+    format!("'{}'", p.display().to_string().replace('\'', "'\\''"))
+}
+
+#[test]
+fn ayt_tui_in_tmux_pause_help_quit() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!("skipping: tmux is not installed");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let preset = tmp.path().join("tiny.toml");
+    std::fs::write(&preset, PRESET).unwrap();
+    let t = Tmux { socket: format!("ayt-test-{}", std::process::id()), session: "ayt".into() };
+    let cmd = format!(
+        "cd {dir} && AYT_HOME={dir} {bin} tui --preset {preset} --start; echo AYT_EXIT=$?; sleep 120",
+        dir = sh_quote(tmp.path()),
+        bin = sh_quote(Path::new(env!("CARGO_BIN_EXE_ayt"))),
+        preset = sh_quote(&preset),
+    );
+    let o = t.run(&["new-session", "-d", "-s", &t.session, "-x", "120", "-y", "40", "sh", "-c", &cmd]);
+    assert!(o.status.success(), "tmux new-session: {}", String::from_utf8_lossy(&o.stderr));
+
+    let s = t.wait("the loss panel and a step count", Duration::from_secs(240), |s| {
+        s.contains("Loss") && s.contains("Samples") && header_step(s).is_some_and(|n| n > 0)
+    });
+    assert!(s.contains("tiny-tui"), "the header names the run:\n{s}");
+
+    t.keys(&["Space"]);
+    let s = t.wait("paused", Duration::from_secs(60), |s| s.contains(" paused ") && s.contains("paused at step"));
+    let at = header_step(&s).unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(header_step(&t.screen()), Some(at), "no steps while paused");
+
+    t.keys(&["?"]);
+    t.wait("the help overlay", Duration::from_secs(20), |s| s.contains("Help") && s.contains("pause / resume"));
+    t.keys(&["Escape"]);
+    t.wait("help to close", Duration::from_secs(20), |s| !s.contains("any key closes"));
+
+    t.keys(&["Space"]);
+    t.wait("resumed", Duration::from_secs(60), |s| s.contains("resumed at step"));
+
+    // Sample, checkpoint (raw-weight samples follow), probe, zoom, panels, resize.
+    t.keys(&["s"]);
+    t.wait("samples", Duration::from_secs(60), |s| s.contains("samples requested") && s.contains("EMA · step"));
+    t.keys(&["c"]);
+    t.wait("a checkpoint and raw samples", Duration::from_secs(60), |s| s.contains("checkpoint at step") && s.contains("raw · step"));
+    t.keys(&["p"]);
+    t.wait("a probe's histograms", Duration::from_secs(120), |s| s.contains("probe at step") && !s.contains("no probes yet"));
+    t.keys(&["2", "z"]);
+    t.wait("the samples panel zoomed", Duration::from_secs(20), |s| s.contains("Samples") && !s.contains("Tangent alignment"));
+    // (Escape alone: escape followed at once by another key reads as alt+key.)
+    t.keys(&["Escape"]);
+    t.wait("all panels back", Duration::from_secs(20), |s| s.contains("Tangent alignment") && s.contains("Loss"));
+    t.keys(&["Tab"]);
+    t.wait("the focus to move on", Duration::from_secs(20), |s| s.contains("┏ Tangent alignment"));
+    t.run(&["resize-window", "-t", &t.session, "-x", "80", "-y", "24"]);
+    t.wait("a redraw at 80x24", Duration::from_secs(20), |s| {
+        s.lines().count() <= 24 && s.contains("Loss") && s.lines().next().is_some_and(|l| l.chars().count() <= 80)
+    });
+    t.run(&["resize-window", "-t", &t.session, "-x", "120", "-y", "40"]);
+
+    t.keys(&["q"]);
+    t.wait("the quit confirmation", Duration::from_secs(20), |s| s.contains("Quit?"));
+    t.keys(&["y"]);
+    let s = t.wait("ayt to exit", Duration::from_secs(120), |s| s.contains("AYT_EXIT="));
+    assert!(s.contains("AYT_EXIT=0"), "ayt exits with 0:\n{s}");
+    assert!(!s.contains("Tangent alignment") && !s.contains("Loss"), "the alternate screen is gone:\n{s}");
+    // The run was stopped with a checkpoint, and the log file has the pane's lines.
+    let log = std::fs::read_to_string(tmp.path().join("tui.log")).unwrap();
+    assert!(log.contains("paused at step") && log.contains("stopped"), "tui.log:\n{log}");
+}
+
+#[test]
+fn the_terminal_is_restored_after_a_panic() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!("skipping: tmux is not installed");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let t = Tmux { socket: format!("ayt-test-panic-{}", std::process::id()), session: "ayt".into() };
+    let cmd = format!(
+        "cd {dir} && AYT_HOME={dir} AYT_TUI_TEST_PANIC=1 {bin} tui; echo AYT_EXIT=$?; sleep 120",
+        dir = sh_quote(tmp.path()),
+        bin = sh_quote(Path::new(env!("CARGO_BIN_EXE_ayt"))),
+    );
+    let o = t.run(&["new-session", "-d", "-s", &t.session, "-x", "100", "-y", "30", "sh", "-c", &cmd]);
+    assert!(o.status.success(), "tmux new-session: {}", String::from_utf8_lossy(&o.stderr));
+    let s = t.wait("ayt to exit", Duration::from_secs(60), |s| s.contains("AYT_EXIT="));
+    assert!(s.contains("AYT_EXIT=101"), "a panic exits with 101:\n{s}");
+    assert!(s.contains("AYT_TUI_TEST_PANIC"), "the panic message reaches the restored terminal:\n{s}");
+    assert!(!s.contains("launcher"), "the alternate screen is gone:\n{s}");
+}

@@ -25,19 +25,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Train a preset headless (progress bar on a terminal, periodic lines when piped)
-    Train {
-        #[arg(long)]
-        preset: PathBuf,
-        /// Override a preset field, e.g. --set train.batch_size=64 (repeatable)
-        #[arg(long = "set", value_name = "KEY=VALUE")]
-        set: Vec<String>,
-        /// Run folder [default: <home>/runs/<name>-<time>]
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// cpu or cuda:N (needs the `cuda` feature)
-        #[arg(long, default_value = "cpu")]
-        device: String,
-    },
+    Train(PresetJob),
     /// Continue a run from its latest checkpoint
     Resume {
         run_dir: PathBuf,
@@ -158,16 +146,23 @@ enum Cmd {
 #[derive(Subcommand)]
 enum FeaturesCmd {
     /// Train phi by augmentation-label regression and store it in the feature store
-    Train {
-        #[arg(long)]
-        preset: PathBuf,
-        #[arg(long = "set", value_name = "KEY=VALUE")]
-        set: Vec<String>,
-        #[arg(long)]
-        out: Option<PathBuf>,
-        #[arg(long, default_value = "cpu")]
-        device: String,
-    },
+    Train(PresetJob),
+}
+
+/// A job described by a preset: `ayt train` and `ayt features train`.
+#[derive(clap::Args)]
+struct PresetJob {
+    #[arg(long)]
+    preset: PathBuf,
+    /// Override a preset field, e.g. --set train.batch_size=64 (repeatable)
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// Run folder [default: <home>/runs/<name>-<time>]
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// cpu or cuda:N (needs the `cuda` feature)
+    #[arg(long, default_value = "cpu")]
+    device: String,
 }
 
 #[derive(Subcommand)]
@@ -253,7 +248,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         return Ok(ayt::tui::run_live(opts)?);
     };
     match command {
-        Cmd::Train { preset, set, out, device } => {
+        Cmd::Train(PresetJob { preset, set, out, device }) => {
             let p = Preset::load(&preset, &set)?;
             let request = RunRequest::New { preset: Box::new(p), preset_dir: preset.parent().map(|d| d.to_path_buf()), out };
             run_headless(paths, &device, request)
@@ -288,7 +283,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Cmd::View { run_dirs } => Ok(ayt::tui::run_view(&run_dirs, &paths)?),
         Cmd::BenchUi { points, width, height, frames } => bench_ui(points, width, height, frames),
-        Cmd::Features(FeaturesCmd::Train { preset, set, out, device }) => {
+        Cmd::Features(FeaturesCmd::Train(PresetJob { preset, set, out, device })) => {
             let p = ayt::features::FeaturesPreset::load(&preset, &set)?;
             let o = ayt::features::train::train(&p, &paths, out, &parse_device(&device)?)?;
             eprintln!("phi {}: final loss {:.5}, {:.1} s; R^2 on held-out augmented images:", p.name, o.final_loss, o.wall_s);
@@ -445,9 +440,7 @@ fn data_command(paths: &Paths, cmd: DataCmd) -> anyhow::Result<()> {
             }
         }
         DataCmd::Show { name, preview } => {
-            if name == ayt::data::mnist::TRAIN_NAME || name == ayt::data::mnist::TEST_NAME {
-                ayt::data::mnist::ensure_mnist(&store)?;
-            }
+            ayt::data::mnist::ensure_if_builtin(&store, &name)?;
             let info = store.info(&name)?;
             println!(
                 "name     {}\nfile     {}\nshape    [{}, {}, {}, {}] {}\nsha256   {}\nsource   {}",

@@ -16,9 +16,7 @@ pub fn load_batch(store: &DatasetStore, dataset: &str, n: usize, seed: u64) -> R
     let mut source = if dataset == "disks" {
         DataSource::disks(DisksConfig::default(), seed)?
     } else {
-        if dataset == mnist::TRAIN_NAME || dataset == mnist::TEST_NAME {
-            mnist::ensure_mnist(store)?;
-        }
+        mnist::ensure_if_builtin(store, dataset)?;
         DataSource::images(Arc::new(store.load(dataset)?), seed)?
     };
     Ok(source.next_batch(n))

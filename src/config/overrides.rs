@@ -27,6 +27,22 @@ pub fn apply(table: &mut Table, assignment: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Parses preset text into `T`, applying `--set` overrides first; errors name `path`, the key and
+/// the value. Range checks are the caller's (`validate`).
+pub fn parse_with_overrides<T: serde::de::DeserializeOwned>(text: &str, path: &std::path::Path, overrides: &[String]) -> crate::Result<T> {
+    let err = |msg: String| crate::Error::Preset { path: path.to_path_buf(), msg };
+    let mut table: Table = toml::from_str(text).map_err(|e| err(e.to_string().trim_end().to_string()))?;
+    for o in overrides {
+        apply(&mut table, o).map_err(err)?;
+    }
+    Value::Table(table).try_into().map_err(|e: toml::de::Error| err(e.to_string().trim_end().to_string()))
+}
+
+/// Reads a preset file, naming it when it cannot be read.
+pub fn read_preset(path: &std::path::Path) -> crate::Result<String> {
+    std::fs::read_to_string(path).map_err(|e| crate::Error::Preset { path: path.to_path_buf(), msg: format!("cannot read: {e}") })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -210,21 +210,13 @@ impl Default for LogConfig {
 impl Preset {
     /// Reads, overrides (`--set key=value`) and validates a preset file.
     pub fn load(path: &Path, overrides: &[String]) -> Result<Preset> {
-        let text =
-            std::fs::read_to_string(path).map_err(|e| Error::Preset { path: path.to_path_buf(), msg: format!("cannot read: {e}") })?;
-        Preset::parse(&text, path, overrides)
+        Preset::parse(&super::overrides::read_preset(path)?, path, overrides)
     }
 
     /// Parses preset text; `path` is only used in messages.
     pub fn parse(text: &str, path: &Path, overrides: &[String]) -> Result<Preset> {
-        let err = |msg: String| Error::Preset { path: path.to_path_buf(), msg };
-        let mut table: toml::Table = toml::from_str(text).map_err(|e| err(e.to_string().trim_end().to_string()))?;
-        for o in overrides {
-            super::overrides::apply(&mut table, o).map_err(err)?;
-        }
-        let preset: Preset =
-            toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| err(e.to_string().trim_end().to_string()))?;
-        preset.validate().map_err(err)?;
+        let preset: Preset = super::overrides::parse_with_overrides(text, path, overrides)?;
+        preset.validate().map_err(|msg| Error::Preset { path: path.to_path_buf(), msg })?;
         Ok(preset)
     }
 

@@ -57,6 +57,15 @@ pub fn ensure_mnist(store: &DatasetStore) -> Result<()> {
     Ok(())
 }
 
+/// Imports the embedded MNIST first when `name` is one of its two data sets (a no-op otherwise),
+/// so every command can name "mnist" without an import step.
+pub fn ensure_if_builtin(store: &DatasetStore, name: &str) -> Result<()> {
+    if name == TRAIN_NAME || name == TEST_NAME {
+        ensure_mnist(store)?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

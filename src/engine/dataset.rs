@@ -31,9 +31,7 @@ pub fn open_data(data: &DataConfig, seed: u64, paths: &Paths) -> Result<OpenedDa
         return Ok(OpenedData { source: DataSource::disks(cfg, seed)?, name: "disks".into(), sha256 });
     }
     let store = DatasetStore::new(paths.datasets());
-    if name == mnist::TRAIN_NAME || name == mnist::TEST_NAME {
-        mnist::ensure_mnist(&store)?;
-    }
+    mnist::ensure_if_builtin(&store, name)?;
     if !store.exists(name) {
         return Err(Error::msg(format!(
             "data.dataset = {name:?}: no such data set in {} (import one with `ayt data import`, or use \"disks\" or \"mnist\")",

@@ -57,15 +57,9 @@ fn default_eval() -> usize {
 
 impl FeaturesPreset {
     pub fn load(path: &Path, overrides: &[String]) -> Result<FeaturesPreset> {
-        let err = |msg: String| Error::Preset { path: path.to_path_buf(), msg };
-        let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
-        let mut table: toml::Table = toml::from_str(&text).map_err(|e| err(e.to_string().trim_end().to_string()))?;
-        for o in overrides {
-            crate::config::overrides::apply(&mut table, o).map_err(err)?;
-        }
-        let p: FeaturesPreset =
-            toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| err(e.to_string().trim_end().to_string()))?;
-        p.validate().map_err(err)?;
+        use crate::config::overrides::{parse_with_overrides, read_preset};
+        let p: FeaturesPreset = parse_with_overrides(&read_preset(path)?, path, overrides)?;
+        p.validate().map_err(|msg| Error::Preset { path: path.to_path_buf(), msg })?;
         Ok(p)
     }
 

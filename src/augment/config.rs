@@ -38,11 +38,14 @@ pub struct AugmentConfig {
     pub n_rampup: u64,
     /// The groups that are on (any order; labels always follow the table order).
     pub groups: Vec<Group>,
+    /// Ops left out of enabled groups, by name (e.g. `["rotation"]` on rotation-invariant data,
+    /// whose rotation labels no network can recover).
+    pub exclude: Vec<String>,
 }
 
 impl Default for AugmentConfig {
     fn default() -> Self {
-        AugmentConfig { p: 0.15, n_rampup: 0, groups: vec![Group::Geometric, Group::Color, Group::Degradation] }
+        AugmentConfig { p: 0.15, n_rampup: 0, groups: vec![Group::Geometric, Group::Color, Group::Degradation], exclude: Vec::new() }
     }
 }
 
@@ -106,6 +109,27 @@ impl Op {
         Op::Mixup,
         Op::ShellNoise,
     ];
+
+    /// The op's name in `augment.exclude`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Op::IsoScale => "iso_scale",
+            Op::Rotation => "rotation",
+            Op::AnisoScale => "aniso_scale",
+            Op::Translation => "translation",
+            Op::Brightness => "brightness",
+            Op::Contrast => "contrast",
+            Op::Hue => "hue",
+            Op::Saturation => "saturation",
+            Op::Blur => "blur",
+            Op::Mixup => "mixup",
+            Op::ShellNoise => "shell_noise",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Op> {
+        Op::ALL.into_iter().find(|op| op.name() == name)
+    }
 
     pub fn group(self) -> Group {
         match self {

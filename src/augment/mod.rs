@@ -66,7 +66,7 @@ impl Augmenter {
         if channels == 0 {
             return Err(Error::msg("augment: images need at least one channel"));
         }
-        let ops = Op::ALL.into_iter().filter(|op| cfg.groups.contains(&op.group()) && op.applies_to(channels)).collect();
+        let ops = Op::ALL.into_iter().filter(|op| cfg.enables(*op) && op.applies_to(channels)).collect();
         Ok(Augmenter { cfg, channels, ops })
     }
 

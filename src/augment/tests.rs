@@ -9,7 +9,7 @@ use super::*;
 use crate::data::disks::{render, DiskParams, DisksConfig};
 
 fn augmenter(groups: &[Group], channels: usize) -> Augmenter {
-    Augmenter::new(AugmentConfig { p: 1.0, n_rampup: 0, groups: groups.to_vec() }, channels).unwrap()
+    Augmenter::new(AugmentConfig { p: 1.0, n_rampup: 0, groups: groups.to_vec(), exclude: Vec::new() }, channels).unwrap()
 }
 
 fn all(channels: usize) -> Augmenter {
@@ -100,6 +100,7 @@ fn config_serde_defaults_and_validation() {
     assert!(bad(AugmentConfig { p: -0.1, ..Default::default() }));
     assert!(bad(AugmentConfig { groups: vec![], ..Default::default() }));
     assert!(bad(AugmentConfig { groups: vec![Group::Color, Group::Color], ..Default::default() }));
+    assert!(bad(AugmentConfig { exclude: vec!["spin".into()], ..Default::default() }));
     assert!(Augmenter::new(AugmentConfig::default(), 0).is_err());
 }
 
@@ -517,4 +518,16 @@ fn preview_writes_a_grid_and_reports_labels() {
     let clean = preview::preview(&batch, 0.0, 0, &out).unwrap();
     assert!(clean.iter().all(|l| l.is_empty()));
     assert!(preview::load_batch(&store, "no-such-set", 2, 0).is_err());
+}
+
+#[test]
+fn excluded_ops_lose_their_labels_and_never_fire() {
+    let cfg = AugmentConfig { p: 1.0, exclude: vec!["rotation".into(), "mixup".into()], ..Default::default() };
+    let aug = Augmenter::new(cfg, 1).unwrap();
+    let names = aug.label_names();
+    assert_eq!(names, ["iso_scale", "aniso_cos", "aniso_sin", "tx", "ty", "brightness", "contrast", "blur_sigma", "shell_noise"]);
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    for p in aug.draw_params(8, 1, 8, 8, 0, &mut rng) {
+        assert!(p.rotation.is_none() && p.mixup.is_none());
+    }
 }

@@ -100,6 +100,7 @@ pub fn train(preset: &FeaturesPreset, paths: &Paths, out: Option<PathBuf>, devic
     ));
     let mut last_loss = f64::NAN;
     for it in 0..total {
+        opt.set_lr(preset.train.lr_schedule.at(preset.train.lr, it, total));
         let batch = source.next_batch(b);
         let (x, labels) = augmenter.apply(&batch.x, b, c, h, w, it, &mut rng);
         let x = Tensor::from_vec(x, (b, c, h, w), device)?;

@@ -1,5 +1,6 @@
 //! Evaluation and diagnostics: Frechet distance, tangent-alignment metrics, histograms.
 
+pub mod disk_fit;
 pub mod evalnet;
 pub mod fd;
 pub mod hist;

@@ -2,8 +2,10 @@
 
 pub mod disk_fit;
 pub mod evalnet;
+pub mod evaluator;
 pub mod fd;
 pub mod hist;
 pub mod local_pca;
 pub mod plot;
 pub mod probe;
+pub mod refstats;

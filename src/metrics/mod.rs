@@ -6,6 +6,7 @@ pub mod evaluator;
 pub mod fd;
 pub mod hist;
 pub mod local_pca;
+pub mod pca_cache;
 pub mod plot;
 pub mod probe;
 pub mod refstats;

@@ -8,11 +8,13 @@ use candle_core::{Device, Tensor, D};
 use serde::{Deserialize, Serialize};
 
 use super::hist::{Histogram, Summary};
+use super::pca_cache::PcaKey;
 use crate::config::Preset;
 use crate::data::batch::DataSource;
 use crate::data::disks;
 use crate::model::Denoiser;
 use crate::nn::Ctx;
+use crate::paths::Paths;
 use crate::train::schedule;
 use crate::train::tangent::{unit_directions, FeatureDistance};
 use crate::Result;
@@ -57,12 +59,15 @@ pub struct ProbeBatch {
 impl ProbeBatch {
     /// Draws the batch from stream "probe" of the run's seed. `t` is stratified: equal shares
     /// log-uniform in each of the four ranges (clipped to [sigma_min, sigma_max]), so every range
-    /// has samples. `training_images` (flattened, in [-1, 1]) feed local PCA on image data.
+    /// has samples. `training_images` (flattened, in [-1, 1]) feed local PCA on image data;
+    /// with `cache` (the home folder and the data set's checksum) its neighbours and bases are
+    /// read from, or written to, the local-PCA cache.
     pub fn new(
         preset: &Preset,
         source: &DataSource,
         training_images: Option<&[f32]>,
         cfg: &ProbeConfig,
+        cache: Option<(&Paths, &str)>,
         device: &Device,
     ) -> Result<ProbeBatch> {
         use rand::Rng;
@@ -90,7 +95,14 @@ impl ProbeBatch {
                 params.iter().map(|p| disks::tangent_basis(&cfg, p)).collect()
             }
             (None, Some(train)) => {
-                (0..n).map(|i| super::local_pca::tangent_basis(train, d, &batch.x[i * d..(i + 1) * d], cfg.k, cfg.m)).collect()
+                let compute = || super::pca_cache::compute(train, &batch.x, d, cfg.k, cfg.m);
+                match cache {
+                    Some((paths, sha)) => {
+                        let key = PcaKey { dataset_sha256: sha.to_string(), probe_seed: preset.seed, k: cfg.k, m: cfg.m };
+                        super::pca_cache::load_or_compute(paths, &key, &batch.x, d, compute)?.0.bases
+                    }
+                    None => compute().bases,
+                }
             }
             (None, None) => vec![Vec::new(); n],
         };

@@ -193,6 +193,9 @@ fn ayt_eval_stores_fd_with_its_protocol() {
     let attrs: std::collections::HashMap<_, _> = e.attrs.into_iter().collect();
     assert!(attrs["extractor"].starts_with("evalnet") && attrs["n_samples"] == "64" && attrs["sampler"] == "1-step", "{attrs:?}");
     assert!(!String::from_utf8_lossy(&o.stdout).to_lowercase().contains("fid"), "a proxy must never be called FID");
+    let missing = tmp.path().join("nope.safetensors");
+    let o = ayt(tmp.path(), &["eval", run.to_str().unwrap(), "--n", "64", "--inception", missing.to_str().unwrap()]);
+    assert_clean_failure(&o, &["nope.safetensors"]);
 }
 
 #[test]

@@ -241,6 +241,31 @@ mod tests {
     }
 
     #[test]
+    fn local_pca_bases_of_a_probe_batch_come_from_the_cache_the_second_time() {
+        use rand::Rng;
+        let home = tempfile::tempdir().unwrap();
+        let paths = Paths { home: home.path().to_path_buf() };
+        let mut rng = crate::rng::stream(0, "probe-cache-test");
+        let images: Vec<u8> = (0..40 * 16).map(|_| rng.random::<u8>()).collect();
+        let set = crate::data::ImageSet::new(images, (40, 4, 4, 1), None, "t").unwrap();
+        let source = DataSource::images(std::sync::Arc::new(set), 0).unwrap();
+        let train = source.all_images_f32().unwrap();
+        let text = "name = \"t\"\n[data]\ndataset = \"x\"\n[train]\nmode = \"ect\"\nbatch_size = 4\niterations = 10\n";
+        let preset = Preset::parse(text, std::path::Path::new("t.toml"), &[]).unwrap();
+        let cfg = ProbeConfig { n: 8, k: 10, m: 3, ..ProbeConfig::default() };
+        let cache = Some((&paths, "0123456789abcdef"));
+        let a = ProbeBatch::new(&preset, &source, Some(&train), &cfg, cache, &Device::Cpu).unwrap();
+        let files: Vec<_> = std::fs::read_dir(paths.cache()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        assert_eq!(files, vec!["localpca-0123456789ab-seed0-n8-k10-m3.h5".to_string()]);
+        let b = ProbeBatch::new(&preset, &source, Some(&train), &cfg, cache, &Device::Cpu).unwrap();
+        let uncached = ProbeBatch::new(&preset, &source, Some(&train), &cfg, None, &Device::Cpu).unwrap();
+        assert_eq!(a.bases.len(), 8);
+        assert!(a.bases.iter().all(|u| u.len() == 3));
+        assert_eq!(a.bases, b.bases);
+        assert_eq!(a.bases, uncached.bases);
+    }
+
+    #[test]
     fn histograms_split_by_t_range() {
         let lp = LossProbe {
             loss: "l2".into(),

@@ -97,12 +97,17 @@ enum Cmd {
         run_dir: PathBuf,
         #[arg(long)]
         step: Option<u64>,
-        /// Samples (and reference images) per FD
-        #[arg(long, default_value_t = 1000)]
-        n: usize,
-        /// Training steps of the evaluator network when it is not cached yet
-        #[arg(long, default_value_t = 1500)]
-        evalnet_iterations: u64,
+        /// Samples (and reference images) per FD [default: the run's eval.n, 1000]
+        #[arg(long)]
+        n: Option<usize>,
+        /// Training steps of the evaluator network when it is not cached yet [default: the
+        /// run's eval.evalnet_iterations, 1500]
+        #[arg(long)]
+        evalnet_iterations: Option<u64>,
+        /// torchvision Inception-v3 weights (.safetensors) for real FID [default: the run's
+        /// eval.inception; without one, no value is called FID]
+        #[arg(long)]
+        inception: Option<PathBuf>,
     },
     /// The self-supervised feature network phi of the MFD loss
     #[command(subcommand)]
@@ -261,19 +266,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::Data(cmd) => data_command(&paths, cmd),
-        Cmd::Eval { run_dir, step, n, evalnet_iterations } => {
-            let (step, values) = ayt::metrics::evalnet::evaluate_run(&paths, &run_dir, step, n, evalnet_iterations)?;
-            let log = run_dir.join(ayt::engine::run::LOG_FILE);
-            let loss = ayt::store::RunLog::open(&log)?.scalar("loss")?;
-            let kimg = loss.step.iter().position(|s| *s == step as i64).map(|i| loss.kimg[i]).unwrap_or(f64::NAN);
-            let writer = ayt::store::RunLogWriter::open_append(&log, i64::MAX)?;
+        Cmd::Eval { run_dir, step, n, evalnet_iterations, inception } => {
+            let overrides = |cfg: &mut ayt::metrics::evaluator::EvalConfig| {
+                cfg.n = n.unwrap_or(cfg.n);
+                cfg.evalnet_iterations = evalnet_iterations.unwrap_or(cfg.evalnet_iterations);
+                if let Some(f) = inception {
+                    cfg.inception = Some(f.display().to_string());
+                }
+            };
+            let log = |line: &str| eprintln!("{line}");
+            let (step, values) = ayt::metrics::evaluator::evaluate_run(&paths, &run_dir, step, overrides, &log)?;
+            ayt::metrics::evaluator::log_to_run(&run_dir, step, &values)?;
             println!("evaluation of {} at step {step} (EMA weights)", run_dir.display());
             for v in &values {
                 let proto: Vec<String> = v.attrs.iter().map(|(k, val)| format!("{k}={val}")).collect();
-                println!("{:<26} {:>10.4}   {}", v.metric, v.value, proto.join(", "));
-                writer.eval(&v.metric, step as i64, kimg, v.value, v.attrs.clone())?;
+                println!("{:<30} {:>10.4}   {}", v.metric, v.value, proto.join(", "));
             }
-            writer.close()?;
             Ok(())
         }
         Cmd::Probe { run_dir, step, out, mfd } => probe_command(&paths, &run_dir, step, mfd.as_deref(), &out),

@@ -28,4 +28,8 @@ impl Paths {
     pub fn features(&self) -> PathBuf {
         self.home.join("features")
     }
+    /// Feature caches (reference statistics, local-PCA bases), rebuilt when missing.
+    pub fn cache(&self) -> PathBuf {
+        self.home.join("cache")
+    }
 }

@@ -99,6 +99,10 @@ pub fn follow(handle: &EngineHandle, line_every: Duration) -> Result<Outcome> {
             }
             Event::Samples { step, path, .. } => say(&progress, format!("samples at step {step}: {}", path.display())),
             Event::Checkpointed { step, path } => say(&progress, format!("checkpoint at step {step}: {}", path.display())),
+            Event::Eval { step, values, .. } => {
+                let parts: Vec<String> = values.iter().map(|(n, v)| format!("{n}={v:.4}")).collect();
+                say(&progress, format!("eval at step {step}: {}", parts.join(" ")));
+            }
             Event::Paused { step } => say(&progress, format!("paused at step {step}")),
             Event::Resumed { step } => say(&progress, format!("resumed at step {step}")),
             Event::Log(line) => say(&progress, line),

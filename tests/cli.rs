@@ -193,6 +193,9 @@ fn ayt_eval_stores_fd_with_its_protocol() {
     let attrs: std::collections::HashMap<_, _> = e.attrs.into_iter().collect();
     assert!(attrs["extractor"].starts_with("evalnet") && attrs["n_samples"] == "64" && attrs["sampler"] == "1-step", "{attrs:?}");
     assert!(!String::from_utf8_lossy(&o.stdout).to_lowercase().contains("fid"), "a proxy must never be called FID");
+    let missing = tmp.path().join("nope.safetensors");
+    let o = ayt(tmp.path(), &["eval", run.to_str().unwrap(), "--n", "64", "--inception", missing.to_str().unwrap()]);
+    assert_clean_failure(&o, &["nope.safetensors"]);
 }
 
 #[test]
@@ -230,4 +233,44 @@ fn h5py_reads_the_run_log_when_available() {
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "read_run.py failed: {}", stderr(&o));
     assert!(out.contains("loss") && out.contains("schema_version"), "{out}");
+}
+
+#[test]
+fn evaluation_during_training_lands_in_the_log_and_a_resumed_run_repeats_it_exactly() {
+    let tmp = tempfile::tempdir().unwrap();
+    // 8 images a step: every 0.016 kimg is every 2 steps; the end (step 6) is one of them
+    let text = format!("{TINY}\n[eval]\nevery_kimg = 0.016\nn = 32\nevalnet_iterations = 5\n");
+    let p = write_preset(tmp.path(), &text);
+    let run_a = tmp.path().join("a");
+    let o = ayt(tmp.path(), &["train", "--preset", p.to_str().unwrap(), "--out", run_a.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("eval at step 2"), "{}", stderr(&o));
+    let log = RunLog::open(run_a.join("run.h5")).unwrap();
+    let fd = log.eval("fd_evalnet_1step").unwrap();
+    assert_eq!(fd.step, vec![2, 4, 6], "every 2 steps and once at the end");
+    assert!(fd.kimg.iter().zip([0.016, 0.032, 0.048]).all(|(a, b)| (a - b).abs() < 1e-12), "{:?}", fd.kimg);
+    assert!(fd.value.iter().all(|v| v.is_finite() && *v >= 0.0));
+    let attrs: std::collections::HashMap<_, _> = fd.attrs.into_iter().collect();
+    assert_eq!(attrs["n_samples"], "32");
+    let names = log.eval_names().unwrap();
+    for m in ["dfd_evalnet_sigma0.4", "disk_in_range_2step", "disk_residual_rms_1step", "disk_mae_radius_sigma0.8"] {
+        assert!(names.iter().any(|n| n == m), "missing {m} in {names:?}");
+    }
+    assert!(!names.iter().any(|n| n.contains("fid")), "no Inception weights given, so no FID: {names:?}");
+    // reference statistics were cached once for the data set, extractor and n
+    let cached: Vec<_> = std::fs::read_dir(tmp.path().join("cache")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(cached.len(), 1, "{cached:?}");
+
+    // Resume from the step-3 checkpoint: same losses, and the same evaluations (fixed eval noise)
+    let run_b = tmp.path().join("b");
+    std::fs::create_dir_all(run_b.join("ckpt")).unwrap();
+    for f in ["run.h5", "preset.toml", "ckpt/step-3.safetensors", "ckpt/step-3.state.json"] {
+        std::fs::copy(run_a.join(f), run_b.join(f)).unwrap();
+    }
+    let o = ayt(tmp.path(), &["resume", run_b.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("from the cache"), "the resumed run reuses the reference statistics: {}", stderr(&o));
+    assert_eq!(losses(&run_b), losses(&run_a), "evaluation must not disturb the training streams");
+    let fd_b = RunLog::open(run_b.join("run.h5")).unwrap().eval("fd_evalnet_1step").unwrap();
+    assert_eq!((fd_b.step, fd_b.value), (fd.step, fd.value));
 }

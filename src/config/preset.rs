@@ -38,6 +38,9 @@ pub struct Preset {
     /// LPIPS settings, used when `train.loss = "lpips"`.
     #[serde(default)]
     pub lpips: LpipsConfig,
+    /// Sample-quality evaluation during training and by `ayt eval` (method.md 8).
+    #[serde(default)]
+    pub eval: crate::metrics::evaluator::EvalConfig,
 }
 
 /// The MFD loss: which trained feature network, and the optional hybrid with the pixel loss.
@@ -290,6 +293,7 @@ impl Preset {
             return Err("probe.n and probe.bins must be at least 1".into());
         }
         self.model.validate()?;
+        self.eval.validate()?;
         if self.train.loss == LossKind::Lpips {
             if self.train.mode != Mode::Ect {
                 return Err("train.loss = \"lpips\": only for train.mode = \"ect\"".into());

@@ -105,17 +105,7 @@ fn sigmoid(z: f64) -> f64 {
 
 /// Render in f64 (the reference the f32 image and the derivative tests use).
 fn render_f64(cfg: &DisksConfig, p: &DiskParams) -> Vec<f64> {
-    let (cx, cy, r, tau) = (p.cx as f64, p.cy as f64, p.radius as f64, cfg.tau as f64);
-    let n = cfg.size;
-    let mut out = Vec::with_capacity(n * n);
-    for y in 0..n {
-        for x in 0..n {
-            let (dx, dy) = (x as f64 + 0.5 - cx, y as f64 + 0.5 - cy);
-            let d = (dx * dx + dy * dy).sqrt();
-            out.push(2.0 * sigmoid((r - d) / tau) - 1.0);
-        }
-    }
-    out
+    render_and_jacobian(cfg, [p.cx as f64, p.cy as f64, p.radius as f64]).0
 }
 
 /// The image of `p`: `size * size` values in [-1, 1], row-major.
@@ -124,8 +114,15 @@ pub fn render(cfg: &DisksConfig, p: &DiskParams) -> Vec<f32> {
 }
 
 fn derivatives_f64(cfg: &DisksConfig, p: &DiskParams) -> [Vec<f64>; 3] {
-    let (cx, cy, r, tau) = (p.cx as f64, p.cy as f64, p.radius as f64, cfg.tau as f64);
+    render_and_jacobian(cfg, [p.cx as f64, p.cy as f64, p.radius as f64]).1
+}
+
+/// The image at `(cx, cy, radius)` in f64 and its derivatives `dI/dcx, dI/dcy, dI/dradius`
+/// (what fitting a disk to an image needs).
+pub fn render_and_jacobian(cfg: &DisksConfig, [cx, cy, r]: [f64; 3]) -> (Vec<f64>, [Vec<f64>; 3]) {
+    let tau = cfg.tau as f64;
     let n = cfg.size;
+    let mut img = Vec::with_capacity(n * n);
     let mut d_cx = Vec::with_capacity(n * n);
     let mut d_cy = Vec::with_capacity(n * n);
     let mut d_r = Vec::with_capacity(n * n);
@@ -134,6 +131,7 @@ fn derivatives_f64(cfg: &DisksConfig, p: &DiskParams) -> [Vec<f64>; 3] {
             let (dx, dy) = (x as f64 + 0.5 - cx, y as f64 + 0.5 - cy);
             let d = (dx * dx + dy * dy).sqrt();
             let s = sigmoid((r - d) / tau);
+            img.push(2.0 * s - 1.0);
             // dI/dz for z = (r - d) / tau, times dz/d(param)
             let g = 2.0 * s * (1.0 - s) / tau;
             d_r.push(g);
@@ -147,7 +145,7 @@ fn derivatives_f64(cfg: &DisksConfig, p: &DiskParams) -> [Vec<f64>; 3] {
             }
         }
     }
-    [d_cx, d_cy, d_r]
+    (img, [d_cx, d_cy, d_r])
 }
 
 /// Analytic `dI/dcx, dI/dcy, dI/dradius` (each `size * size`).

@@ -70,6 +70,12 @@ pub enum Event {
         step: u64,
         hists: crate::metrics::probe::ProbeHists,
     },
+    /// Sample-quality values of the EMA model (`fd_evalnet_1step`, ...), also in `/eval` of run.h5.
+    Eval {
+        step: u64,
+        kimg: f64,
+        values: Vec<(String, f64)>,
+    },
     Paused {
         step: u64,
     },

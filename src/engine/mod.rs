@@ -2,6 +2,7 @@
 //! of runs. The UI and the headless reporter consume it; it knows nothing about either.
 
 pub mod dataset;
+pub mod eval;
 pub mod events;
 pub mod probe;
 pub mod run;

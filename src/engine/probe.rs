@@ -62,7 +62,8 @@ pub fn probe_checkpoint(
     let losses = probe_losses(&preset, paths, &data.sha256, data.source.shape(), &device)?;
     let refs: Vec<(String, Option<&dyn FeatureDistance>)> = losses.iter().map(|(n, d)| (n.clone(), d.as_deref())).collect();
     let train_images = data.source.all_images_f32();
-    let batch = ProbeBatch::new(&preset, &data.source, train_images.as_deref(), &preset.probe, &device)?;
+    let cache = Some((paths, data.sha256.as_str()));
+    let batch = ProbeBatch::new(&preset, &data.source, train_images.as_deref(), &preset.probe, cache, &device)?;
     let probes = probe::probe(&model, &preset, &batch, step, &refs, &BTreeMap::new())?;
     Ok((step, probe::histograms(&probes, &batch.t, preset.probe.bins)))
 }
@@ -74,12 +75,22 @@ pub struct Prober {
     previous: BTreeMap<String, Vec<Vec<f32>>>,
     losses: Vec<NamedDistance>,
     device: Device,
+    /// For the local-PCA cache.
+    paths: Paths,
+    dataset_sha256: String,
 }
 
 impl Prober {
     pub fn new(preset: &Preset, paths: &Paths, dataset_sha256: &str, shape: (usize, usize, usize), device: &Device) -> Result<Prober> {
         let losses = probe_losses(preset, paths, dataset_sha256, shape, device)?;
-        Ok(Prober { batch: None, previous: BTreeMap::new(), losses, device: device.clone() })
+        Ok(Prober {
+            batch: None,
+            previous: BTreeMap::new(),
+            losses,
+            device: device.clone(),
+            paths: paths.clone(),
+            dataset_sha256: dataset_sha256.to_string(),
+        })
     }
 
     /// Probes the online weights, logs histograms and means, and emits them.
@@ -87,7 +98,8 @@ impl Prober {
         let cfg = &trainer.preset.probe;
         if self.batch.is_none() {
             let train_images = trainer.source.all_images_f32();
-            self.batch = Some(ProbeBatch::new(&trainer.preset, &trainer.source, train_images.as_deref(), cfg, &self.device)?);
+            let cache = Some((&self.paths, self.dataset_sha256.as_str()));
+            self.batch = Some(ProbeBatch::new(&trainer.preset, &trainer.source, train_images.as_deref(), cfg, cache, &self.device)?);
         }
         let Some(batch) = &self.batch else { return Ok(()) };
         let losses: Vec<(String, Option<&dyn FeatureDistance>)> = self.losses.iter().map(|(n, d)| (n.clone(), d.as_deref())).collect();

@@ -8,6 +8,7 @@ use std::time::Instant;
 use candle_core::Device;
 use crossbeam_channel::{Receiver, TryRecvError};
 
+use super::eval::TrainingEval;
 use super::probe::Prober;
 use super::{dataset, Command, Emitter, Event, RunRequest};
 use crate::config::Preset;
@@ -104,9 +105,17 @@ struct Prepared {
     trainer: Trainer,
     writer: RunLogWriter,
     prober: Prober,
+    eval: Option<TrainingEval>,
 }
 
-fn prepare_new(paths: &Paths, device: &Device, preset: &Preset, preset_dir: Option<&Path>, out: Option<PathBuf>) -> Result<Prepared> {
+fn prepare_new(
+    paths: &Paths,
+    device: &Device,
+    preset: &Preset,
+    preset_dir: Option<&Path>,
+    out: Option<PathBuf>,
+    emitter: &Emitter,
+) -> Result<Prepared> {
     let run_dir = out.unwrap_or_else(|| default_run_dir(paths, &preset.name));
     if run_dir.join(LOG_FILE).exists() || run_dir.join(PRESET_FILE).exists() {
         return Err(Error::file(&run_dir, "already holds a run; use `ayt resume` to continue it, or choose another --out"));
@@ -117,16 +126,18 @@ fn prepare_new(paths: &Paths, device: &Device, preset: &Preset, preset_dir: Opti
     if let Some(init) = preset.resolve_init(preset_dir, &paths.runs()) {
         trainer.init_from(&init)?;
     }
+    // Before the run folder exists: a bad [eval] setting leaves nothing behind.
+    let eval = TrainingEval::new(&trainer, paths, device, emitter)?;
     std::fs::create_dir_all(run_dir.join("samples"))?;
     let toml = preset.to_toml();
     std::fs::write(run_dir.join(PRESET_FILE), &toml)?;
     let meta = RunMeta::new(toml, preset.seed, data.name, data.sha256);
     let prober = Prober::new(preset, paths, &meta.dataset_sha256, trainer.shape, device)?;
     let writer = RunLogWriter::create(run_dir.join(LOG_FILE), &meta)?;
-    Ok(Prepared { run_dir, trainer, writer, prober })
+    Ok(Prepared { run_dir, trainer, writer, prober, eval })
 }
 
-fn prepare_resume(paths: &Paths, device: &Device, run_dir: &Path) -> Result<Prepared> {
+fn prepare_resume(paths: &Paths, device: &Device, run_dir: &Path, emitter: &Emitter) -> Result<Prepared> {
     let preset = Preset::load(&run_dir.join(PRESET_FILE), &[])?;
     let step = checkpoint::latest(run_dir)?.ok_or_else(|| Error::file(run_dir, "no checkpoint to resume from (ckpt/ is empty)"))?;
     let data = dataset::open(&preset, paths)?;
@@ -134,8 +145,9 @@ fn prepare_resume(paths: &Paths, device: &Device, run_dir: &Path) -> Result<Prep
     attach_feature_loss(&mut trainer, paths, &data.sha256, device)?;
     trainer.restore(run_dir, step)?;
     let prober = Prober::new(&preset, paths, &data.sha256, trainer.shape, device)?;
+    let eval = TrainingEval::new(&trainer, paths, device, emitter)?;
     let writer = RunLogWriter::open_append(run_dir.join(LOG_FILE), step as i64)?;
-    Ok(Prepared { run_dir: run_dir.to_path_buf(), trainer, writer, prober })
+    Ok(Prepared { run_dir: run_dir.to_path_buf(), trainer, writer, prober, eval })
 }
 
 /// Loads the frozen network a feature-space loss needs (phi for MFD), trained on this data set.
@@ -151,9 +163,9 @@ fn attach_feature_loss(trainer: &mut Trainer, paths: &Paths, dataset_sha256: &st
 
 /// Runs one request to its end (finished, stopped, or failed).
 pub fn execute(paths: &Paths, device: &Device, request: RunRequest, ctl: &mut Control) -> Result<()> {
-    let Prepared { run_dir, mut trainer, writer, mut prober } = match &request {
-        RunRequest::New { preset, preset_dir, out } => prepare_new(paths, device, preset, preset_dir.as_deref(), out.clone())?,
-        RunRequest::Resume { run_dir } => prepare_resume(paths, device, run_dir)?,
+    let Prepared { run_dir, mut trainer, writer, mut prober, mut eval } = match &request {
+        RunRequest::New { preset, preset_dir, out } => prepare_new(paths, device, preset, preset_dir.as_deref(), out.clone(), ctl.emitter)?,
+        RunRequest::Resume { run_dir } => prepare_resume(paths, device, run_dir, ctl.emitter)?,
     };
     let p = trainer.preset.clone();
     let total = p.train.iterations;
@@ -164,7 +176,7 @@ pub fn execute(paths: &Paths, device: &Device, request: RunRequest, ctl: &mut Co
         total_steps: total,
         params: trainer.model.param_count(),
     });
-    let result = train_loop(&run_dir, &mut trainer, &writer, &mut prober, ctl);
+    let result = train_loop(&run_dir, &mut trainer, &writer, &mut prober, eval.as_mut(), ctl);
     // Whatever happened, keep what was logged.
     let closed = writer.close();
     let (stopped_early, final_loss) = result?;
@@ -173,7 +185,14 @@ pub fn execute(paths: &Paths, device: &Device, request: RunRequest, ctl: &mut Co
     Ok(())
 }
 
-fn train_loop(run_dir: &Path, trainer: &mut Trainer, writer: &RunLogWriter, prober: &mut Prober, ctl: &mut Control) -> Result<(bool, f64)> {
+fn train_loop(
+    run_dir: &Path,
+    trainer: &mut Trainer,
+    writer: &RunLogWriter,
+    prober: &mut Prober,
+    mut eval: Option<&mut TrainingEval>,
+    ctl: &mut Control,
+) -> Result<(bool, f64)> {
     let p = trainer.preset.clone();
     let total = p.train.iterations;
     let mut last_loss = f64::NAN;
@@ -193,6 +212,7 @@ fn train_loop(run_dir: &Path, trainer: &mut Trainer, writer: &RunLogWriter, prob
                 Action::Probe => prober.run(trainer, writer, ctl.emitter)?,
             }
         }
+        let kimg_before = trainer.kimg();
         let stats = trainer.step()?;
         last_loss = stats.loss;
         let step = stats.step;
@@ -221,6 +241,9 @@ fn train_loop(run_dir: &Path, trainer: &mut Trainer, writer: &RunLogWriter, prob
         if p.probe.every > 0 && step % p.probe.every == 0 && step != total {
             prober.run(trainer, writer, ctl.emitter)?;
         }
+        if let Some(ev) = eval.as_deref_mut().filter(|ev| step != total && ev.due(kimg_before, kimg)) {
+            ev.run(trainer, writer, ctl.emitter)?;
+        }
         if p.log.checkpoint_every > 0 && step % p.log.checkpoint_every == 0 && step != total {
             checkpoint_now(run_dir, trainer, writer, ctl)?;
         }
@@ -228,6 +251,12 @@ fn train_loop(run_dir: &Path, trainer: &mut Trainer, writer: &RunLogWriter, prob
     samples_now(run_dir, trainer, writer, ctl)?;
     if p.probe.every > 0 {
         prober.run(trainer, writer, ctl.emitter)?;
+    }
+    // A stopped run skips the (possibly long) final evaluation; `ayt eval` can score it later.
+    match eval {
+        Some(ev) if !stopped => ev.run(trainer, writer, ctl.emitter)?,
+        Some(_) => ctl.emitter.emit(Event::Log(format!("stopped: no final evaluation (run `ayt eval {}`)", run_dir.display()))),
+        None => {}
     }
     checkpoint_now(run_dir, trainer, writer, ctl)?;
     Ok((stopped, last_loss))

@@ -4,17 +4,15 @@
 //! numbers are named "FD-evalnet", never FID.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use candle_core::{Device, Tensor, D};
 
-use super::fd::{frechet_distance, Gaussian};
+use super::evaluator::{FeatureExtractor, LogFn};
 use crate::config::DataConfig;
-use crate::data::batch::DataSource;
 use crate::engine::dataset::open_data;
 use crate::model::phi::{Phi, PhiConfig};
 use crate::paths::Paths;
-use crate::report::Progress;
 use crate::store::bundle;
 use crate::train::{RAdam, RAdamConfig};
 use crate::{Error, Result};
@@ -56,9 +54,11 @@ impl EvalNet {
         let last = &taps[taps.len() - 2];
         Ok(last.mean(D::Minus1)?.mean(D::Minus1)?)
     }
+}
 
+impl FeatureExtractor for EvalNet {
     /// Features of many images (NCHW in [-1, 1]) in batches, as rows `[n, d]`.
-    pub fn features_of(&self, images: &Tensor) -> Result<(Vec<f32>, usize)> {
+    fn features_of(&self, images: &Tensor) -> Result<(Vec<f32>, usize)> {
         let n = images.dim(0)?;
         let mut out = Vec::new();
         let mut d = 0;
@@ -71,8 +71,9 @@ impl EvalNet {
     }
 }
 
-/// Trains the evaluator for a data set (or loads the cached one).
-pub fn ensure(paths: &Paths, data: &DataConfig, iterations: u64, device: &Device) -> Result<(EvalNet, PathBuf)> {
+/// Trains the evaluator for a data set (or loads the cached one). Training progress goes to
+/// `log` (a line every 10 s): it runs inside the engine too, where no progress bar may draw.
+pub fn ensure(paths: &Paths, data: &DataConfig, iterations: u64, device: &Device, log: LogFn) -> Result<(EvalNet, PathBuf)> {
     let opened = open_data(data, 1234, paths)?;
     let path = evalnet_path(paths, &opened.sha256);
     if path.exists() {
@@ -86,7 +87,8 @@ pub fn ensure(paths: &Paths, data: &DataConfig, iterations: u64, device: &Device
     let cfg = PhiConfig { widths: if h >= 28 { vec![32, 64, 128] } else { vec![32, 64] }, ..PhiConfig::default() };
     let net = Phi::new(&cfg, c, n_out, 4321, device)?;
     let mut opt = RAdam::new(crate::model::precond::named_vars(&net.varmap), RAdamConfig { lr: 1e-3, ..RAdamConfig::default() })?;
-    let mut progress = Progress::new("evalnet", 0, iterations, Duration::from_secs(10));
+    log(&format!("evalnet: training the evaluator network for {} ({iterations} steps; cached as {})", data.dataset, path.display()));
+    let mut last_line = Instant::now();
     for it in 0..iterations {
         let batch = source.next_batch(64);
         let t = Tensor::from_vec(targets(&batch, n_out)?, (64, n_out), device)?;
@@ -101,9 +103,11 @@ pub fn ensure(paths: &Paths, data: &DataConfig, iterations: u64, device: &Device
         };
         let v = loss.to_scalar::<f32>()?;
         opt.step(&loss.backward()?)?;
-        progress.update(it + 1, iterations, &format!("loss {v:.4}"));
+        if last_line.elapsed() >= Duration::from_secs(10) || it + 1 == iterations {
+            last_line = Instant::now();
+            log(&format!("evalnet: step {}/{iterations} loss {v:.4}", it + 1));
+        }
     }
-    progress.finish();
     let tensors = crate::train::vars_to_named(&net.varmap, "")?;
     let attrs = [
         ("kind", EXTRACTOR.to_string()),
@@ -124,57 +128,4 @@ pub fn load(path: &Path, device: &Device) -> Result<EvalNet> {
     let net = Phi::new(&cfg, parse("in_channels")?, parse("n_out")?, 0, device)?;
     crate::train::load_into_varmap(&net.varmap, &bundle::load_tensors(path, device)?, "", path)?;
     Ok(EvalNet { net: net.frozen(), classify: attr("classify")? == "true" })
-}
-
-/// One FD value with its protocol.
-pub struct FdValue {
-    pub metric: String,
-    pub value: f64,
-    pub attrs: Vec<(String, String)>,
-}
-
-/// FD-evalnet of 1-step and 2-step samples and dFD at sigma 0.2 / 0.4 / 0.8 against `n` data
-/// images, for a run's checkpoint (EMA weights).
-pub fn evaluate_run(paths: &Paths, run_dir: &Path, step: Option<u64>, n: usize, evalnet_iterations: u64) -> Result<(u64, Vec<FdValue>)> {
-    let device = Device::Cpu;
-    let step = match step {
-        Some(s) => s,
-        None => crate::train::latest(run_dir)?.ok_or_else(|| Error::file(run_dir, "no checkpoint in this run folder"))?,
-    };
-    let (model, preset, (c, h, w)) = crate::sample::load_denoiser(run_dir, Some(step), true)?;
-    let (net, net_path) = ensure(paths, &preset.data, evalnet_iterations, &device)?;
-    let mut reference_src: DataSource = open_data(&preset.data, 777, paths)?.source;
-    let reference = Tensor::from_vec(reference_src.next_batch(n).x, (n, c, h, w), &device)?;
-    let (rf, d) = net.features_of(&reference)?;
-    let ref_stats = Gaussian::fit(&rf, d)?;
-    let protocol = |sampler: &str| {
-        vec![
-            ("extractor".to_string(), format!("{EXTRACTOR} ({})", net_path.display())),
-            ("n_samples".to_string(), n.to_string()),
-            ("sampler".to_string(), sampler.to_string()),
-            ("reference".to_string(), format!("{} images of {}", n, preset.data.dataset)),
-        ]
-    };
-    let mut out = Vec::new();
-    let mut rng = crate::rng::stream(preset.seed, "eval");
-    for steps in [1usize, 2] {
-        let x = crate::sample::generate(&model, n, (c, h, w), steps, &preset.sampling, &mut rng)?;
-        let (f, _) = net.features_of(&x)?;
-        let value = frechet_distance(&Gaussian::fit(&f, d)?, &ref_stats)?;
-        out.push(FdValue { metric: format!("fd_{EXTRACTOR}_{steps}step"), value, attrs: protocol(&format!("{steps}-step")) });
-    }
-    let mut data_src = open_data(&preset.data, 778, paths)?.source;
-    let x0 = Tensor::from_vec(data_src.next_batch(n).x, (n, c, h, w), &device)?;
-    for sigma in [0.2, 0.4, 0.8] {
-        let z = Tensor::from_vec(crate::rng::normal_vec(&mut rng, n * c * h * w), (n, c, h, w), &device)?;
-        let x = crate::sample::denoise_from_data(&model, &x0, &z, sigma, &preset.sampling)?;
-        let (f, _) = net.features_of(&x)?;
-        let value = frechet_distance(&Gaussian::fit(&f, d)?, &ref_stats)?;
-        out.push(FdValue {
-            metric: format!("dfd_{EXTRACTOR}_sigma{sigma}"),
-            value,
-            attrs: protocol(&format!("denoise from data at sigma {sigma}")),
-        });
-    }
-    Ok((step, out))
 }

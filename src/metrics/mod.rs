@@ -1,8 +1,12 @@
 //! Evaluation and diagnostics: Frechet distance, tangent-alignment metrics, histograms.
 
+pub mod disk_fit;
 pub mod evalnet;
+pub mod evaluator;
 pub mod fd;
 pub mod hist;
 pub mod local_pca;
+pub mod pca_cache;
 pub mod plot;
 pub mod probe;
+pub mod refstats;

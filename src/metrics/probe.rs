@@ -8,11 +8,13 @@ use candle_core::{Device, Tensor, D};
 use serde::{Deserialize, Serialize};
 
 use super::hist::{Histogram, Summary};
+use super::pca_cache::PcaKey;
 use crate::config::Preset;
 use crate::data::batch::DataSource;
 use crate::data::disks;
 use crate::model::Denoiser;
 use crate::nn::Ctx;
+use crate::paths::Paths;
 use crate::train::schedule;
 use crate::train::tangent::{unit_directions, FeatureDistance};
 use crate::Result;
@@ -57,12 +59,15 @@ pub struct ProbeBatch {
 impl ProbeBatch {
     /// Draws the batch from stream "probe" of the run's seed. `t` is stratified: equal shares
     /// log-uniform in each of the four ranges (clipped to [sigma_min, sigma_max]), so every range
-    /// has samples. `training_images` (flattened, in [-1, 1]) feed local PCA on image data.
+    /// has samples. `training_images` (flattened, in [-1, 1]) feed local PCA on image data;
+    /// with `cache` (the home folder and the data set's checksum) its neighbours and bases are
+    /// read from, or written to, the local-PCA cache.
     pub fn new(
         preset: &Preset,
         source: &DataSource,
         training_images: Option<&[f32]>,
         cfg: &ProbeConfig,
+        cache: Option<(&Paths, &str)>,
         device: &Device,
     ) -> Result<ProbeBatch> {
         use rand::Rng;
@@ -90,7 +95,14 @@ impl ProbeBatch {
                 params.iter().map(|p| disks::tangent_basis(&cfg, p)).collect()
             }
             (None, Some(train)) => {
-                (0..n).map(|i| super::local_pca::tangent_basis(train, d, &batch.x[i * d..(i + 1) * d], cfg.k, cfg.m)).collect()
+                let compute = || super::pca_cache::compute(train, &batch.x, d, cfg.k, cfg.m);
+                match cache {
+                    Some((paths, sha)) => {
+                        let key = PcaKey { dataset_sha256: sha.to_string(), probe_seed: preset.seed, k: cfg.k, m: cfg.m };
+                        super::pca_cache::load_or_compute(paths, &key, &batch.x, d, compute)?.0.bases
+                    }
+                    None => compute().bases,
+                }
             }
             (None, None) => vec![Vec::new(); n],
         };
@@ -226,6 +238,31 @@ mod tests {
             *x -= p;
         }
         assert!((normal_energy(&basis, &v) - 1.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn local_pca_bases_of_a_probe_batch_come_from_the_cache_the_second_time() {
+        use rand::Rng;
+        let home = tempfile::tempdir().unwrap();
+        let paths = Paths { home: home.path().to_path_buf() };
+        let mut rng = crate::rng::stream(0, "probe-cache-test");
+        let images: Vec<u8> = (0..40 * 16).map(|_| rng.random::<u8>()).collect();
+        let set = crate::data::ImageSet::new(images, (40, 4, 4, 1), None, "t").unwrap();
+        let source = DataSource::images(std::sync::Arc::new(set), 0).unwrap();
+        let train = source.all_images_f32().unwrap();
+        let text = "name = \"t\"\n[data]\ndataset = \"x\"\n[train]\nmode = \"ect\"\nbatch_size = 4\niterations = 10\n";
+        let preset = Preset::parse(text, std::path::Path::new("t.toml"), &[]).unwrap();
+        let cfg = ProbeConfig { n: 8, k: 10, m: 3, ..ProbeConfig::default() };
+        let cache = Some((&paths, "0123456789abcdef"));
+        let a = ProbeBatch::new(&preset, &source, Some(&train), &cfg, cache, &Device::Cpu).unwrap();
+        let files: Vec<_> = std::fs::read_dir(paths.cache()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        assert_eq!(files, vec!["localpca-0123456789ab-seed0-n8-k10-m3.h5".to_string()]);
+        let b = ProbeBatch::new(&preset, &source, Some(&train), &cfg, cache, &Device::Cpu).unwrap();
+        let uncached = ProbeBatch::new(&preset, &source, Some(&train), &cfg, None, &Device::Cpu).unwrap();
+        assert_eq!(a.bases.len(), 8);
+        assert!(a.bases.iter().all(|u| u.len() == 3));
+        assert_eq!(a.bases, b.bases);
+        assert_eq!(a.bases, uncached.bases);
     }
 
     #[test]

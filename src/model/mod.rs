@@ -1,6 +1,7 @@
 //! Models: the EDM-preconditioned UNet denoiser, and the VGG-style feature network.
 
 pub mod featnet;
+pub mod inception;
 pub mod lpips;
 pub mod phi;
 pub mod precond;

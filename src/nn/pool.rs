@@ -152,6 +152,23 @@ pub fn max_pool2d_views(x: &Tensor, k: usize, stride: usize) -> candle_core::Res
     Tensor::stack(&rows, D::Minus1)?.max(D::Minus1)
 }
 
+/// Average pooling over `k x k` windows, stride `stride`, zero padding `pad`, padded zeros
+/// counted (PyTorch's `avg_pool2d` default `count_include_pad=True`, as Inception-v3 uses):
+/// separable strided views, so any device and the view ops' gradients.
+pub fn avg_pool2d(x: &Tensor, k: usize, stride: usize, pad: usize) -> candle_core::Result<Tensor> {
+    let (_, _, h, w) = x.dims4()?;
+    if k == 0 || stride == 0 || h + 2 * pad < k || w + 2 * pad < k {
+        candle_core::bail!("avg_pool2d: kernel {k}, stride {stride}, padding {pad} does not fit an input of {h}x{w}");
+    }
+    let x = x.pad_with_zeros(2, pad, pad)?.pad_with_zeros(3, pad, pad)?;
+    let (hp, wp) = (h + 2 * pad, w + 2 * pad);
+    let (ho, wo) = ((hp - k) / stride + 1, (wp - k) / stride + 1);
+    let cols: Vec<Tensor> = (0..k).map(|dx| strided(&x, 3, dx, wo, stride)).collect::<candle_core::Result<_>>()?;
+    let xw = Tensor::stack(&cols, D::Minus1)?.sum(D::Minus1)?;
+    let rows: Vec<Tensor> = (0..k).map(|dy| strided(&xw, 2, dy, ho, stride)).collect::<candle_core::Result<_>>()?;
+    Tensor::stack(&rows, D::Minus1)?.sum(D::Minus1)? / (k * k) as f64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,6 +194,35 @@ mod tests {
                             }
                         }
                         assert_eq!(gv[(p * ho + oy) * wo + ox], m, "h{h} w{w} k{k} s{s}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn avg_pool_matches_a_direct_loop_counting_padding() {
+        for (h, w, k, s, p) in [(7, 7, 3, 1, 1), (8, 6, 3, 2, 0), (5, 5, 3, 2, 1), (4, 6, 2, 2, 0)] {
+            let x = randn(&[2, 3, h, w], 50 + h as u64);
+            let got = avg_pool2d(&x, k, s, p).unwrap();
+            let (ho, wo) = ((h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1);
+            assert_eq!(got.dims(), &[2, 3, ho, wo]);
+            let flat = x.flatten_all().unwrap().to_vec1::<f64>().unwrap();
+            let gv = got.flatten_all().unwrap().to_vec1::<f64>().unwrap();
+            for pl in 0..6 {
+                for oy in 0..ho {
+                    for ox in 0..wo {
+                        let mut sum = 0.0;
+                        for ky in 0..k {
+                            for kx in 0..k {
+                                let (iy, ix) = ((oy * s + ky) as isize - p as isize, (ox * s + kx) as isize - p as isize);
+                                if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < w {
+                                    sum += flat[pl * h * w + iy as usize * w + ix as usize];
+                                }
+                            }
+                        }
+                        let want = sum / (k * k) as f64;
+                        assert!((gv[(pl * ho + oy) * wo + ox] - want).abs() < 1e-12, "h{h} w{w} k{k} s{s} p{p}");
                     }
                 }
             }

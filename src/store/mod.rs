@@ -18,6 +18,7 @@
 //! for the duration of each call (so a reader never blocks the writer's next burst).
 
 pub mod bundle;
+pub mod cache;
 mod h5;
 mod reader;
 mod writer;

@@ -465,6 +465,14 @@ impl App {
                 }
                 self.push_log(format!("checkpoint at step {step}: {}", path.display()));
             }
+            Event::Eval { step, kimg, values } => {
+                if let Some(run) = self.live_mut() {
+                    for (name, value) in &values {
+                        run.evals.entry(name.clone()).or_default().push(step as f64, kimg, *value);
+                    }
+                }
+                self.push_log(format!("eval at step {step}: {} values", values.len()));
+            }
             Event::Paused { step } => {
                 if let Some(run) = self.live_mut() {
                     run.state = RunState::Paused;
@@ -596,6 +604,23 @@ mod tests {
         assert!(!app.job_active());
         assert!(!app.exit);
         assert!(app.log.iter().any(|l| l.contains("finished")));
+    }
+
+    #[test]
+    fn eval_events_feed_the_eval_axis_of_the_live_run() {
+        let mut app = App::new(Launcher::new(vec![], vec![]));
+        started(&mut app);
+        app.on_event(Event::Eval {
+            step: 10,
+            kimg: 0.64,
+            values: vec![("fd_evalnet_1step".into(), 12.5), ("disk_in_range_1step".into(), 0.9)],
+        });
+        app.on_event(Event::Eval { step: 20, kimg: 1.28, values: vec![("fd_evalnet_1step".into(), 8.0)] });
+        let evals = &app.live_run().unwrap().evals;
+        assert_eq!(evals["fd_evalnet_1step"].raw, vec![12.5, 8.0]);
+        assert_eq!(evals["fd_evalnet_1step"].kimg, vec![0.64, 1.28]);
+        assert_eq!(evals["disk_in_range_1step"].step, vec![10.0]);
+        assert!(app.log.back().unwrap().contains("eval at step 20"));
     }
 
     #[test]

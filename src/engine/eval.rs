@@ -1,0 +1,83 @@
+//! Sample-quality evaluation during training (`[eval] every_kimg`): the EMA model at every
+//! multiple of `every_kimg` and at the end of the run, with the same [`Evaluator`] as `ayt eval`.
+
+use std::time::Instant;
+
+use candle_core::Device;
+
+use super::{Emitter, Event};
+use crate::metrics::evaluator::Evaluator;
+use crate::paths::Paths;
+use crate::store::RunLogWriter;
+use crate::train::Trainer;
+use crate::Result;
+
+pub struct TrainingEval {
+    evaluator: Evaluator,
+    every_kimg: f64,
+    /// Step of the last evaluation (the end of the run does not repeat it).
+    last_step: Option<u64>,
+}
+
+impl TrainingEval {
+    /// `None` when the preset does not evaluate during training. Builds the evaluator now (it may
+    /// train the evaluator network), so a bad `[eval]` setting fails before the first step.
+    pub fn new(trainer: &Trainer, paths: &Paths, device: &Device, emitter: &Emitter) -> Result<Option<TrainingEval>> {
+        let cfg = &trainer.preset.eval;
+        if cfg.every_kimg <= 0.0 {
+            return Ok(None);
+        }
+        let log = |line: &str| emitter.emit(Event::Log(line.to_string()));
+        let evaluator = Evaluator::new(paths, &trainer.preset.data, cfg, device, &log)?;
+        Ok(Some(TrainingEval { evaluator, every_kimg: cfg.every_kimg, last_step: None }))
+    }
+
+    /// Whether a multiple of `every_kimg` lies in `(kimg_before, kimg_after]`. Stateless, so a
+    /// resumed run evaluates at the same points as an uninterrupted one.
+    pub fn due(&self, kimg_before: f64, kimg_after: f64) -> bool {
+        crossed(self.every_kimg, kimg_before, kimg_after)
+    }
+
+    /// Evaluates the EMA weights, logs each value to `/eval` and emits them. Its noise is the
+    /// run's "eval" stream, separate from every training stream.
+    pub fn run(&mut self, trainer: &Trainer, writer: &RunLogWriter, emitter: &Emitter) -> Result<()> {
+        if self.last_step == Some(trainer.step) {
+            return Ok(());
+        }
+        self.last_step = Some(trainer.step);
+        let (step, kimg) = (trainer.step, trainer.kimg());
+        let started = Instant::now();
+        emitter.emit(Event::Log(format!("eval at step {step} ({kimg:.2} kimg), {} samples each", self.evaluator.n())));
+        let log = |line: &str| emitter.emit(Event::Log(line.to_string()));
+        let values = self.evaluator.evaluate(&trainer.ema, &trainer.preset.sampling, trainer.preset.seed, &log)?;
+        for v in &values {
+            writer.eval(&v.metric, step as i64, kimg, v.value, v.attrs.clone())?;
+        }
+        emitter.emit(Event::Log(format!("eval at step {step} done in {:.1} s", started.elapsed().as_secs_f64())));
+        emitter.emit(Event::Eval { step, kimg, values: values.into_iter().map(|v| (v.metric, v.value)).collect() });
+        Ok(())
+    }
+}
+
+/// Whether a positive multiple of `every` lies in `(before, after]`.
+fn crossed(every: f64, before: f64, after: f64) -> bool {
+    // A small slack absorbs rounding of kimg = images / 1000 (e.g. 0.1 + 0.2).
+    let eps = 1e-9;
+    every > 0.0 && ((after + eps) / every).floor() > ((before + eps) / every).floor()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::crossed;
+
+    #[test]
+    fn due_at_each_multiple_once() {
+        // batches of 64 images, every 0.5 kimg: due at the steps crossing 500, 1000, 1500 images
+        let due: Vec<u64> = (1..=25u64).filter(|s| crossed(0.5, (s - 1) as f64 * 0.064, *s as f64 * 0.064)).collect();
+        assert_eq!(due, vec![8, 16, 24]);
+        // landing exactly on a multiple counts once, at that step
+        let due: Vec<u64> = (1..=10u64).filter(|s| crossed(0.3, (s - 1) as f64 * 0.1, *s as f64 * 0.1)).collect();
+        assert_eq!(due, vec![3, 6, 9]);
+        assert!(!crossed(0.0, 0.0, 100.0), "0 turns it off");
+    }
+}

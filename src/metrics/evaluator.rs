@@ -1,0 +1,364 @@
+//! Sample-quality evaluation (method.md 8), one code path for `ayt eval` and for evaluation
+//! during training: an [`Evaluator`] is built once per run (feature extractors loaded or trained,
+//! reference statistics computed or read from the cache, the dFD source images drawn) and then
+//! scores any model state of that run.
+//!
+//! Every value carries its protocol (extractor, sample count, sampler, reference). Values of the
+//! neutral evaluator network are "FD-evalnet"; only user-given Inception-v3 weights give "FID".
+
+use std::cell::RefCell;
+use std::path::Path;
+
+use candle_core::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+use super::disk_fit::{self, DiskFit};
+use super::fd::{frechet_distance, Gaussian};
+use super::refstats::RefKey;
+use crate::config::{DataConfig, SamplingConfig};
+use crate::data::disks::{DiskParams, DisksConfig};
+use crate::engine::dataset::open_data;
+use crate::model::Denoiser;
+use crate::paths::Paths;
+use crate::{Error, Result};
+
+/// Where progress lines go (stderr for `ayt eval`, log events inside the engine).
+pub type LogFn<'a> = &'a dyn Fn(&str);
+
+/// The `[eval]` preset table.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvalConfig {
+    /// Evaluate the EMA model at every multiple of this many kimg during training, and at the
+    /// end of the run (0: off; `ayt eval` still works on any checkpoint).
+    pub every_kimg: f64,
+    /// Generated samples (and reference images) per FD.
+    pub n: usize,
+    /// Training steps of the evaluator network when it is not cached yet.
+    pub evalnet_iterations: u64,
+    /// torchvision Inception-v3 weights (`.safetensors`): adds real FID. Absent: no FID.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inception: Option<String>,
+}
+
+impl Default for EvalConfig {
+    fn default() -> Self {
+        EvalConfig { every_kimg: 0.0, n: 1000, evalnet_iterations: 1500, inception: None }
+    }
+}
+
+impl EvalConfig {
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        if !(self.every_kimg.is_finite() && self.every_kimg >= 0.0) {
+            return Err(format!("eval.every_kimg = {}: must be >= 0 (0 turns evaluation during training off)", self.every_kimg));
+        }
+        if self.n < 2 {
+            return Err(format!("eval.n = {}: FD needs at least 2 samples", self.n));
+        }
+        if self.evalnet_iterations == 0 {
+            return Err("eval.evalnet_iterations = 0: must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+/// Features of many images (NCHW in [-1, 1]), as rows `[n, d]`.
+pub trait FeatureExtractor {
+    fn features_of(&self, images: &Tensor) -> Result<(Vec<f32>, usize)>;
+}
+
+/// One evaluation value with its protocol.
+#[derive(Clone, Debug)]
+pub struct EvalValue {
+    pub metric: String,
+    pub value: f64,
+    pub attrs: Vec<(String, String)>,
+}
+
+/// A feature extractor with the reference statistics of its data set.
+struct Extractor {
+    /// Metric prefixes: `("fd_evalnet", "dfd_evalnet")` or `("fid_inception_v3", "dfid_inception_v3")`.
+    fd_prefix: String,
+    dfd_prefix: String,
+    /// The `extractor` attribute: name and file.
+    label: String,
+    net: Box<dyn FeatureExtractor>,
+    reference: Gaussian,
+}
+
+/// The Inception-v3 extractor's name in cache files and attributes.
+pub const INCEPTION: &str = "inception_v3";
+
+/// Seeds of the evaluation data streams: fixed, so every run of a data set is scored against
+/// the same reference images and denoises the same dFD images.
+pub const REFERENCE_SEED: u64 = 777;
+pub const DFD_SEED: u64 = 778;
+/// Noise levels of dFD (method.md 7).
+pub const DFD_SIGMAS: [f64; 3] = [0.2, 0.4, 0.8];
+/// Images per model forward during evaluation (bounds memory at large `n`).
+const CHUNK: usize = 250;
+
+pub struct Evaluator {
+    n: usize,
+    shape: (usize, usize, usize),
+    dataset: String,
+    extractors: Vec<Extractor>,
+    /// dFD source images and, on disks, their generating parameters.
+    x0: Tensor,
+    x0_params: Option<Vec<DiskParams>>,
+    disks: Option<DisksConfig>,
+}
+
+impl Evaluator {
+    /// Loads (or trains) the evaluator network of `data`, and Inception-v3 when `cfg.inception`
+    /// names a file; computes each extractor's reference statistics over `cfg.n` data images.
+    pub fn new(paths: &Paths, data: &DataConfig, cfg: &EvalConfig, device: &Device, log: LogFn) -> Result<Evaluator> {
+        let n = cfg.n;
+        let opened = open_data(data, REFERENCE_SEED, paths)?;
+        let shape = opened.source.shape();
+        let (c, h, w) = shape;
+        // The reference images: drawn once, and only when some statistics are not cached.
+        let source = RefCell::new(opened.source);
+        let drawn: RefCell<Option<Tensor>> = RefCell::new(None);
+        let reference = || -> Result<Tensor> {
+            if let Some(t) = drawn.borrow().as_ref() {
+                return Ok(t.clone());
+            }
+            let t = Tensor::from_vec(source.borrow_mut().next_batch(n).x, (n, c, h, w), device)?;
+            *drawn.borrow_mut() = Some(t.clone());
+            Ok(t)
+        };
+        let reference_desc = format!("{n} images of {} (seed {REFERENCE_SEED})", data.dataset);
+        let key = |extractor: &str, file: &Path| -> Result<RefKey> {
+            Ok(RefKey {
+                dataset_sha256: opened.sha256.clone(),
+                extractor: extractor.to_string(),
+                extractor_sha256: super::refstats::file_sha256(file)?,
+                n,
+                reference: reference_desc.clone(),
+            })
+        };
+
+        let (evalnet, evalnet_path) = super::evalnet::ensure(paths, data, cfg.evalnet_iterations, device, log)?;
+        let evalnet_key = key(super::evalnet::EXTRACTOR, &evalnet_path)?;
+        let mut extractors = vec![Self::extractor(
+            paths,
+            ("fd_evalnet", "dfd_evalnet"),
+            label(super::evalnet::EXTRACTOR, &evalnet_path),
+            Box::new(evalnet),
+            &evalnet_key,
+            &reference,
+            log,
+        )?];
+        // Real FID only from user-given Inception-v3 weights (method.md 8).
+        if let Some(file) = &cfg.inception {
+            let path = Path::new(file);
+            let net = crate::model::inception::InceptionV3::load(path, device)?;
+            let name = format!("{INCEPTION} (torchvision layout, transform_input={})", net.transform_input);
+            let key = key(INCEPTION, path)?;
+            extractors.push(Self::extractor(
+                paths,
+                ("fid_inception_v3", "dfid_inception_v3"),
+                label(&name, path),
+                Box::new(net),
+                &key,
+                &reference,
+                log,
+            )?);
+        }
+
+        let mut dfd_src = open_data(data, DFD_SEED, paths)?.source;
+        let batch = dfd_src.next_batch(n);
+        let x0 = Tensor::from_vec(batch.x, (n, c, h, w), device)?;
+        let disks = (data.dataset == "disks").then(|| data.disks.clone());
+        Ok(Evaluator { n, shape, dataset: data.dataset.clone(), extractors, x0, x0_params: batch.disks, disks })
+    }
+
+    /// An extractor with its reference statistics, from the cache or computed (and cached).
+    fn extractor(
+        paths: &Paths,
+        (fd_prefix, dfd_prefix): (&str, &str),
+        label: String,
+        net: Box<dyn FeatureExtractor>,
+        key: &RefKey,
+        reference: &dyn Fn() -> Result<Tensor>,
+        log: LogFn,
+    ) -> Result<Extractor> {
+        let compute = || {
+            log(&format!("eval: reference statistics of {label} over {} images", key.n));
+            let (f, d) = net.features_of(&reference()?)?;
+            Gaussian::fit(&f, d)
+        };
+        let reference = super::refstats::load_or_compute(paths, key, compute, log)?;
+        Ok(Extractor { fd_prefix: fd_prefix.into(), dfd_prefix: dfd_prefix.into(), label, net, reference })
+    }
+
+    pub fn n(&self) -> usize {
+        self.n
+    }
+
+    fn protocol(&self, ex: &Extractor, sampler: &str) -> Vec<(String, String)> {
+        vec![
+            ("extractor".to_string(), ex.label.clone()),
+            ("n_samples".to_string(), self.n.to_string()),
+            ("sampler".to_string(), sampler.to_string()),
+            ("reference".to_string(), format!("{} images of {} (seed {REFERENCE_SEED})", self.n, self.dataset)),
+        ]
+    }
+
+    /// FD of `images` against each extractor's reference, one value per extractor.
+    fn fd_values(&self, images: &Tensor, name: impl Fn(&Extractor) -> String, sampler: &str) -> Result<Vec<EvalValue>> {
+        let mut out = Vec::new();
+        for ex in &self.extractors {
+            let (f, d) = ex.net.features_of(images)?;
+            let value = frechet_distance(&Gaussian::fit(&f, d)?, &ex.reference)?;
+            out.push(EvalValue { metric: name(ex), value, attrs: self.protocol(ex, sampler) });
+        }
+        Ok(out)
+    }
+
+    /// Scores `model` (the EMA weights, normally): FD of 1-step and 2-step samples and dFD at
+    /// each sigma of [`DFD_SIGMAS`]. Noise comes from stream "eval" of `seed`, drawn afresh on
+    /// every call, so evaluations at different steps share their noise and the training streams
+    /// are never touched.
+    pub fn evaluate(&self, model: &Denoiser, sampling: &SamplingConfig, seed: u64, log: LogFn) -> Result<Vec<EvalValue>> {
+        let (n, (c, h, w)) = (self.n, self.shape);
+        let dev = self.x0.device().clone();
+        let mut rng = crate::rng::stream(seed, "eval");
+        let noise = |rng: &mut rand_chacha::ChaCha8Rng| Tensor::from_vec(crate::rng::normal_vec(rng, n * c * h * w), (n, c, h, w), &dev);
+        let mut out = Vec::new();
+        for steps in [1usize, 2] {
+            log(&format!("eval: {n} {steps}-step samples"));
+            let z = noise(&mut rng)?;
+            let x = match steps {
+                1 => chunked(&[&z], |t| crate::sample::one_step(model, t[0], sampling))?,
+                _ => {
+                    let z2 = noise(&mut rng)?;
+                    chunked(&[&z, &z2], |t| crate::sample::two_step(model, t[0], t[1], sampling))?
+                }
+            };
+            let sampler = format!("{steps}-step");
+            out.extend(self.fd_values(&x, |ex| format!("{}_{steps}step", ex.fd_prefix), &sampler)?);
+            out.extend(self.disk_sample_values(&x, &format!("{steps}step"), &sampler)?);
+        }
+        for sigma in DFD_SIGMAS {
+            log(&format!("eval: denoising {n} data images from sigma {sigma}"));
+            let z = noise(&mut rng)?;
+            let x = chunked(&[&self.x0, &z], |t| crate::sample::denoise_from_data(model, t[0], t[1], sigma, sampling))?;
+            let sampler = format!("denoise from data at sigma {sigma}");
+            out.extend(self.fd_values(&x, |ex| format!("{}_sigma{sigma}", ex.dfd_prefix), &sampler)?);
+            out.extend(self.disk_denoise_values(&x, sigma, &sampler)?);
+        }
+        Ok(out)
+    }
+}
+
+impl Evaluator {
+    /// Disk fits of every image (none off the disks data set).
+    fn disk_fits(&self, images: &Tensor) -> Result<Option<(&DisksConfig, Vec<DiskFit>)>> {
+        let Some(cfg) = &self.disks else { return Ok(None) };
+        let rows = images.flatten_from(1)?.to_dtype(candle_core::DType::F32)?.to_vec2::<f32>()?;
+        Ok(Some((cfg, rows.iter().map(|r| disk_fit::fit(cfg, r)).collect())))
+    }
+
+    fn disk_protocol(&self, sampler: &str, reference: &str) -> Vec<(String, String)> {
+        vec![
+            ("extractor".to_string(), "disk fit (moments, then Levenberg-Marquardt against the renderer)".to_string()),
+            ("n_samples".to_string(), self.n.to_string()),
+            ("sampler".to_string(), sampler.to_string()),
+            ("reference".to_string(), reference.to_string()),
+        ]
+    }
+
+    /// Generated disks: the mean per-image RMS residual of the fit, and the fraction whose
+    /// parameters are in the data's range.
+    fn disk_sample_values(&self, images: &Tensor, tag: &str, sampler: &str) -> Result<Vec<EvalValue>> {
+        let Some((cfg, fits)) = self.disk_fits(images)? else { return Ok(Vec::new()) };
+        let n = fits.len().max(1) as f64;
+        let rms = fits.iter().map(|f| f.rms).sum::<f64>() / n;
+        let inside = fits.iter().filter(|f| disk_fit::in_range(cfg, f)).count() as f64 / n;
+        let range = format!(
+            "radius in [{}, {}], centre >= radius + {} px from the border (tolerance {} px)",
+            cfg.radius_min,
+            cfg.radius_max,
+            cfg.margin,
+            disk_fit::RANGE_TOL
+        );
+        Ok(vec![
+            EvalValue {
+                metric: format!("disk_residual_rms_{tag}"),
+                value: rms,
+                attrs: self.disk_protocol(sampler, "the disk rendered from each sample's fitted parameters"),
+            },
+            EvalValue { metric: format!("disk_in_range_{tag}"), value: inside, attrs: self.disk_protocol(sampler, &range) },
+        ])
+    }
+
+    /// Denoised data: mean absolute error (px) of each fitted parameter against the true
+    /// parameters of the clean image.
+    fn disk_denoise_values(&self, images: &Tensor, sigma: f64, sampler: &str) -> Result<Vec<EvalValue>> {
+        let (Some((_, fits)), Some(truth)) = (self.disk_fits(images)?, &self.x0_params) else { return Ok(Vec::new()) };
+        let errors = disk_fit::mean_abs_errors(&fits, truth);
+        let reference = "the generating parameters of the clean images";
+        Ok(["cx", "cy", "radius"]
+            .iter()
+            .zip(errors)
+            .map(|(p, e)| EvalValue {
+                metric: format!("disk_mae_{p}_sigma{sigma}"),
+                value: e,
+                attrs: self.disk_protocol(sampler, reference),
+            })
+            .collect())
+    }
+}
+
+/// `extractor` attribute: the name and the file it was loaded from.
+fn label(name: &str, path: &Path) -> String {
+    format!("{name} ({})", path.display())
+}
+
+/// Applies `f` to aligned chunks of the inputs (along dim 0) and concatenates the results.
+fn chunked(inputs: &[&Tensor], f: impl Fn(&[&Tensor]) -> Result<Tensor>) -> Result<Tensor> {
+    let n = inputs[0].dim(0)?;
+    let mut parts = Vec::new();
+    for start in (0..n).step_by(CHUNK) {
+        let len = CHUNK.min(n - start);
+        let views: Vec<Tensor> = inputs.iter().map(|t| t.narrow(0, start, len)).collect::<candle_core::Result<_>>()?;
+        let refs: Vec<&Tensor> = views.iter().collect();
+        parts.push(f(&refs)?);
+    }
+    Ok(Tensor::cat(&parts, 0)?)
+}
+
+/// Evaluates a run folder's checkpoint (`step`, or the latest; EMA weights) with the run's
+/// `[eval]` settings, `cfg_override` replacing them (`ayt eval --n ...`).
+pub fn evaluate_run(
+    paths: &Paths,
+    run_dir: &Path,
+    step: Option<u64>,
+    cfg_override: impl FnOnce(&mut EvalConfig),
+    log: LogFn,
+) -> Result<(u64, Vec<EvalValue>)> {
+    let step = match step {
+        Some(s) => s,
+        None => crate::train::latest(run_dir)?.ok_or_else(|| Error::file(run_dir, "no checkpoint in this run folder"))?,
+    };
+    let (model, preset, _) = crate::sample::load_denoiser(run_dir, Some(step), true)?;
+    let mut cfg = preset.eval.clone();
+    cfg_override(&mut cfg);
+    cfg.validate().map_err(Error::msg)?;
+    let evaluator = Evaluator::new(paths, &preset.data, &cfg, &model.device(), log)?;
+    Ok((step, evaluator.evaluate(&model, &preset.sampling, preset.seed, log)?))
+}
+
+/// Appends `values` at `step` to the run's `/eval` tables (kimg from the loss log).
+pub fn log_to_run(run_dir: &Path, step: u64, values: &[EvalValue]) -> Result<()> {
+    let log = run_dir.join(crate::engine::run::LOG_FILE);
+    let loss = crate::store::RunLog::open(&log)?.scalar("loss")?;
+    let kimg = loss.step.iter().position(|s| *s == step as i64).map(|i| loss.kimg[i]).unwrap_or(f64::NAN);
+    let writer = crate::store::RunLogWriter::open_append(&log, i64::MAX)?;
+    for v in values {
+        writer.eval(&v.metric, step as i64, kimg, v.value, v.attrs.clone())?;
+    }
+    writer.close()
+}

@@ -63,7 +63,18 @@ impl AugmentConfig {
                 return Err(Error::msg(format!("augment.groups names {:?} twice", g.name())));
             }
         }
+        for name in &self.exclude {
+            if Op::from_name(name).is_none() {
+                let known: Vec<&str> = Op::ALL.iter().map(|op| op.name()).collect();
+                return Err(Error::msg(format!("augment.exclude: unknown op {name:?}; the ops are {}", known.join(", "))));
+            }
+        }
         Ok(())
+    }
+
+    /// Whether `op` is on: its group is enabled and it is not excluded.
+    pub fn enables(&self, op: Op) -> bool {
+        self.groups.contains(&op.group()) && !self.exclude.iter().any(|n| n == op.name())
     }
 
     /// The firing probability at `iteration`: `p * min(1, iteration / n_rampup)` (`p` when

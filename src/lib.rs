@@ -11,6 +11,7 @@ pub mod config;
 pub mod data;
 pub mod engine;
 pub mod error;
+pub mod export;
 pub mod features;
 pub mod image_io;
 pub mod metrics;
@@ -22,6 +23,7 @@ pub mod rng;
 pub mod runtime;
 pub mod sample;
 pub mod store;
+pub mod sweep;
 pub mod train;
 pub mod tui;
 

@@ -11,6 +11,7 @@ use ayt::config::Preset;
 use ayt::data::{idx, png_import, DatasetStore};
 use ayt::engine::{self, Command, RunRequest};
 use ayt::paths::{Paths, HOME_ENV};
+use ayt::sweep::SweepSpec;
 
 #[derive(Parser)]
 #[command(name = "ayt", version, about = "Train consistency models with manifold-aligned tangents (AYT)")]
@@ -109,6 +110,53 @@ enum Cmd {
         #[arg(long)]
         inception: Option<PathBuf>,
     },
+    /// Run a sweep file's members in turn under <home>/sweeps/<name>/ (finished members are
+    /// skipped, an interrupted one resumes from its latest checkpoint); or list them, or write a
+    /// Slurm job array for them
+    Sweep {
+        /// A run preset with a [sweep] table
+        file: PathBuf,
+        /// Run only member I (0-based), e.g. one task of a job array
+        #[arg(long, value_name = "I")]
+        member: Option<usize>,
+        /// List the members (and their status once the sweep has started); run nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// Write a Slurm job-array script (one task per member) into DIR instead of running
+        #[arg(long, value_name = "DIR")]
+        emit_slurm: Option<PathBuf>,
+        /// CPUs per array task (--emit-slurm)
+        #[arg(long, default_value_t = 2)]
+        cpus: usize,
+        /// Time limit per array task, e.g. 04:00:00 (--emit-slurm)
+        #[arg(long, default_value = "04:00:00")]
+        time: String,
+        #[arg(long, default_value = "cpu")]
+        device: String,
+    },
+    /// One table of a run's or a sweep's logs, a row per (run, step): run, step, kimg, the swept
+    /// fields, every scalar (probe means included) and eval metric (eval/<name>)
+    Export {
+        /// A run folder, or a sweep (its folder, sweep.h5 or sweep file)
+        source: PathBuf,
+        /// csv, jsonl or hdf5 [default: from the extension of --out]
+        #[arg(long)]
+        format: Option<ayt::export::Format>,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Plots (FD vs kimg per batch size, probe alignment over training) and report.md (final and
+    /// best FD per member, kimg to reach a target FD) in <sweep>/report/
+    Report {
+        /// A sweep (its folder, sweep.h5 or sweep file)
+        sweep: PathBuf,
+        /// Target FD for "kimg to reach it" [default: the median of the members' final FDs]
+        #[arg(long)]
+        target_fd: Option<f64>,
+        /// The eval metric reported as FD
+        #[arg(long, default_value = ayt::sweep::report::DEFAULT_METRIC)]
+        metric: String,
+    },
     /// The self-supervised feature network phi of the MFD loss
     #[command(subcommand)]
     Features(FeaturesCmd),
@@ -126,6 +174,9 @@ enum Cmd {
         /// Start the first --preset at once
         #[arg(long)]
         start: bool,
+        /// Queue the unfinished members of this sweep file (see `ayt sweep`)
+        #[arg(long, value_name = "FILE")]
+        sweep: Option<PathBuf>,
         #[arg(long, default_value = "cpu")]
         device: String,
     },
@@ -249,7 +300,14 @@ fn parse_device(s: &str) -> anyhow::Result<candle_core::Device> {
 fn run(cli: Cli) -> anyhow::Result<()> {
     let paths = Paths::resolve(cli.home);
     let Some(command) = cli.command else {
-        let opts = ayt::tui::LiveOptions { paths, device: candle_core::Device::Cpu, presets: Vec::new(), set: Vec::new(), start: false };
+        let opts = ayt::tui::LiveOptions {
+            paths,
+            device: candle_core::Device::Cpu,
+            presets: Vec::new(),
+            set: Vec::new(),
+            start: false,
+            queue: Vec::new(),
+        };
         return Ok(ayt::tui::run_live(opts)?);
     };
     match command {
@@ -285,9 +343,60 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::Probe { run_dir, step, out, mfd } => probe_command(&paths, &run_dir, step, mfd.as_deref(), &out),
-        Cmd::Tui { preset, set, start, device } => {
-            let opts = ayt::tui::LiveOptions { paths, device: parse_device(&device)?, presets: preset, set, start };
+        Cmd::Tui { preset, set, start, sweep, device } => {
+            // The members' locks are held while the UI runs (a concurrent `ayt sweep` skips them).
+            let (queue, _locks) = match sweep {
+                Some(file) => {
+                    let (dir, plan) = ayt::sweep::plan::open_or_create(&SweepSpec::load(&file)?, &paths)?;
+                    ayt::sweep::runner::queue_unfinished(&dir, &plan)?
+                }
+                None => (Vec::new(), Vec::new()),
+            };
+            let opts = ayt::tui::LiveOptions { paths, device: parse_device(&device)?, presets: preset, set, start, queue };
             Ok(ayt::tui::run_live(opts)?)
+        }
+        Cmd::Sweep { file, member, dry_run, emit_slurm, cpus, time, device } => {
+            let spec = SweepSpec::load(&file)?;
+            if dry_run {
+                return sweep_dry_run(&spec, &paths);
+            }
+            let (dir, plan) = ayt::sweep::plan::open_or_create(&spec, &paths)?;
+            if let Some(out) = emit_slurm {
+                let home = std::path::absolute(&paths.home)?;
+                let opts = ayt::sweep::slurm::SlurmOptions { ayt: std::env::current_exe()?, home, cpus, time };
+                let script = ayt::sweep::slurm::write(&plan, &out, &opts)?;
+                eprintln!("sweep {}: {} members; submit the job array with `sbatch {}`", plan.name, plan.members.len(), script.display());
+                println!("{}", script.display());
+                return Ok(());
+            }
+            run_sweep(paths, &device, &dir, &plan, member)
+        }
+        Cmd::Export { source, format, out } => {
+            let format = match format {
+                Some(f) => f,
+                None => out
+                    .extension()
+                    .and_then(|e| e.to_str())
+                    .and_then(|e| e.parse().ok())
+                    .with_context(|| format!("--out {}: give --format csv|jsonl|hdf5 (or an .csv/.jsonl/.h5 name)", out.display()))?,
+            };
+            let (sources, keys) = ayt::export::sources(&source, &paths)?;
+            if sources.is_empty() {
+                bail!("{}: no run has a log yet", source.display());
+            }
+            let table = ayt::export::table(&sources, &keys)?;
+            ayt::export::write(&table, format, &out, &source.display().to_string())?;
+            let rows = table.first().map(|(_, c)| c.len()).unwrap_or(0);
+            eprintln!("wrote {rows} rows x {} columns from {} run(s) to {}", table.len(), sources.len(), out.display());
+            Ok(())
+        }
+        Cmd::Report { sweep, target_fd, metric } => {
+            let dir = ayt::sweep::locate(&sweep, &paths)?;
+            let w = ayt::sweep::report::write(&dir, &metric, target_fd)?;
+            for p in w.pngs.iter().chain([&w.markdown]) {
+                println!("{}", p.display());
+            }
+            Ok(())
         }
         Cmd::View { run_dirs } => Ok(ayt::tui::run_view(&run_dirs, &paths)?),
         Cmd::BenchUi { points, width, height, frames } => bench_ui(points, width, height, frames),
@@ -345,12 +454,8 @@ fn lpips_command(
     Ok(())
 }
 
-fn run_headless(paths: Paths, device: &str, request: RunRequest) -> anyhow::Result<()> {
-    let device = parse_device(device)?;
-    let handle = engine::spawn(paths, device);
-    handle.commands.send(Command::Start(request)).context("starting the engine")?;
-    // Ctrl-C: checkpoint and stop cleanly; a second Ctrl-C exits at once.
-    let commands = handle.commands.clone();
+/// Ctrl-C: checkpoint and stop cleanly; a second Ctrl-C exits at once.
+fn quit_on_ctrl_c(commands: crossbeam_channel::Sender<Command>) {
     let mut hits = 0;
     let _ = ctrlc::set_handler(move || {
         hits += 1;
@@ -360,6 +465,13 @@ fn run_headless(paths: Paths, device: &str, request: RunRequest) -> anyhow::Resu
         eprintln!("\nstopping after this step (checkpoint first); Ctrl-C again to exit now");
         let _ = commands.send(Command::Quit);
     });
+}
+
+fn run_headless(paths: Paths, device: &str, request: RunRequest) -> anyhow::Result<()> {
+    let device = parse_device(device)?;
+    let handle = engine::spawn(paths, device);
+    handle.commands.send(Command::Start(request)).context("starting the engine")?;
+    quit_on_ctrl_c(handle.commands.clone());
     let outcome = ayt::report::follow(&handle, Duration::from_secs(10));
     let _ = handle.commands.send(Command::Quit);
     let o = outcome?;
@@ -372,6 +484,74 @@ fn run_headless(paths: Paths, device: &str, request: RunRequest) -> anyhow::Resu
         o.wall_s
     );
     println!("{}", o.run_dir.display());
+    Ok(())
+}
+
+fn run_sweep(paths: Paths, device: &str, dir: &ayt::sweep::SweepDir, plan: &ayt::sweep::Plan, member: Option<usize>) -> anyhow::Result<()> {
+    use ayt::sweep::runner::MemberOutcome;
+    let handle = engine::spawn(paths, parse_device(device)?);
+    quit_on_ctrl_c(handle.commands.clone());
+    let outcomes = ayt::sweep::runner::run(dir, plan, member, &handle, Duration::from_secs(10));
+    let _ = handle.commands.send(Command::Quit);
+    let outcomes = outcomes?;
+    let count = |f: &dyn Fn(&MemberOutcome) -> bool| outcomes.iter().filter(|(_, o)| f(o)).count();
+    let failed: Vec<String> = outcomes
+        .iter()
+        .filter_map(|(i, o)| if let MemberOutcome::Failed(e) = o { Some(format!("member {i}: {e}")) } else { None })
+        .collect();
+    eprintln!(
+        "sweep {}: {} finished now, {} already done, {} running elsewhere, {} failed; index {}",
+        plan.name,
+        count(&|o| *o == MemberOutcome::Finished),
+        count(&|o| *o == MemberOutcome::AlreadyDone),
+        count(&|o| *o == MemberOutcome::Busy),
+        failed.len(),
+        dir.index_path().display()
+    );
+    if let Some((i, _)) = outcomes.iter().find(|(_, o)| *o == MemberOutcome::Stopped) {
+        bail!("member {i} was stopped before its last step; run the sweep again to resume it");
+    }
+    if !failed.is_empty() {
+        bail!("{} member(s) failed (run the sweep again to retry them):\n  {}", failed.len(), failed.join("\n  "));
+    }
+    if let (Some(i), true) = (member, count(&|o| *o == MemberOutcome::Busy) > 0) {
+        bail!("member {i} is running in another process");
+    }
+    println!("{}", dir.index_path().display());
+    Ok(())
+}
+
+/// `ayt sweep --dry-run`: the members, the shared inputs, and the status of a started sweep.
+fn sweep_dry_run(spec: &SweepSpec, paths: &Paths) -> anyhow::Result<()> {
+    let members = spec.expand(None)?;
+    let dir = ayt::sweep::plan::sweep_dir(paths, &spec.name)?;
+    let budget = spec.kimg.map(|k| format!(", {k} kimg each")).unwrap_or_default();
+    println!("sweep {}: {} members{budget}; folder {}", spec.name, members.len(), dir.root.display());
+    if let Some(init) = &spec.base.train.init {
+        match ayt::sweep::plan::resolve_init(spec, paths, init) {
+            Ok(p) => println!("train.init = {init:?}: {}", p.display()),
+            Err(e) => println!("train.init = {init:?}: not found yet ({e})"),
+        }
+    }
+    let started = if dir.plan_path().exists() { Some(dir.members(&dir.read_plan()?)?) } else { None };
+    let rows: Vec<_> = members
+        .iter()
+        .map(|m| {
+            let planned = ayt::sweep::PlannedMember {
+                index: m.index,
+                label: m.label.clone(),
+                values: m.values.clone(),
+                overrides: m.overrides.iter().filter(|o| !o.starts_with("name=")).cloned().collect(),
+                iterations: m.preset.train.iterations,
+                preset_toml: String::new(),
+            };
+            let state = started.as_ref().and_then(|s| s.iter().find(|s| s.planned.label == m.label).cloned());
+            (planned, state)
+        })
+        .collect();
+    for line in ayt::sweep::runner::describe(&rows) {
+        println!("{line}");
+    }
     Ok(())
 }
 

@@ -25,6 +25,10 @@ impl Paths {
     pub fn runs(&self) -> PathBuf {
         self.home.join("runs")
     }
+    /// Sweeps: `<home>/sweeps/<sweep name>/` (index, members' run folders, report).
+    pub fn sweeps(&self) -> PathBuf {
+        self.home.join("sweeps")
+    }
     pub fn features(&self) -> PathBuf {
         self.home.join("features")
     }

@@ -49,3 +49,202 @@ pub fn overlaid_histograms(panels: &[Vec<(String, Histogram)>], path: &Path) -> 
     }
     crate::image_io::write_png(path, W, height, 3, &img)
 }
+
+/// One line of a line plot, in data coordinates (NaN points break the line).
+#[derive(Clone, Debug, Default)]
+pub struct Line {
+    pub colour: [u8; 3],
+    pub points: Vec<(f64, f64)>,
+}
+
+const LW: usize = 320;
+const LH: usize = 180;
+/// Left margin of a line panel: room for a 7-character y label.
+const LEFT: usize = 64;
+const BOTTOM: usize = 18;
+
+/// Line panels in a grid of `cols` columns, all on the axes ranges `x` and `y` (so panels
+/// compare at a glance). Each panel is framed; its ranges are printed at its corners (x min and
+/// max under the frame, y max and min left of it). The legend is the caller's to print.
+pub fn line_panels(panels: &[Vec<Line>], cols: usize, x: (f64, f64), y: (f64, f64), path: &Path) -> Result<()> {
+    let cols = cols.clamp(1, panels.len().max(1));
+    let rows = panels.len().div_ceil(cols).max(1);
+    let (cw, ch) = (LEFT + LW + PAD, PAD + LH + BOTTOM);
+    let (width, height) = (cols * cw + PAD, rows * ch + PAD);
+    let mut img = vec![255u8; width * height * 3];
+    let x = widen(x);
+    let y = widen(y);
+    for (p, lines) in panels.iter().enumerate() {
+        let (left, top) = ((p % cols) * cw + LEFT, (p / cols) * ch + PAD);
+        let to_px = |(vx, vy): (f64, f64)| -> Option<(i64, i64)> {
+            if !(vx.is_finite() && vy.is_finite()) {
+                return None;
+            }
+            let px = left as f64 + (vx - x.0) / (x.1 - x.0) * (LW - 1) as f64;
+            let py = top as f64 + (1.0 - (vy - y.0) / (y.1 - y.0)) * (LH - 1) as f64;
+            Some((px.round() as i64, py.round() as i64))
+        };
+        let clip = |(px, py): (i64, i64)| (px.clamp(left as i64, (left + LW - 1) as i64), py.clamp(top as i64, (top + LH - 1) as i64));
+        // The frame first: a line along an edge stays visible.
+        frame(&mut img, width, left, top, LW, LH);
+        for line in lines {
+            let pts: Vec<Option<(i64, i64)>> = line.points.iter().map(|&pt| to_px(pt).map(clip)).collect();
+            for w in pts.windows(2) {
+                if let (Some(a), Some(b)) = (w[0], w[1]) {
+                    draw_segment(&mut img, width, a, b, line.colour);
+                }
+            }
+            // A lone point (or the last one) still shows.
+            for p in pts.iter().flatten() {
+                draw_segment(&mut img, width, *p, *p, line.colour);
+            }
+        }
+        text(&mut img, width, left, top + LH + 4, &axis_label(x.0));
+        let xr = axis_label(x.1);
+        text(&mut img, width, left + LW - text_width(&xr), top + LH + 4, &xr);
+        let (yt, yb) = (axis_label(y.1), axis_label(y.0));
+        text(&mut img, width, left - 4 - text_width(&yt), top, &yt);
+        text(&mut img, width, left - 4 - text_width(&yb), top + LH - GLYPH_H, &yb);
+    }
+    crate::image_io::write_png(path, width, height, 3, &img)
+}
+
+/// A degenerate or non-finite range made drawable.
+fn widen((lo, hi): (f64, f64)) -> (f64, f64) {
+    match (lo.is_finite(), hi.is_finite()) {
+        (true, true) if hi > lo => (lo, hi),
+        (true, true) => (lo - 0.5, lo + 0.5),
+        _ => (0.0, 1.0),
+    }
+}
+
+/// A 2-pixel-thick segment (Bresenham).
+fn draw_segment(img: &mut [u8], width: usize, (x0, y0): (i64, i64), (x1, y1): (i64, i64), colour: [u8; 3]) {
+    let (dx, dy) = ((x1 - x0).abs(), -(y1 - y0).abs());
+    let (sx, sy) = (if x0 < x1 { 1 } else { -1 }, if y0 < y1 { 1 } else { -1 });
+    let (mut x, mut y, mut err) = (x0, y0, dx + dy);
+    let height = img.len() / (width * 3);
+    loop {
+        for (ox, oy) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
+            let (px, py) = (x + ox, y + oy);
+            if px >= 0 && py >= 0 && (px as usize) < width && (py as usize) < height {
+                let i = (py as usize * width + px as usize) * 3;
+                img[i..i + 3].copy_from_slice(&colour);
+            }
+        }
+        if x == x1 && y == y1 {
+            break;
+        }
+        let e2 = 2 * err;
+        if e2 >= dy {
+            err += dy;
+            x += sx;
+        }
+        if e2 <= dx {
+            err += dx;
+            y += sy;
+        }
+    }
+}
+
+fn frame(img: &mut [u8], width: usize, left: usize, top: usize, w: usize, h: usize) {
+    let grey = [90u8, 90, 90];
+    for x in left..left + w {
+        for y in [top, top + h - 1] {
+            let i = (y * width + x) * 3;
+            img[i..i + 3].copy_from_slice(&grey);
+        }
+    }
+    for y in top..top + h {
+        for x in [left, left + w - 1] {
+            let i = (y * width + x) * 3;
+            img[i..i + 3].copy_from_slice(&grey);
+        }
+    }
+}
+
+/// An axis-corner number in at most 7 characters: `0.25`, `12.5`, `340`, `1.2e3`, `5.0e-4`.
+pub fn axis_label(v: f64) -> String {
+    let a = v.abs();
+    if a != 0.0 && !(0.01..1000.0).contains(&a) {
+        format!("{v:.1e}")
+    } else if a >= 100.0 {
+        format!("{v:.0}")
+    } else if a >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+/// The 3x5 pixel glyphs of the digits, '.', '-' and 'e' (rows top to bottom, bit 2 = left),
+/// drawn at scale 2; anything else is blank.
+fn glyph(c: char) -> [u8; 5] {
+    match c {
+        '0' => [7, 5, 5, 5, 7],
+        '1' => [2, 6, 2, 2, 7],
+        '2' => [7, 1, 7, 4, 7],
+        '3' => [7, 1, 7, 1, 7],
+        '4' => [5, 5, 7, 1, 1],
+        '5' => [7, 4, 7, 1, 7],
+        '6' => [7, 4, 7, 5, 7],
+        '7' => [7, 1, 1, 1, 1],
+        '8' => [7, 5, 7, 5, 7],
+        '9' => [7, 5, 7, 1, 7],
+        '.' => [0, 0, 0, 0, 2],
+        '-' => [0, 0, 7, 0, 0],
+        'e' => [0, 2, 7, 4, 3],
+        _ => [0; 5],
+    }
+}
+
+const SCALE: usize = 2;
+const GLYPH_W: usize = 4 * SCALE;
+const GLYPH_H: usize = 5 * SCALE;
+
+fn text_width(s: &str) -> usize {
+    s.chars().count() * GLYPH_W
+}
+
+fn text(img: &mut [u8], width: usize, left: usize, top: usize, s: &str) {
+    let height = img.len() / (width * 3);
+    for (k, c) in s.chars().enumerate() {
+        for (row, bits) in glyph(c).iter().enumerate() {
+            for col in 0..3 {
+                if bits >> (2 - col) & 1 == 1 {
+                    for (dy, dx) in (0..SCALE).flat_map(|a| (0..SCALE).map(move |b| (a, b))) {
+                        let (x, y) = (left + k * GLYPH_W + col * SCALE + dx, top + row * SCALE + dy);
+                        if x < width && y < height {
+                            let i = (y * width + x) * 3;
+                            img[i..i + 3].copy_from_slice(&[0, 0, 0]);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod line_tests {
+    use super::*;
+
+    #[test]
+    fn line_panels_draw_coloured_lines_inside_their_frames() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("l.png");
+        let red = Line { colour: loss_colour("l2"), points: vec![(0.0, 0.0), (1.0, 1.0), (f64::NAN, 0.5), (2.0, 0.0)] };
+        let blue = Line { colour: loss_colour("lpips"), points: vec![(0.0, 1.0), (2.0, 1.0)] };
+        line_panels(&[vec![red], vec![blue], vec![]], 2, (0.0, 2.0), (0.0, 1.0), &path).unwrap();
+        let (w, h, c, px) = crate::image_io::read_png(&path).unwrap();
+        assert_eq!((w, h, c), (2 * (LEFT + LW + PAD) + PAD, 2 * (PAD + LH + BOTTOM) + PAD, 3));
+        let count = |col: [u8; 3]| px.chunks(3).filter(|p| *p == col).count();
+        assert!(count(loss_colour("l2")) > LW, "the red line spans its panel");
+        assert!(count(loss_colour("lpips")) >= 2 * LW, "the flat blue line is 2 px thick");
+        assert!(px.chunks(3).any(|p| p == [0, 0, 0]), "axis labels are drawn");
+        assert_eq!(
+            (axis_label(0.25), axis_label(12.34), axis_label(340.0), axis_label(1234.0), axis_label(0.0005)),
+            ("0.25".into(), "12.3".into(), "340".into(), "1.2e3".into(), "5.0e-4".into())
+        );
+    }
+}

@@ -19,6 +19,7 @@
 
 pub mod bundle;
 pub mod cache;
+pub mod columns;
 mod h5;
 mod reader;
 mod writer;

@@ -47,6 +47,8 @@ pub struct LiveOptions {
     pub set: Vec<String>,
     /// Start the first named preset at once.
     pub start: bool,
+    /// Runs to queue at start, in order (e.g. a sweep's members: `ayt tui --sweep`).
+    pub queue: Vec<RunRequest>,
 }
 
 // ------------------------------------------------------------------------ terminal and output
@@ -174,7 +176,7 @@ fn input_thread(stop: Arc<AtomicBool>) -> Receiver<TermEvent> {
 // ------------------------------------------------------------------------------ disk reading
 
 /// Presets: the named files, then `presets/` here, then `<config dir>/presets` (phi presets,
-/// which `ayt features train` takes, are skipped).
+/// which `ayt features train` takes, and sweep files, which `ayt sweep` takes, are skipped).
 pub fn discover_presets(named: &[PathBuf], set: &[String]) -> Vec<PresetEntry> {
     let mut entries: Vec<PresetEntry> = named
         .iter()
@@ -197,7 +199,8 @@ pub fn discover_presets(named: &[PathBuf], set: &[String]) -> Vec<PresetEntry> {
         files.sort();
         for f in files {
             let text = std::fs::read_to_string(&f).unwrap_or_default();
-            if crate::config::is_features_preset(&text) || entries.iter().any(|e| e.path == f) {
+            let other_job = crate::config::is_features_preset(&text) || crate::config::is_sweep_preset(&text);
+            if other_job || entries.iter().any(|e| e.path == f) {
                 continue;
             }
             entries.push(PresetEntry::load(f));
@@ -518,10 +521,15 @@ pub fn run_live(opts: LiveOptions) -> Result<()> {
         app.screen = super::app::Screen::Dashboard;
         start = Some(request);
     }
+    for r in &opts.queue {
+        app.enqueue(r);
+        app.push_log(format!("queued {}", engine::run::describe(r)));
+        app.screen = super::app::Screen::Dashboard;
+    }
     let log_file = open_log_file(&opts.paths.home);
     let (mut terminal, guard, captured) = setup()?;
     let handle = engine::spawn(opts.paths.clone(), opts.device);
-    if let Some(r) = start {
+    for r in start.into_iter().chain(opts.queue) {
         let _ = handle.commands.send(Command::Start(r));
     }
     let (raw_tx, raw_rx) = unbounded();

@@ -1,0 +1,271 @@
+//! `ayt sweep`, `ayt export` and `ayt report` end to end on a two-member toy sweep (tiny UNet,
+//! 8x8 disks; a member trains in seconds).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use ayt::store::columns;
+use ayt::store::RunLog;
+
+fn ayt(home: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ayt")).args(args).env("AYT_HOME", home).env_remove("RUST_BACKTRACE").output().expect("running ayt")
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+fn ok(o: &Output) -> String {
+    assert!(o.status.success(), "ayt failed: {}", text(o));
+    text(o)
+}
+
+/// Two members: batch 8 (4 steps, checkpoints at 2 and 4) and batch 16 (2 steps), 32 images each.
+const TOY: &str = r#"
+name = "toy"
+seed = 1
+[data]
+dataset = "disks"
+[data.disks]
+size = 8
+radius_min = 1.5
+radius_max = 3.0
+[model]
+channels = [8, 16]
+blocks_per_level = 1
+emb_dim = 16
+noise_freqs = 4
+groups = 4
+[train]
+mode = "ect"
+batch_size = 8
+iterations = 1
+lr = 2e-3
+ema_decay = 0.9
+[ect]
+q = 2.0
+n_stages = 2
+[log]
+every = 1
+sample_every = 0
+sample_count = 4
+checkpoint_every = 2
+keep_checkpoints = 0
+
+[sweep]
+kimg = 0.032
+"train.batch_size" = [8, 16]
+"#;
+
+fn write_sweep(dir: &Path) -> PathBuf {
+    let p = dir.join("toy-sweep.toml");
+    std::fs::write(&p, TOY).unwrap();
+    p
+}
+
+fn sweep_dir(home: &Path) -> PathBuf {
+    home.join("sweeps/toy")
+}
+
+/// `(status, step, attempts)` of every member, from sweep.h5.
+fn index_rows(home: &Path) -> Vec<(String, i64, i64)> {
+    let path = sweep_dir(home).join("sweep.h5");
+    let f = hdf5::File::open(&path).unwrap();
+    let status = columns::read_text(&path, &f, "status").unwrap();
+    let step = columns::read_numbers::<i64>(&path, &f, "step").unwrap();
+    let attempts = columns::read_numbers::<i64>(&path, &f, "attempts").unwrap();
+    status.into_iter().zip(step).zip(attempts).map(|((s, st), a)| (s, st, a)).collect()
+}
+
+fn losses(run: &Path) -> Vec<(i64, f64)> {
+    let s = RunLog::open(run.join("run.h5")).unwrap().scalar("loss").unwrap();
+    s.step.into_iter().zip(s.value).collect()
+}
+
+const M0: &str = "000-batch_size=8";
+const M1: &str = "001-batch_size=16";
+
+#[test]
+fn members_run_concurrently_finished_ones_are_skipped_and_an_interrupted_one_resumes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let file = write_sweep(home);
+    let f = file.to_str().unwrap();
+
+    // --dry-run lists the grid and writes nothing.
+    let out = ok(&ayt(home, &["sweep", f, "--dry-run"]));
+    assert!(out.contains("2 members") && out.contains(M0) && out.contains(M1) && out.contains("4 steps"), "{out}");
+    assert!(!sweep_dir(home).exists(), "--dry-run must not create the sweep");
+
+    // Two array tasks at once: each member in its own process, one shared index.
+    let spawn = |i: &str| {
+        Command::new(env!("CARGO_BIN_EXE_ayt")).args(["sweep", f, "--member", i]).env("AYT_HOME", home).output().expect("running ayt")
+    };
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| spawn("0"));
+        let b = s.spawn(|| spawn("1"));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    ok(&a);
+    ok(&b);
+    assert_eq!(index_rows(home), vec![("done".into(), 4, 1), ("done".into(), 2, 1)]);
+    let m0 = sweep_dir(home).join(M0);
+    let full = losses(&m0);
+    assert_eq!(full.len(), 4);
+    assert_eq!(losses(&sweep_dir(home).join(M1)).len(), 2, "batch 16: 32 images in 2 steps");
+    let preset = std::fs::read_to_string(m0.join("preset.toml")).unwrap();
+    assert!(preset.contains("name = \"toy-000-batch_size=8\"") && preset.contains("iterations = 4"), "{preset}");
+
+    // Simulate member 0's process dying after its step-2 checkpoint: its last checkpoint is gone
+    // and its status still says running (its lock died with it).
+    for ext in ["safetensors", "state.json"] {
+        std::fs::remove_file(m0.join(format!("ckpt/step-4.{ext}"))).unwrap();
+    }
+    let status_path = sweep_dir(home).join("status/000.json");
+    let status = std::fs::read_to_string(&status_path).unwrap().replace("\"done\"", "\"running\"");
+    std::fs::write(&status_path, status).unwrap();
+    let out = ok(&ayt(home, &["sweep", f, "--dry-run"]));
+    assert!(out.lines().any(|l| l.contains(M0) && l.contains("interrupted")), "{out}");
+
+    let out = ok(&ayt(home, &["sweep", f]));
+    assert!(out.contains("resuming from its checkpoint at step 2"), "{out}");
+    assert!(out.lines().any(|l| l.contains(M1) && l.contains("done, skipped")), "{out}");
+    assert_eq!(losses(&m0), full, "the resumed member's losses equal the uninterrupted run's");
+    assert_eq!(index_rows(home), vec![("done".into(), 4, 2), ("done".into(), 2, 1)]);
+
+    // Everything finished: a re-run trains nothing.
+    let out = ok(&ayt(home, &["sweep", f]));
+    assert_eq!(out.matches("done, skipped").count(), 2, "{out}");
+
+    // A changed grid is refused instead of mixing two grids in one folder.
+    std::fs::write(&file, TOY.replace("[8, 16]", "[8, 32]")).unwrap();
+    let o = ayt(home, &["sweep", f]);
+    assert!(!o.status.success() && text(&o).contains("changed since the sweep started"), "{}", text(&o));
+}
+
+#[test]
+fn export_joins_scalars_eval_and_swept_fields_and_report_writes_plots_and_table() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let file = write_sweep(home);
+    let f = file.to_str().unwrap();
+    ok(&ayt(home, &["sweep", f]));
+    // Member 0 gets an evaluation at its last step; member 1 none.
+    let m0 = sweep_dir(home).join(M0);
+    ok(&ayt(home, &["eval", m0.to_str().unwrap(), "--n", "32", "--evalnet-iterations", "5"]));
+    let fd = RunLog::open(m0.join("run.h5")).unwrap().eval("fd_evalnet_1step").unwrap();
+    assert_eq!(fd.step, vec![4]);
+
+    let sweep = sweep_dir(home);
+    let s = sweep.to_str().unwrap();
+    let export = |format: &str, name: &str| {
+        let out = home.join(name);
+        ok(&ayt(home, &["export", s, "--format", format, "--out", out.to_str().unwrap()]));
+        out
+    };
+
+    // CSV: one row per (run, step); missing values empty.
+    let csv = std::fs::read_to_string(export("csv", "t.csv")).unwrap();
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert_eq!(&header[..5], ["run", "step", "kimg", "wall_s", "train.batch_size"]);
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap_or_else(|| panic!("no column {name} in {header:?}"));
+    let (loss, fd_col) = (col("loss"), col("eval/fd_evalnet_1step"));
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 4 + 2);
+    assert_eq!((rows[0][0], rows[0][1], rows[0][4]), ("toy/000-batch_size=8", "1", "8"));
+    assert_eq!((rows[5][0], rows[5][1], rows[5][4]), ("toy/001-batch_size=16", "2", "16"));
+    assert_eq!(rows[5][2].parse::<f64>().unwrap(), 0.032, "kimg at the end of either member");
+    assert!(rows.iter().all(|r| r[loss].parse::<f64>().is_ok()), "every step logged a loss");
+    assert_eq!(rows[3][fd_col].parse::<f64>().unwrap(), fd.value[0], "the eval row joins its step");
+    assert!(rows.iter().enumerate().all(|(i, r)| i == 3 || r[fd_col].is_empty()), "no FD elsewhere: empty");
+
+    // JSON lines: the same rows, missing values null.
+    let jsonl = std::fs::read_to_string(export("jsonl", "t.jsonl")).unwrap();
+    let objs: Vec<serde_json::Value> = jsonl.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(objs.len(), 6);
+    // (serde_json's default float parser may miss the last bit; the text is exact)
+    assert!((objs[3]["eval/fd_evalnet_1step"].as_f64().unwrap() - fd.value[0]).abs() <= 1e-12 * fd.value[0].abs());
+    assert!(jsonl.lines().nth(3).unwrap().contains(&format!("\"eval/fd_evalnet_1step\":{}", fd.value[0])));
+    assert!(objs[4]["eval/fd_evalnet_1step"].is_null());
+    assert_eq!((objs[4]["run"].as_str(), objs[4]["train.batch_size"].as_i64()), (Some("toy/001-batch_size=16"), Some(16)));
+
+    // HDF5: a dataset per column, in the order of the `columns` attribute; missing values NaN.
+    let h5 = export("hdf5", "t.h5");
+    let file = hdf5::File::open(&h5).unwrap();
+    let names = columns::read_str_list_attr(&h5, &file, "columns").unwrap();
+    assert_eq!(names.iter().map(String::as_str).collect::<Vec<_>>(), header);
+    assert_eq!(columns::read_numbers::<i64>(&h5, &file, "step").unwrap(), vec![1, 2, 3, 4, 1, 2]);
+    assert_eq!(columns::read_numbers::<i64>(&h5, &file, "train.batch_size").unwrap(), vec![8, 8, 8, 8, 16, 16]);
+    let fds = columns::read_numbers::<f64>(&h5, &file.group("eval").unwrap(), "fd_evalnet_1step").unwrap();
+    assert!(fds[3] == fd.value[0] && fds.iter().enumerate().all(|(i, v)| i == 3 || v.is_nan()), "{fds:?}");
+
+    // A single run exports too (no swept columns).
+    let one = home.join("one.csv");
+    ok(&ayt(home, &["export", m0.to_str().unwrap(), "--out", one.to_str().unwrap()]));
+    let one = std::fs::read_to_string(one).unwrap();
+    assert!(one.starts_with("run,step,kimg,wall_s,") && one.lines().count() == 5 && !one.contains("train.batch_size"), "{one}");
+
+    // The report: two PNGs and a table with "n/a" for the member without FD rows.
+    let out = ok(&ayt(home, &["report", f, "--target-fd", "1e9"]));
+    let report = sweep.join("report");
+    for png in ["fd_vs_kimg.png", "alignment.png"] {
+        let (w, h, c, _) = ayt::image_io::read_png(report.join(png)).unwrap();
+        assert!(w > 300 && h > 100 && c == 3, "{png}: {w}x{h}x{c}");
+        assert!(out.contains(png));
+    }
+    let md = std::fs::read_to_string(report.join("report.md")).unwrap();
+    let row = |label: &str| md.lines().find(|l| l.contains(label)).unwrap_or_else(|| panic!("no row for {label}:\n{md}")).to_string();
+    let (r0, r1) = (row(M0), row(M1));
+    let final_fd = format!("{:.4}", fd.value[0]);
+    assert!(r0.contains(&final_fd) && r0.contains("0.03") && r0.contains("done"), "member 0 reaches the target at 0.032 kimg: {r0}");
+    assert!(r1.contains("n/a") && !r1.contains(&final_fd), "{r1}");
+    // Without --target-fd the target is the median of the final FDs (here member 0's).
+    ok(&ayt(home, &["report", s]));
+    let md = std::fs::read_to_string(report.join("report.md")).unwrap();
+    assert!(md.contains(&format!("Target FD: {final_fd}")), "{md}");
+}
+
+#[test]
+fn emit_slurm_writes_a_job_array_whose_tasks_run_one_member_each() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let file = write_sweep(home);
+    let out_dir = home.join("slurm");
+    let o = ayt(home, &["sweep", file.to_str().unwrap(), "--emit-slurm", out_dir.to_str().unwrap(), "--cpus", "4", "--time", "01:30:00"]);
+    ok(&o);
+    let script = std::fs::read_to_string(out_dir.join("toy.sbatch")).unwrap();
+    let lines: Vec<&str> = script.lines().collect();
+    assert_eq!(lines[0], "#!/bin/bash");
+    for want in ["#SBATCH --array=0-1", "#SBATCH --cpus-per-task=4", "#SBATCH --time=01:30:00", "#SBATCH --job-name=ayt-toy"] {
+        assert!(lines.contains(&want), "missing {want:?} in\n{script}");
+    }
+    let log = format!("#SBATCH --output={}/logs/toy-%A_%a.out", std::path::absolute(&out_dir).unwrap().display());
+    assert!(lines.contains(&log.as_str()), "missing {log:?} in\n{script}");
+    assert!(out_dir.join("logs").is_dir(), "Slurm needs the log folder to exist");
+    // The one command: this sweep, one member per task.
+    let commands: Vec<&&str> = lines.iter().filter(|l| !l.starts_with('#') && !l.trim().is_empty()).collect();
+    assert_eq!(commands.len(), 1, "{script}");
+    let cmd = commands[0];
+    assert!(cmd.starts_with("exec '") && cmd.contains(" sweep '"), "{cmd}");
+    assert!(cmd.contains(&format!("'{}'", std::path::absolute(&file).unwrap().display())), "{cmd}");
+    assert!(cmd.contains(&format!("--home '{}'", std::path::absolute(home).unwrap().display())), "{cmd}");
+    assert!(cmd.ends_with("--member \"$SLURM_ARRAY_TASK_ID\""), "{cmd}");
+    // The sweep is planned (every task shares one plan), nothing has run.
+    assert_eq!(index_rows(home), vec![("pending".into(), 0, 0), ("pending".into(), 0, 0)]);
+    let o = ayt(home, &["sweep", file.to_str().unwrap(), "--emit-slurm", out_dir.to_str().unwrap(), "--time", "2 hours"]);
+    assert!(!o.status.success() && text(&o).contains("--time"), "{}", text(&o));
+}
+
+#[test]
+fn an_invalid_sweep_is_a_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = tmp.path().join("bad.toml");
+    std::fs::write(&p, TOY.replace("\"train.batch_size\" = [8, 16]", "\"train.batchsize\" = [8, 16]")).unwrap();
+    let o = ayt(tmp.path(), &["sweep", p.to_str().unwrap()]);
+    let err = text(&o);
+    assert!(!o.status.success() && !err.contains("panicked"), "{err}");
+    assert!(err.contains("bad.toml") && err.contains("train.batchsize") && err.contains("unknown key"), "{err}");
+    let o = ayt(tmp.path(), &["sweep", write_sweep(tmp.path()).to_str().unwrap(), "--member", "5"]);
+    assert!(!o.status.success() && text(&o).contains("--member 5") && text(&o).contains("2 members"), "{}", text(&o));
+}

@@ -530,7 +530,7 @@ fn sweep_dry_run(spec: &SweepSpec, paths: &Paths) -> anyhow::Result<()> {
     if let Some(init) = &spec.base.train.init {
         match ayt::sweep::plan::resolve_init(spec, paths, init) {
             Ok(p) => println!("train.init = {init:?}: {}", p.display()),
-            Err(e) => println!("train.init = {init:?}: not found yet ({e})"),
+            Err(e) => println!("not resolvable yet: {e}"),
         }
     }
     let started = if dir.plan_path().exists() { Some(dir.members(&dir.read_plan()?)?) } else { None };

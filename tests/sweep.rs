@@ -269,3 +269,28 @@ fn an_invalid_sweep_is_a_clear_error() {
     let o = ayt(tmp.path(), &["sweep", write_sweep(tmp.path()).to_str().unwrap(), "--member", "5"]);
     assert!(!o.status.success() && text(&o).contains("--member 5") && text(&o).contains("2 members"), "{}", text(&o));
 }
+
+#[test]
+fn the_tui_queue_holds_the_unfinished_members_and_their_locks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let paths = ayt::paths::Paths::resolve(Some(tmp.path().to_path_buf()));
+    let spec = ayt::sweep::SweepSpec::load(&write_sweep(tmp.path())).unwrap();
+    let (dir, plan) = ayt::sweep::plan::open_or_create(&spec, &paths).unwrap();
+    let (requests, locks) = ayt::sweep::runner::queue_unfinished(&dir, &plan).unwrap();
+    let outs: Vec<PathBuf> = requests
+        .iter()
+        .map(|r| match r {
+            ayt::engine::RunRequest::New { out: Some(out), preset, .. } => {
+                assert!(preset.name.starts_with("toy-00"));
+                out.clone()
+            }
+            other => panic!("expected a new run into the member folder, got {other:?}"),
+        })
+        .collect();
+    assert_eq!(outs, vec![dir.run_dir(M0), dir.run_dir(M1)]);
+    // While the UI holds the locks, `ayt sweep` leaves both members alone.
+    let o = ayt(tmp.path(), &["sweep", spec.path.to_str().unwrap()]);
+    assert_eq!(text(&o).matches("running in another process").count(), 2, "{}", text(&o));
+    drop(locks);
+    assert!(!ayt::sweep::lock::FileLock::is_held(&dir.member_lock_path(0)).unwrap());
+}

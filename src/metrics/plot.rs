@@ -63,19 +63,20 @@ const LH: usize = 180;
 const LEFT: usize = 64;
 const BOTTOM: usize = 18;
 
-/// Line panels in a grid of `cols` columns, all on the axes ranges `x` and `y` (so panels
-/// compare at a glance). Each panel is framed; its ranges are printed at its corners (x min and
-/// max under the frame, y max and min left of it). The legend is the caller's to print.
-pub fn line_panels(panels: &[Vec<Line>], cols: usize, x: (f64, f64), y: (f64, f64), path: &Path) -> Result<()> {
+/// Line panels in a grid of `cols` columns, all on the x range `x` and each row on its y range
+/// `y_rows[row]` (the last one for rows beyond), so panels compare at a glance. Each panel is
+/// framed; its ranges are printed at its corners (x min and max under the frame, y max and min
+/// left of it). The legend is the caller's to print.
+pub fn line_panels(panels: &[Vec<Line>], cols: usize, x: (f64, f64), y_rows: &[(f64, f64)], path: &Path) -> Result<()> {
     let cols = cols.clamp(1, panels.len().max(1));
     let rows = panels.len().div_ceil(cols).max(1);
     let (cw, ch) = (LEFT + LW + PAD, PAD + LH + BOTTOM);
     let (width, height) = (cols * cw + PAD, rows * ch + PAD);
     let mut img = vec![255u8; width * height * 3];
-    let x = widen(x);
-    let y = widen(y);
+    let x = pad(widen(x));
     for (p, lines) in panels.iter().enumerate() {
         let (left, top) = ((p % cols) * cw + LEFT, (p / cols) * ch + PAD);
+        let y = pad(widen(y_rows.get(p / cols).or(y_rows.last()).copied().unwrap_or((0.0, 1.0))));
         let to_px = |(vx, vy): (f64, f64)| -> Option<(i64, i64)> {
             if !(vx.is_finite() && vy.is_finite()) {
                 return None;
@@ -94,15 +95,17 @@ pub fn line_panels(panels: &[Vec<Line>], cols: usize, x: (f64, f64), y: (f64, f6
                     draw_segment(&mut img, width, a, b, line.colour);
                 }
             }
-            // A lone point (or the last one) still shows.
-            for p in pts.iter().flatten() {
-                draw_segment(&mut img, width, *p, *p, line.colour);
+            // A marker on every point: sparse curves (a few evaluations) stay readable.
+            for &(px, py) in pts.iter().flatten() {
+                for dy in -2..=1 {
+                    draw_segment(&mut img, width, (px - 2, py + dy), (px + 1, py + dy), line.colour);
+                }
             }
         }
-        text(&mut img, width, left, top + LH + 4, &axis_label(x.0));
-        let xr = axis_label(x.1);
+        text(&mut img, width, left, top + LH + 4, &axis_label(x.0, x.1 - x.0));
+        let xr = axis_label(x.1, x.1 - x.0);
         text(&mut img, width, left + LW - text_width(&xr), top + LH + 4, &xr);
-        let (yt, yb) = (axis_label(y.1), axis_label(y.0));
+        let (yt, yb) = (axis_label(y.1, y.1 - y.0), axis_label(y.0, y.1 - y.0));
         text(&mut img, width, left - 4 - text_width(&yt), top, &yt);
         text(&mut img, width, left - 4 - text_width(&yb), top + LH - GLYPH_H, &yb);
     }
@@ -116,6 +119,12 @@ fn widen((lo, hi): (f64, f64)) -> (f64, f64) {
         (true, true) => (lo - 0.5, lo + 0.5),
         _ => (0.0, 1.0),
     }
+}
+
+/// 3% of room on either side, so no point sits on the frame (none below an axis starting at 0).
+fn pad((lo, hi): (f64, f64)) -> (f64, f64) {
+    let m = 0.03 * (hi - lo);
+    (if lo == 0.0 { lo } else { lo - m }, hi + m)
 }
 
 /// A 2-pixel-thick segment (Bresenham).
@@ -163,17 +172,19 @@ fn frame(img: &mut [u8], width: usize, left: usize, top: usize, w: usize, h: usi
     }
 }
 
-/// An axis-corner number in at most 7 characters: `0.25`, `12.5`, `340`, `1.2e3`, `5.0e-4`.
-pub fn axis_label(v: f64) -> String {
+/// An axis-corner number in at most 7 characters (`0.25`, `12.5`, `340`, `1.2e3`, `5.0e-4`),
+/// with enough decimals to tell the ends of a narrow range `span` apart (`0.9186`).
+pub fn axis_label(v: f64, span: f64) -> String {
     let a = v.abs();
+    let needed = if span > 0.0 && span.is_finite() { (1.0 - span.log10().floor()).max(0.0) as usize } else { 0 };
     if a != 0.0 && !(0.01..1000.0).contains(&a) {
         format!("{v:.1e}")
     } else if a >= 100.0 {
-        format!("{v:.0}")
+        format!("{v:.*}", needed.min(1))
     } else if a >= 10.0 {
-        format!("{v:.1}")
+        format!("{v:.*}", needed.clamp(1, 3))
     } else {
-        format!("{v:.2}")
+        format!("{v:.*}", needed.clamp(2, 4))
     }
 }
 
@@ -235,16 +246,15 @@ mod line_tests {
         let path = dir.path().join("l.png");
         let red = Line { colour: loss_colour("l2"), points: vec![(0.0, 0.0), (1.0, 1.0), (f64::NAN, 0.5), (2.0, 0.0)] };
         let blue = Line { colour: loss_colour("lpips"), points: vec![(0.0, 1.0), (2.0, 1.0)] };
-        line_panels(&[vec![red], vec![blue], vec![]], 2, (0.0, 2.0), (0.0, 1.0), &path).unwrap();
+        line_panels(&[vec![red], vec![blue], vec![]], 2, (0.0, 2.0), &[(0.0, 1.0)], &path).unwrap();
         let (w, h, c, px) = crate::image_io::read_png(&path).unwrap();
         assert_eq!((w, h, c), (2 * (LEFT + LW + PAD) + PAD, 2 * (PAD + LH + BOTTOM) + PAD, 3));
         let count = |col: [u8; 3]| px.chunks(3).filter(|p| *p == col).count();
         assert!(count(loss_colour("l2")) > LW, "the red line spans its panel");
         assert!(count(loss_colour("lpips")) >= 2 * LW, "the flat blue line is 2 px thick");
         assert!(px.chunks(3).any(|p| p == [0, 0, 0]), "axis labels are drawn");
-        assert_eq!(
-            (axis_label(0.25), axis_label(12.34), axis_label(340.0), axis_label(1234.0), axis_label(0.0005)),
-            ("0.25".into(), "12.3".into(), "340".into(), "1.2e3".into(), "5.0e-4".into())
-        );
+        let labels = [(0.25, 1.0), (12.34, 10.0), (340.0, 100.0), (1234.0, 1e3), (0.0005, 1e-3), (0.9186, 0.006), (340.25, 0.5)];
+        let got: Vec<String> = labels.iter().map(|&(v, span)| axis_label(v, span)).collect();
+        assert_eq!(got, ["0.25", "12.3", "340", "1.2e3", "5.0e-4", "0.9186", "340.2"]);
     }
 }

@@ -27,6 +27,8 @@ struct Curves {
     batch: usize,
     /// The loss it trains with, as its probes name it (`l2`, `lpips`, `mfd`).
     loss: &'static str,
+    /// Its line colour (pseudo-Huber apart from L2).
+    colour: [u8; 3],
     /// `(kimg, FD)` in step order.
     fd: Vec<(f64, f64)>,
     /// Per `ALIGNMENT` metric, `(kimg, mean)`.
@@ -43,7 +45,7 @@ pub struct Written {
     pub target: Option<f64>,
 }
 
-/// The probe name of a training loss (pseudo-Huber moves outputs along the L2 direction).
+/// The probe name of a training loss (pseudo-Huber's update direction is L2's).
 fn probe_loss(loss: LossKind) -> &'static str {
     match loss {
         LossKind::L2 | LossKind::PseudoHuber => "l2",
@@ -61,6 +63,7 @@ fn read_curves(state: MemberState, plan: &Plan, metric: &str) -> Result<Curves> 
     let mut c = Curves {
         batch: preset.train.batch_size,
         loss: probe_loss(preset.train.loss),
+        colour: plot::loss_colour(if preset.train.loss == LossKind::PseudoHuber { "pseudo_huber" } else { probe_loss(preset.train.loss) }),
         fd: Vec::new(),
         alignment: vec![Vec::new(); ALIGNMENT.len()],
         final_loss: None,
@@ -102,12 +105,10 @@ pub fn write(dir: &SweepDir, metric: &str, target: Option<f64>) -> Result<Writte
     let fd_png = out.join("fd_vs_kimg.png");
     let panels: Vec<Vec<Line>> = batches
         .iter()
-        .map(|b| {
-            curves.iter().filter(|c| c.batch == *b).map(|c| Line { colour: plot::loss_colour(c.loss), points: c.fd.clone() }).collect()
-        })
+        .map(|b| curves.iter().filter(|c| c.batch == *b).map(|c| Line { colour: c.colour, points: c.fd.clone() }).collect())
         .collect();
     let all_fd = curves.iter().flat_map(|c| c.fd.iter());
-    plot::line_panels(&panels, batches.len(), range(all_fd.clone().map(|p| p.0), true), range(all_fd.map(|p| p.1), false), &fd_png)?;
+    plot::line_panels(&panels, batches.len(), range(all_fd.clone().map(|p| p.0), true), &[range(all_fd.map(|p| p.1), false)], &fd_png)?;
 
     let align_png = out.join("alignment.png");
     let mut panels = Vec::new();
@@ -117,13 +118,16 @@ pub fn write(dir: &SweepDir, metric: &str, target: Option<f64>) -> Result<Writte
                 curves
                     .iter()
                     .filter(|c| c.batch == *b)
-                    .map(|c| Line { colour: plot::loss_colour(c.loss), points: c.alignment[i].clone() })
+                    .map(|c| Line { colour: c.colour, points: c.alignment[i].clone() })
                     .collect::<Vec<_>>(),
             );
         }
     }
-    let all = curves.iter().flat_map(|c| c.alignment.iter().flatten());
-    plot::line_panels(&panels, batches.len(), range(all.clone().map(|p| p.0), true), range(all.map(|p| p.1), false), &align_png)?;
+    // One y range per metric (row): the cosine and rho live on different scales.
+    let x = range(curves.iter().flat_map(|c| c.alignment.iter().flatten()).map(|p| p.0), true);
+    let y_rows: Vec<(f64, f64)> =
+        (0..ALIGNMENT.len()).map(|i| range(curves.iter().flat_map(|c| c.alignment[i].iter()).map(|p| p.1), false)).collect();
+    plot::line_panels(&panels, batches.len(), x, &y_rows, &align_png)?;
 
     let markdown = out.join("report.md");
     let text = markdown_report(&plan, &curves, metric, target, &batches);
@@ -219,11 +223,11 @@ fn markdown_report(plan: &Plan, curves: &[Curves], metric: &str, target: Option<
         "\n\"kimg to FD <= target\" is the kimg of the first evaluation at or below the target; \
          \"n/a\": no `{metric}` rows (evaluation off, or not reached yet).\n\n\
          ## Plots\n\n\
-         Colours: l2 / pseudo-Huber red, mfd green, lpips blue. Axes are shared by all panels; \
+         Colours: l2 red, mfd green, lpips blue, pseudo-Huber grey. Axes are shared by all panels; \
          their ranges are printed at the corners.\n\n\
          - `fd_vs_kimg.png`: `{metric}` against kimg, one panel per batch size (left to right: {panels}), one line per member.\n\
          - `alignment.png`: probe means of each member's own loss direction against kimg; top row {}, bottom row {}; \
-         columns are batch sizes as above.",
+         columns are batch sizes as above; each row has its own y range.",
         ALIGNMENT[0].1, ALIGNMENT[1].1
     );
     s

@@ -53,7 +53,8 @@ def main():
     else:
         runs = [read_run(p).assign(run=os.path.basename(os.path.abspath(p))) for p in args.paths]
     df = pd.concat(runs, ignore_index=True)
-    print(df.groupby("run").last(numeric_only=True).to_string())
+    last = df.groupby("run").last(numeric_only=True)
+    print(last[["kimg", "loss"] + [c for c in df if c.startswith("eval/fd_")]].to_string())
 
     if args.plot:
         import matplotlib

@@ -220,6 +220,22 @@ fn export_joins_scalars_eval_and_swept_fields_and_report_writes_plots_and_table(
     let final_fd = format!("{:.4}", fd.value[0]);
     assert!(r0.contains(&final_fd) && r0.contains("0.03") && r0.contains("done"), "member 0 reaches the target at 0.032 kimg: {r0}");
     assert!(r1.contains("n/a") && !r1.contains(&final_fd), "{r1}");
+    // h5py reads the index (and pandas the whole sweep, with scripts/pandas_runs.py) where installed.
+    let python = |code: &str| Command::new("python3").args(["-c", code]).output().map(|o| o.status.success()).unwrap_or(false);
+    if python("import h5py") {
+        let code =
+            "import h5py, sys; f = h5py.File(sys.argv[1]); print([s.decode() for s in f['status'][:]], f['train.batch_size'][:].tolist())";
+        let o = Command::new("python3").args(["-c", code]).arg(sweep.join("sweep.h5")).output().unwrap();
+        assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "['done', 'done'] [8, 16]", "{}", text(&o));
+    }
+    if python("import h5py, pandas") {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/pandas_runs.py");
+        let o = Command::new("python3").arg(script).arg(&sweep).output().unwrap();
+        let out = ok(&o);
+        assert!(out.contains("toy/000-batch_size=8") && out.contains("eval/fd_evalnet_1step"), "{out}");
+    } else {
+        eprintln!("pandas or h5py not installed: skipping scripts/pandas_runs.py");
+    }
     // Without --target-fd the target is the median of the final FDs (here member 0's).
     ok(&ayt(home, &["report", s]));
     let md = std::fs::read_to_string(report.join("report.md")).unwrap();

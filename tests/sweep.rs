@@ -310,3 +310,23 @@ fn the_tui_queue_holds_the_unfinished_members_and_their_locks() {
     drop(locks);
     assert!(!ayt::sweep::lock::FileLock::is_held(&dir.member_lock_path(0)).unwrap());
 }
+
+#[test]
+fn a_failing_member_is_recorded_and_the_others_still_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = tmp.path().join("toy-sweep.toml");
+    std::fs::write(&p, TOY.replace("\"train.batch_size\" = [8, 16]", "\"data.dataset\" = [\"nope\", \"disks\"]")).unwrap();
+    let o = ayt(tmp.path(), &["sweep", p.to_str().unwrap()]);
+    let out = text(&o);
+    assert!(!o.status.success() && !out.contains("panicked"), "{out}");
+    assert!(out.contains("1 member(s) failed") && out.contains("member 0") && out.contains("nope"), "{out}");
+    let rows = index_rows(tmp.path());
+    assert_eq!((rows[0].0.as_str(), rows[1].0.as_str()), ("failed", "done"), "{rows:?}");
+    let path = sweep_dir(tmp.path()).join("sweep.h5");
+    let error = columns::read_text(&path, &hdf5::File::open(&path).unwrap(), "error").unwrap();
+    assert!(error[0].contains("nope") && error[1].is_empty(), "{error:?}");
+    // A re-run retries the failed member only.
+    let out = text(&ayt(tmp.path(), &["sweep", p.to_str().unwrap()]));
+    assert!(out.contains("1 member(s) failed") && out.contains("1 already done"), "{out}");
+    assert_eq!(index_rows(tmp.path())[0], ("failed".to_string(), 0, 2));
+}

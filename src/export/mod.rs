@@ -35,6 +35,9 @@ pub fn sources(arg: &Path, paths: &crate::paths::Paths) -> Result<(Vec<Source>, 
         let run = std::path::absolute(dir).ok().and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned())).unwrap_or_default();
         return Ok((vec![Source { run, dir: dir.to_path_buf(), swept: Vec::new() }], Vec::new()));
     }
+    if arg.is_dir() && !sweep::runner::is_sweep_dir(arg) {
+        return Err(Error::file(arg, "neither a run folder (no run.h5) nor a sweep folder (no plan.json)"));
+    }
     let dir = sweep::locate(arg, paths)?;
     sweep_sources(&dir)
 }

@@ -128,6 +128,9 @@ fn run_member(dir: &SweepDir, plan: &Plan, m: &PlannedMember, handle: &EngineHan
             request
         }
     };
+    // Sent before the status says running: after a Ctrl-C between members the engine is gone.
+    let stopped = || Error::msg(format!("stopped (Ctrl-C) before member {} started; run the sweep again to continue", m.index));
+    handle.commands.send(Command::Start(request)).map_err(|_| stopped())?;
     status.state = State::Running;
     if status.started_utc.is_empty() {
         status.started_utc = now_utc();
@@ -138,7 +141,6 @@ fn run_member(dir: &SweepDir, plan: &Plan, m: &PlannedMember, handle: &EngineHan
     status.host = hostname();
     status.pid = std::process::id();
     update(&status)?;
-    handle.commands.send(Command::Start(request)).map_err(|_| Error::msg("the training thread has ended"))?;
     match crate::report::follow(handle, line_every) {
         Ok(o) if !o.stopped_early => {
             status.state = State::Done;

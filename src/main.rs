@@ -358,7 +358,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Sweep { file, member, dry_run, emit_slurm, cpus, time, device } => {
             let spec = SweepSpec::load(&file)?;
             if dry_run {
-                return sweep_dry_run(&spec, &paths);
+                ayt::sweep::runner::dry_run(&spec, &paths)?.iter().for_each(|line| println!("{line}"));
+                return Ok(());
             }
             let (dir, plan) = ayt::sweep::plan::open_or_create(&spec, &paths)?;
             if let Some(out) = emit_slurm {
@@ -518,40 +519,6 @@ fn run_sweep(paths: Paths, device: &str, dir: &ayt::sweep::SweepDir, plan: &ayt:
         bail!("member {i} is running in another process");
     }
     println!("{}", dir.index_path().display());
-    Ok(())
-}
-
-/// `ayt sweep --dry-run`: the members, the shared inputs, and the status of a started sweep.
-fn sweep_dry_run(spec: &SweepSpec, paths: &Paths) -> anyhow::Result<()> {
-    let members = spec.expand(None)?;
-    let dir = ayt::sweep::plan::sweep_dir(paths, &spec.name)?;
-    let budget = spec.kimg.map(|k| format!(", {k} kimg each")).unwrap_or_default();
-    println!("sweep {}: {} members{budget}; folder {}", spec.name, members.len(), dir.root.display());
-    if let Some(init) = &spec.base.train.init {
-        match ayt::sweep::plan::resolve_init(spec, paths, init) {
-            Ok(p) => println!("train.init = {init:?}: {}", p.display()),
-            Err(e) => println!("not resolvable yet: {e}"),
-        }
-    }
-    let started = if dir.plan_path().exists() { Some(dir.members(&dir.read_plan()?)?) } else { None };
-    let rows: Vec<_> = members
-        .iter()
-        .map(|m| {
-            let planned = ayt::sweep::PlannedMember {
-                index: m.index,
-                label: m.label.clone(),
-                values: m.values.clone(),
-                overrides: m.overrides.iter().filter(|o| !o.starts_with("name=")).cloned().collect(),
-                iterations: m.preset.train.iterations,
-                preset_toml: String::new(),
-            };
-            let state = started.as_ref().and_then(|s| s.iter().find(|s| s.planned.label == m.label).cloned());
-            (planned, state)
-        })
-        .collect();
-    for line in ayt::sweep::runner::describe(&rows) {
-        println!("{line}");
-    }
     Ok(())
 }
 

@@ -5,10 +5,12 @@
 use std::path::Path;
 use std::time::Duration;
 
-use super::index::{hostname, now_utc, MemberState, Plan, PlannedMember, State, SweepDir};
+use super::expand::SweepSpec;
+use super::index::{hostname, now_utc, Plan, PlannedMember, State, SweepDir};
 use super::plan::check_shared_inputs;
 use crate::config::Preset;
 use crate::engine::{Command, EngineHandle, RunRequest};
+use crate::paths::Paths;
 use crate::{Error, Result};
 
 /// How long to wait for a member's lock before deciding another process holds it (a reader
@@ -176,16 +178,34 @@ fn fail(
     Ok(MemberOutcome::Failed(error))
 }
 
-/// One line per member for `--dry-run`: index, label, iterations, status (when planned), and
-/// the `--set` overrides it applies.
-pub fn describe(members: &[(PlannedMember, Option<MemberState>)]) -> Vec<String> {
-    members
-        .iter()
-        .map(|(m, state)| {
-            let status = state.as_ref().map(|s| format!("{:<11} ", s.status.state.as_str())).unwrap_or_default();
-            format!("{:>4}  {:<40} {:>8} steps  {status}{}", m.index, m.label, m.iterations, m.overrides.join(" "))
-        })
-        .collect()
+/// `ayt sweep --dry-run`: the grid, where `train.init` points now, and one line per member
+/// (index, folder, steps, status once the sweep has started, the `--set` overrides it applies).
+/// Writes nothing.
+pub fn dry_run(spec: &SweepSpec, paths: &Paths) -> Result<Vec<String>> {
+    let members = spec.expand(None)?;
+    let dir = super::plan::sweep_dir(paths, &spec.name)?;
+    let budget = spec.kimg.map(|k| format!(", {k} kimg each")).unwrap_or_default();
+    let mut lines = vec![format!("sweep {}: {} members{budget}; folder {}", spec.name, members.len(), dir.root.display())];
+    if let Some(init) = &spec.base.train.init {
+        lines.push(match super::plan::resolve_init(spec, paths, init) {
+            Ok(p) => format!("train.init = {init:?}: {}", p.display()),
+            Err(e) => format!("not resolvable yet: {e}"),
+        });
+    }
+    let started = if dir.plan_path().exists() { dir.members(&dir.read_plan()?)? } else { Vec::new() };
+    for m in &members {
+        let status = started.iter().find(|s| s.planned.label == m.label).map(|s| format!("{:<11} ", s.status.state.as_str()));
+        let sets: Vec<&str> = m.overrides.iter().map(String::as_str).filter(|o| !o.starts_with("name=")).collect();
+        lines.push(format!(
+            "{:>4}  {:<40} {:>8} steps  {}{}",
+            m.index,
+            m.label,
+            m.preset.train.iterations,
+            status.unwrap_or_default(),
+            sets.join(" ")
+        ));
+    }
+    Ok(lines)
 }
 
 /// Whether `path` is a sweep folder (it holds a plan).

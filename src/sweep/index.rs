@@ -145,7 +145,7 @@ pub struct Plan {
 }
 
 /// A file every member uses, pinned by checksum.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct SharedFile {
     /// As the preset names it (`"mnist-edm"`, `"mnist-phi"`, a path).
     pub name: String,
@@ -285,10 +285,7 @@ fn write_index(path: &Path, f: &hdf5::File, plan: &Plan, members: &[MemberState]
         }
     }
     columns::write_columns(path, f, &cols)?;
-    let shared = |s: &Option<SharedFile>| {
-        s.clone().unwrap_or(SharedFile { name: String::new(), source: PathBuf::new(), path: PathBuf::new(), sha256: String::new() })
-    };
-    let (init, phi) = (shared(&plan.init), shared(&plan.features));
+    let (init, phi) = (plan.init.clone().unwrap_or_default(), plan.features.clone().unwrap_or_default());
     for (k, v) in [
         ("schema", INDEX_SCHEMA.to_string()),
         ("name", plan.name.clone()),

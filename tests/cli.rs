@@ -1,5 +1,7 @@
 //! End-to-end tests of the `ayt` binary: errors a user can make, and a real (tiny) training run.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -22,37 +24,10 @@ fn assert_clean_failure(o: &Output, must_mention: &[&str]) {
     }
 }
 
-const TINY: &str = r#"
-name = "tiny"
-seed = 1
-[data]
-dataset = "disks"
-[data.disks]
-size = 8
-radius_min = 1.5
-radius_max = 3.0
-[model]
-channels = [8, 16]
-blocks_per_level = 1
-emb_dim = 16
-noise_freqs = 4
-groups = 4
-[train]
-mode = "ect"
-batch_size = 8
-iterations = 6
-lr = 2e-3
-ema_decay = 0.9
-[ect]
-q = 2.0
-n_stages = 2
-[log]
-every = 1
-sample_every = 0
-sample_count = 4
-checkpoint_every = 3
-keep_checkpoints = 0
-"#;
+/// Six steps, checkpoints at 3 and 6.
+fn tiny() -> String {
+    common::tiny_ect("tiny", 6, "every = 1\nsample_every = 0\nsample_count = 4\ncheckpoint_every = 3\nkeep_checkpoints = 0")
+}
 
 fn write_preset(dir: &Path, text: &str) -> PathBuf {
     let p = dir.join("p.toml");
@@ -63,14 +38,14 @@ fn write_preset(dir: &Path, text: &str) -> PathBuf {
 #[test]
 fn a_bad_preset_names_file_key_and_value() {
     let tmp = tempfile::tempdir().unwrap();
-    let p = write_preset(tmp.path(), &TINY.replace("batch_size = 8", "batch_size = \"eight\""));
+    let p = write_preset(tmp.path(), &tiny().replace("batch_size = 8", "batch_size = \"eight\""));
     let o = ayt(tmp.path(), &["train", "--preset", p.to_str().unwrap()]);
     assert_clean_failure(&o, &["p.toml", "batch_size", "eight"]);
-    let p = write_preset(tmp.path(), &TINY.replace("[model]", "[model]\nchanels = [4]"));
+    let p = write_preset(tmp.path(), &tiny().replace("[model]", "[model]\nchanels = [4]"));
     assert_clean_failure(&ayt(tmp.path(), &["train", "--preset", p.to_str().unwrap()]), &["p.toml", "chanels"]);
     let missing = tmp.path().join("nope.toml");
     assert_clean_failure(&ayt(tmp.path(), &["train", "--preset", missing.to_str().unwrap()]), &["nope.toml"]);
-    let p = write_preset(tmp.path(), TINY);
+    let p = write_preset(tmp.path(), &tiny());
     assert_clean_failure(&ayt(tmp.path(), &["train", "--preset", p.to_str().unwrap(), "--set", "train.lr=-1"]), &["train.lr"]);
 }
 
@@ -95,7 +70,7 @@ fn truncated_and_wrong_magic_idx_files_are_clear_errors() {
 #[test]
 fn an_unknown_dataset_is_a_clear_error() {
     let tmp = tempfile::tempdir().unwrap();
-    let p = write_preset(tmp.path(), &TINY.replace("dataset = \"disks\"", "dataset = \"cifar10\""));
+    let p = write_preset(tmp.path(), &tiny().replace("dataset = \"disks\"", "dataset = \"cifar10\""));
     assert_clean_failure(&ayt(tmp.path(), &["train", "--preset", p.to_str().unwrap()]), &["cifar10", "ayt data import"]);
 }
 
@@ -107,7 +82,7 @@ fn losses(run: &Path) -> Vec<(i64, f64)> {
 #[test]
 fn training_writes_a_readable_run_and_resume_matches_the_uninterrupted_run() {
     let tmp = tempfile::tempdir().unwrap();
-    let p = write_preset(tmp.path(), TINY);
+    let p = write_preset(tmp.path(), &tiny());
     let run_a = tmp.path().join("a");
     let o = ayt(tmp.path(), &["train", "--preset", p.to_str().unwrap(), "--out", run_a.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -150,7 +125,7 @@ fn training_writes_a_readable_run_and_resume_matches_the_uninterrupted_run() {
 #[test]
 fn probes_land_in_the_run_log_and_ayt_probe_reports_them() {
     let tmp = tempfile::tempdir().unwrap();
-    let text = format!("{}\n[probe]\nevery = 3\nn = 8\nbins = 10\n", TINY.replace("checkpoint_every = 3", "checkpoint_every = 0"));
+    let text = format!("{}\n[probe]\nevery = 3\nn = 8\nbins = 10\n", tiny().replace("checkpoint_every = 3", "checkpoint_every = 0"));
     let p = write_preset(tmp.path(), &text);
     let run = tmp.path().join("r");
     let o = ayt(tmp.path(), &["train", "--preset", p.to_str().unwrap(), "--out", run.to_str().unwrap()]);
@@ -176,7 +151,7 @@ fn probes_land_in_the_run_log_and_ayt_probe_reports_them() {
 #[test]
 fn ayt_eval_stores_fd_with_its_protocol() {
     let tmp = tempfile::tempdir().unwrap();
-    let p = write_preset(tmp.path(), &TINY.replace("iterations = 6", "iterations = 2"));
+    let p = write_preset(tmp.path(), &tiny().replace("iterations = 6", "iterations = 2"));
     let run = tmp.path().join("r");
     let o = ayt(tmp.path(), &["train", "--preset", p.to_str().unwrap(), "--out", run.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -201,7 +176,7 @@ fn ayt_eval_stores_fd_with_its_protocol() {
 #[test]
 fn denoiser_training_loss_falls_on_disks() {
     let tmp = tempfile::tempdir().unwrap();
-    let text = TINY
+    let text = tiny()
         .replace("mode = \"ect\"", "mode = \"edm\"")
         .replace("iterations = 6", "iterations = 150")
         .replace("checkpoint_every = 3", "checkpoint_every = 0");
@@ -224,7 +199,7 @@ fn h5py_reads_the_run_log_when_available() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let p = write_preset(tmp.path(), &TINY.replace("iterations = 6", "iterations = 2"));
+    let p = write_preset(tmp.path(), &tiny().replace("iterations = 6", "iterations = 2"));
     let run = tmp.path().join("r");
     let o = ayt(tmp.path(), &["train", "--preset", p.to_str().unwrap(), "--out", run.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -239,7 +214,7 @@ fn h5py_reads_the_run_log_when_available() {
 fn evaluation_during_training_lands_in_the_log_and_a_resumed_run_repeats_it_exactly() {
     let tmp = tempfile::tempdir().unwrap();
     // 8 images a step: every 0.016 kimg is every 2 steps; the end (step 6) is one of them
-    let text = format!("{TINY}\n[eval]\nevery_kimg = 0.016\nn = 32\nevalnet_iterations = 5\n");
+    let text = format!("{}\n[eval]\nevery_kimg = 0.016\nn = 32\nevalnet_iterations = 5\n", tiny());
     let p = write_preset(tmp.path(), &text);
     let run_a = tmp.path().join("a");
     let o = ayt(tmp.path(), &["train", "--preset", p.to_str().unwrap(), "--out", run_a.to_str().unwrap()]);

@@ -1,6 +1,8 @@
 //! `ayt sweep`, `ayt export` and `ayt report` end to end on a two-member toy sweep (tiny UNet,
 //! 8x8 disks; a member trains in seconds).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -21,45 +23,14 @@ fn ok(o: &Output) -> String {
 }
 
 /// Two members: batch 8 (4 steps, checkpoints at 2 and 4) and batch 16 (2 steps), 32 images each.
-const TOY: &str = r#"
-name = "toy"
-seed = 1
-[data]
-dataset = "disks"
-[data.disks]
-size = 8
-radius_min = 1.5
-radius_max = 3.0
-[model]
-channels = [8, 16]
-blocks_per_level = 1
-emb_dim = 16
-noise_freqs = 4
-groups = 4
-[train]
-mode = "ect"
-batch_size = 8
-iterations = 1
-lr = 2e-3
-ema_decay = 0.9
-[ect]
-q = 2.0
-n_stages = 2
-[log]
-every = 1
-sample_every = 0
-sample_count = 4
-checkpoint_every = 2
-keep_checkpoints = 0
-
-[sweep]
-kimg = 0.032
-"train.batch_size" = [8, 16]
-"#;
+fn toy() -> String {
+    let run = common::tiny_ect("toy", 1, "every = 1\nsample_every = 0\nsample_count = 4\ncheckpoint_every = 2\nkeep_checkpoints = 0");
+    format!("{run}\n[sweep]\nkimg = 0.032\n\"train.batch_size\" = [8, 16]\n")
+}
 
 fn write_sweep(dir: &Path) -> PathBuf {
     let p = dir.join("toy-sweep.toml");
-    std::fs::write(&p, TOY).unwrap();
+    std::fs::write(&p, toy()).unwrap();
     p
 }
 
@@ -138,7 +109,7 @@ fn members_run_concurrently_finished_ones_are_skipped_and_an_interrupted_one_res
     assert_eq!(out.matches("done, skipped").count(), 2, "{out}");
 
     // A changed grid is refused instead of mixing two grids in one folder.
-    std::fs::write(&file, TOY.replace("[8, 16]", "[8, 32]")).unwrap();
+    std::fs::write(&file, toy().replace("[8, 16]", "[8, 32]")).unwrap();
     let o = ayt(home, &["sweep", f]);
     assert!(!o.status.success() && text(&o).contains("changed since the sweep started"), "{}", text(&o));
 }
@@ -277,7 +248,7 @@ fn emit_slurm_writes_a_job_array_whose_tasks_run_one_member_each() {
 fn an_invalid_sweep_is_a_clear_error() {
     let tmp = tempfile::tempdir().unwrap();
     let p = tmp.path().join("bad.toml");
-    std::fs::write(&p, TOY.replace("\"train.batch_size\" = [8, 16]", "\"train.batchsize\" = [8, 16]")).unwrap();
+    std::fs::write(&p, toy().replace("\"train.batch_size\" = [8, 16]", "\"train.batchsize\" = [8, 16]")).unwrap();
     let o = ayt(tmp.path(), &["sweep", p.to_str().unwrap()]);
     let err = text(&o);
     assert!(!o.status.success() && !err.contains("panicked"), "{err}");
@@ -315,7 +286,7 @@ fn the_tui_queue_holds_the_unfinished_members_and_their_locks() {
 fn a_failing_member_is_recorded_and_the_others_still_run() {
     let tmp = tempfile::tempdir().unwrap();
     let p = tmp.path().join("toy-sweep.toml");
-    std::fs::write(&p, TOY.replace("\"train.batch_size\" = [8, 16]", "\"data.dataset\" = [\"nope\", \"disks\"]")).unwrap();
+    std::fs::write(&p, toy().replace("\"train.batch_size\" = [8, 16]", "\"data.dataset\" = [\"nope\", \"disks\"]")).unwrap();
     let o = ayt(tmp.path(), &["sweep", p.to_str().unwrap()]);
     let out = text(&o);
     assert!(!o.status.success() && !out.contains("panicked"), "{out}");

@@ -2,41 +2,15 @@
 //! loss panel and a step count, then pauses (space), opens help (?), quits (q, y) and checks
 //! that ayt exited cleanly and the terminal was restored. Skips when tmux is not installed.
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-const PRESET: &str = r#"
-name = "tiny-tui"
-seed = 1
-[data]
-dataset = "disks"
-[data.disks]
-size = 8
-radius_min = 1.5
-radius_max = 3.0
-[model]
-channels = [8, 16]
-blocks_per_level = 1
-emb_dim = 16
-noise_freqs = 4
-groups = 4
-[train]
-mode = "ect"
-batch_size = 8
-iterations = 100000
-lr = 2e-3
-ema_decay = 0.9
-[ect]
-q = 2.0
-n_stages = 2
-[log]
-every = 5
-sample_every = 20
-sample_count = 16
-checkpoint_every = 0
-keep_checkpoints = 1
-"#;
+fn tiny_tui_preset() -> String {
+    common::tiny_ect("tiny-tui", 100000, "every = 5\nsample_every = 20\nsample_count = 16\ncheckpoint_every = 0\nkeep_checkpoints = 1")
+}
 
 struct Tmux {
     socket: String,
@@ -96,7 +70,7 @@ fn ayt_tui_in_tmux_pause_help_quit() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let preset = tmp.path().join("tiny.toml");
-    std::fs::write(&preset, PRESET).unwrap();
+    std::fs::write(&preset, tiny_tui_preset()).unwrap();
     let t = Tmux { socket: format!("ayt-test-{}", std::process::id()), session: "ayt".into() };
     let cmd = format!(
         "cd {dir} && AYT_HOME={dir} {bin} tui --preset {preset} --start; echo AYT_EXIT=$?; sleep 120",

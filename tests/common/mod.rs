@@ -1,0 +1,34 @@
+//! What the integration tests share: the tiny ECT run on 8x8 disks their presets start from.
+
+/// A preset for a tiny ECT run on 8x8 disks (two stages, a 2-level UNet of 8/16 channels) with
+/// the given name, length and `[log]` table body; tests append further tables as they need.
+pub fn tiny_ect(name: &str, iterations: u64, log: &str) -> String {
+    format!(
+        r#"name = "{name}"
+seed = 1
+[data]
+dataset = "disks"
+[data.disks]
+size = 8
+radius_min = 1.5
+radius_max = 3.0
+[model]
+channels = [8, 16]
+blocks_per_level = 1
+emb_dim = 16
+noise_freqs = 4
+groups = 4
+[train]
+mode = "ect"
+batch_size = 8
+iterations = {iterations}
+lr = 2e-3
+ema_decay = 0.9
+[ect]
+q = 2.0
+n_stages = 2
+[log]
+{log}
+"#
+    )
+}

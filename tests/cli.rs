@@ -100,12 +100,7 @@ fn training_writes_a_readable_run_and_resume_matches_the_uninterrupted_run() {
     assert_eq!(full.iter().map(|r| r.0).collect::<Vec<_>>(), vec![1, 2, 3, 4, 5, 6]);
 
     // Interrupt after the step-3 checkpoint: drop the last checkpoint, then resume.
-    let run_b = tmp.path().join("b");
-    std::fs::create_dir_all(run_b.join("ckpt")).unwrap();
-    for f in ["run.h5", "preset.toml", "ckpt/step-3.safetensors", "ckpt/step-3.state.json"] {
-        std::fs::copy(run_a.join(f), run_b.join(f)).unwrap();
-    }
-    let o = ayt(tmp.path(), &["resume", run_b.to_str().unwrap()]);
+    let (run_b, o) = resume_copy_at_step_3(tmp.path(), &run_a);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(losses(&run_b), full, "resumed run's losses differ from the uninterrupted run's");
 
@@ -237,15 +232,22 @@ fn evaluation_during_training_lands_in_the_log_and_a_resumed_run_repeats_it_exac
     assert_eq!(cached.len(), 1, "{cached:?}");
 
     // Resume from the step-3 checkpoint: same losses, and the same evaluations (fixed eval noise)
-    let run_b = tmp.path().join("b");
-    std::fs::create_dir_all(run_b.join("ckpt")).unwrap();
-    for f in ["run.h5", "preset.toml", "ckpt/step-3.safetensors", "ckpt/step-3.state.json"] {
-        std::fs::copy(run_a.join(f), run_b.join(f)).unwrap();
-    }
-    let o = ayt(tmp.path(), &["resume", run_b.to_str().unwrap()]);
+    let (run_b, o) = resume_copy_at_step_3(tmp.path(), &run_a);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("from the cache"), "the resumed run reuses the reference statistics: {}", stderr(&o));
     assert_eq!(losses(&run_b), losses(&run_a), "evaluation must not disturb the training streams");
     let fd_b = RunLog::open(run_b.join("run.h5")).unwrap().eval("fd_evalnet_1step").unwrap();
     assert_eq!((fd_b.step, fd_b.value), (fd.step, fd.value));
+}
+
+/// Copies run `run_a` as it was at its step-3 checkpoint (log, preset, that checkpoint) into
+/// `<home>/b`, as a run interrupted there, and resumes it.
+fn resume_copy_at_step_3(home: &Path, run_a: &Path) -> (PathBuf, Output) {
+    let run_b = home.join("b");
+    std::fs::create_dir_all(run_b.join("ckpt")).unwrap();
+    for f in ["run.h5", "preset.toml", "ckpt/step-3.safetensors", "ckpt/step-3.state.json"] {
+        std::fs::copy(run_a.join(f), run_b.join(f)).unwrap();
+    }
+    let o = ayt(home, &["resume", run_b.to_str().unwrap()]);
+    (run_b, o)
 }

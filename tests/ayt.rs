@@ -1,14 +1,12 @@
 //! The AYT pipeline end to end on tiny problems: train phi, then consistency training with MFD.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
+
+use std::process::Output;
 
 use ayt::store::RunLog;
 use candle_core::{Device, Tensor};
-
-fn ayt(home: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ayt")).args(args).env("AYT_HOME", home).output().expect("running ayt")
-}
+use common::ayt;
 
 fn ok(o: &Output) {
     assert!(o.status.success(), "ayt failed: {}", String::from_utf8_lossy(&o.stderr));

@@ -1,15 +1,12 @@
 //! End-to-end tests of the `ayt` binary: errors a user can make, and a real (tiny) training run.
 
 mod common;
+use common::ayt;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use ayt::store::RunLog;
-
-fn ayt(home: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ayt")).args(args).env("AYT_HOME", home).env_remove("RUST_BACKTRACE").output().expect("running ayt")
-}
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()

@@ -2,16 +2,13 @@
 //! 8x8 disks; a member trains in seconds).
 
 mod common;
+use common::ayt;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use ayt::store::columns;
 use ayt::store::RunLog;
-
-fn ayt(home: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ayt")).args(args).env("AYT_HOME", home).env_remove("RUST_BACKTRACE").output().expect("running ayt")
-}
 
 fn text(o: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))

@@ -1,4 +1,15 @@
-//! What the integration tests share: the tiny ECT run on 8x8 disks their presets start from.
+//! What the integration tests share: running the `ayt` binary, and the tiny ECT run on 8x8 disks
+//! their presets start from.
+// Each test binary compiles this module and uses only part of it.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// Runs the built `ayt` with `AYT_HOME = home` (no backtraces, so error texts are what users see).
+pub fn ayt(home: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ayt")).args(args).env("AYT_HOME", home).env_remove("RUST_BACKTRACE").output().expect("running ayt")
+}
 
 /// A preset for a tiny ECT run on 8x8 disks (two stages, a 2-level UNet of 8/16 channels) with
 /// the given name, length and `[log]` table body; tests append further tables as they need.

@@ -47,6 +47,10 @@ pub struct FeaturesTrain {
     /// Held-out images for the R^2 evaluation at the end.
     #[serde(default = "default_eval")]
     pub eval_images: usize,
+    /// Also evaluate held-out R^2 (logged as `r2/*`) and write a snapshot of phi to the run folder
+    /// every N steps; 0: only at the end.
+    #[serde(default)]
+    pub eval_every: u64,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

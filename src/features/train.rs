@@ -26,6 +26,9 @@ pub struct R2 {
     pub value: f64,
 }
 
+/// The latest network of a run with `train.eval_every`, in its run folder.
+pub const SNAPSHOT_FILE: &str = "phi-snapshot.safetensors";
+
 pub struct FeaturesOutcome {
     pub run_dir: PathBuf,
     pub phi_path: PathBuf,
@@ -64,6 +67,41 @@ fn holdout_source(preset: &FeaturesPreset, paths: &Paths) -> Result<DataSource> 
     };
     let data = DataConfig { dataset: name, disks: preset.data.disks.clone() };
     Ok(open_data(&data, seed, paths)?.source)
+}
+
+/// R^2 per label and per group of phi's predictions on held-out images augmented at the full firing
+/// probability of training. The images and their augmentations are the same at every call (fresh
+/// source and RNG), so values from different steps of one run compare like for like.
+fn heldout_r2(phi: &Phi, augmenter: &Augmenter, preset: &FeaturesPreset, paths: &Paths) -> Result<(Vec<R2>, Vec<R2>)> {
+    let mut holdout = holdout_source(preset, paths)?;
+    let (c, h, w) = holdout.shape();
+    let n_labels = augmenter.n_labels();
+    let mut eval_rng = crate::rng::stream(preset.seed, "augment-eval");
+    let (mut preds, mut targets) = (Vec::new(), Vec::new());
+    let mut remaining = preset.train.eval_images;
+    while remaining > 0 {
+        let n = remaining.min(256);
+        let batch = holdout.next_batch(n);
+        let (x, labels) = augmenter.apply(&batch.x, n, c, h, w, u64::MAX, &mut eval_rng);
+        let x = Tensor::from_vec(x, (n, c, h, w), &phi.device())?;
+        preds.extend(phi.predict(&x)?.flatten_all()?.to_vec1::<f32>()?);
+        targets.extend(labels);
+        remaining -= n;
+    }
+    let r2_labels = augmenter
+        .label_names()
+        .iter()
+        .enumerate()
+        .map(|(i, n)| R2 { name: n.clone(), value: r_squared(&preds, &targets, n_labels, i..i + 1) })
+        .collect();
+    let r2_groups =
+        augmenter.label_groups().into_iter().map(|(g, r)| R2 { name: g, value: r_squared(&preds, &targets, n_labels, r) }).collect();
+    Ok((r2_labels, r2_groups))
+}
+
+/// `geometric 0.678 color 0.899 ...`
+pub fn format_r2(values: &[R2]) -> String {
+    values.iter().map(|r| format!("{} {:.3}", r.name, r.value)).collect::<Vec<_>>().join("  ")
 }
 
 pub fn train(preset: &FeaturesPreset, paths: &Paths, out: Option<PathBuf>, device: &Device) -> Result<FeaturesOutcome> {
@@ -118,28 +156,22 @@ pub fn train(preset: &FeaturesPreset, paths: &Paths, out: Option<PathBuf>, devic
             writer.scalar("loss", step as i64, kimg, started.elapsed().as_secs_f64(), last_loss)?;
         }
         progress.update(step, total, &format!("loss {last_loss:.5}"));
+        let every = preset.train.eval_every;
+        if every > 0 && step % every == 0 && step < total {
+            // A snapshot with its R^2: a long run stopped early still leaves a measured network.
+            let (labels, groups) = heldout_r2(&phi, &augmenter, preset, paths)?;
+            let wall = started.elapsed().as_secs_f64();
+            for r in labels.iter().chain(&groups) {
+                writer.scalar(&format!("r2/{}", r.name), step as i64, kimg, wall, r.value)?;
+            }
+            writer.flush()?;
+            store::save_phi(&run_dir.join(SNAPSHOT_FILE), &phi, &toml, &data.sha256, &augmenter.label_names())?;
+            progress.println(format!("step {step}: held-out R^2 {}", format_r2(&groups)));
+        }
     }
     progress.finish();
 
-    // R^2 on held-out images augmented at the full firing probability of training.
-    let mut holdout = holdout_source(preset, paths)?;
-    let mut eval_rng = crate::rng::stream(preset.seed, "augment-eval");
-    let (mut preds, mut targets) = (Vec::new(), Vec::new());
-    let mut remaining = preset.train.eval_images;
-    while remaining > 0 {
-        let n = remaining.min(256);
-        let batch = holdout.next_batch(n);
-        let (x, labels) = augmenter.apply(&batch.x, n, c, h, w, u64::MAX, &mut eval_rng);
-        let x = Tensor::from_vec(x, (n, c, h, w), device)?;
-        preds.extend(phi.predict(&x)?.flatten_all()?.to_vec1::<f32>()?);
-        targets.extend(labels);
-        remaining -= n;
-    }
-    let names = augmenter.label_names();
-    let r2_labels: Vec<R2> =
-        names.iter().enumerate().map(|(i, n)| R2 { name: n.clone(), value: r_squared(&preds, &targets, n_labels, i..i + 1) }).collect();
-    let r2_groups: Vec<R2> =
-        augmenter.label_groups().into_iter().map(|(g, r)| R2 { name: g, value: r_squared(&preds, &targets, n_labels, r) }).collect();
+    let (r2_labels, r2_groups) = heldout_r2(&phi, &augmenter, preset, paths)?;
     let (step, kimg, wall) = (total as i64, (total * b as u64) as f64 / 1000.0, started.elapsed().as_secs_f64());
     for r in r2_labels.iter().chain(&r2_groups) {
         writer.scalar(&format!("r2/{}", r.name), step, kimg, wall, r.value)?;
@@ -147,7 +179,7 @@ pub fn train(preset: &FeaturesPreset, paths: &Paths, out: Option<PathBuf>, devic
     writer.close()?;
 
     let phi_path = store::phi_path(paths, &preset.name, &data.sha256);
-    store::save_phi(&phi_path, &phi, &toml, &data.sha256, &names)?;
+    store::save_phi(&phi_path, &phi, &toml, &data.sha256, &augmenter.label_names())?;
     Ok(FeaturesOutcome { run_dir, phi_path, final_loss: last_loss, r2_labels, r2_groups, wall_s: started.elapsed().as_secs_f64() })
 }
 

@@ -142,6 +142,10 @@ impl Phi {
         Ok(taps)
     }
 
+    pub fn device(&self) -> Device {
+        self.head.weight.device().clone()
+    }
+
     /// The label regression output `[B, L]`.
     pub fn predict(&self, x: &Tensor) -> Result<Tensor> {
         let mut taps = self.features(x)?;

@@ -31,23 +31,30 @@ impl Dims {
     }
 }
 
-#[inline]
-fn f64_of<T: Float>(v: T) -> f64 {
-    candle_core::WithDType::to_f64(v)
+use super::simd::{from_f64, sum2_zip, sum_map, to_f64};
+
+/// `act(z)` and `d act / dz` (in the element type: f32 training stays in f32 arithmetic here).
+#[inline(always)]
+fn act_value<T: Float>(act: Act, z: T) -> T {
+    match act {
+        Act::Identity => z,
+        Act::Silu => z / (T::one() + (-z).exp_fast()),
+        Act::Relu => {
+            if z > T::zero() {
+                z
+            } else {
+                T::zero()
+            }
+        }
+    }
 }
 
-#[inline]
-fn of_f64<T: Float>(v: f64) -> T {
-    <T as candle_core::WithDType>::from_f64(v)
-}
-
-/// d act / dz at `z` (in the element type: f32 training stays in f32 arithmetic here).
-#[inline]
+#[inline(always)]
 fn act_grad<T: Float>(act: Act, z: T) -> T {
     match act {
         Act::Identity => T::one(),
         Act::Silu => {
-            let s = T::one() / (T::one() + (-z).exp());
+            let s = T::one() / (T::one() + (-z).exp_fast());
             s * (T::one() + z * (T::one() - s))
         }
         Act::Relu => {
@@ -60,12 +67,74 @@ fn act_grad<T: Float>(act: Act, z: T) -> T {
     }
 }
 
-/// Mean and 1/sqrt(var + eps) of one group (biased variance, two-pass).
-fn stats<T: Float>(xg: &[T], eps: f64) -> (f64, f64) {
+/// Mean and 1/sqrt(var + eps) of one group (biased variance, two-pass), summed per channel row.
+#[inline(always)]
+fn stats<T: Float>(xg: &[T], hw: usize, eps: f64) -> (f64, f64) {
     let n = xg.len() as f64;
-    let mean = xg.iter().map(|v| f64_of(*v)).sum::<f64>() / n;
-    let var = xg.iter().map(|v| (f64_of(*v) - mean).powi(2)).sum::<f64>() / n;
+    let mean = xg.chunks(hw).map(|row| sum_map(row, |v| v)).sum::<f64>() / n;
+    let m: T = from_f64(mean);
+    let var = xg.chunks(hw).map(|row| sum_map(row, |v| (v - m) * (v - m))).sum::<f64>() / n;
     (mean, 1.0 / (var + eps).sqrt())
+}
+
+crate::avx2_dispatch! {
+    /// One (sample, group) of the forward.
+    fn gn_fwd_group<T>(yg: &mut [T], xg: &[T], gamma: &[T], beta: &[T], hw: usize, eps: f64, act: Act) {
+        let (mean, rstd) = stats(xg, hw, eps);
+        for ((ys, xs), (ga, be)) in yg.chunks_mut(hw).zip(xg.chunks(hw)).zip(gamma.iter().zip(beta)) {
+            let a = to_f64(*ga) * rstd;
+            let (a, sh): (T, T) = (from_f64(a), from_f64(to_f64(*be) - mean * a));
+            match act {
+                Act::Identity => ys.iter_mut().zip(xs).for_each(|(y, x)| *y = *x * a + sh),
+                Act::Relu => ys.iter_mut().zip(xs).for_each(|(y, x)| *y = act_value(Act::Relu, *x * a + sh)),
+                Act::Silu => ys.iter_mut().zip(xs).for_each(|(y, x)| *y = act_value(Act::Silu, *x * a + sh)),
+            }
+        }
+    }
+}
+
+crate::avx2_dispatch! {
+    /// One (sample, group) of the backward: writes dx, returns per channel
+    /// `(sum dz * xhat, sum dz)` into `pg` (dz: the gradient before the affine map).
+    fn gn_bwd_group<T>(dxg: &mut [T], pg: &mut [(f64, f64)], xg: &[T], dyg: &[T], gamma: &[T], beta: &[T], hw: usize, eps: f64, act: Act) {
+        let (mean, rstd) = stats(xg, hw, eps);
+        let (mean_t, rstd_t): (T, T) = (from_f64(mean), from_f64(rstd));
+        // dz (kept in dxg for now); dxhat = dz * gamma; need mean(dxhat) and mean(dxhat * xhat)
+        let (mut s1, mut s2) = (0.0f64, 0.0f64);
+        for (ci, pc) in pg.iter_mut().enumerate() {
+            let (ga, be) = (gamma[ci], beta[ci]);
+            let range = ci * hw..(ci + 1) * hw;
+            let (dz, xs, dys) = (&mut dxg[range.clone()], &xg[range.clone()], &dyg[range]);
+            let (sdz_xhat, sdz) = match act {
+                Act::Identity => row_dz(dz, xs, dys, mean_t, rstd_t, ga, be, Act::Identity),
+                Act::Relu => row_dz(dz, xs, dys, mean_t, rstd_t, ga, be, Act::Relu),
+                Act::Silu => row_dz(dz, xs, dys, mean_t, rstd_t, ga, be, Act::Silu),
+            };
+            *pc = (sdz_xhat, sdz);
+            s1 += sdz * to_f64(ga);
+            s2 += sdz_xhat * to_f64(ga);
+        }
+        let n = xg.len() as f64;
+        let (m1, m2): (T, T) = (from_f64(s1 / n), from_f64(s2 / n));
+        for (ci, (dzs, xs)) in dxg.chunks_mut(hw).zip(xg.chunks(hw)).enumerate() {
+            let ga = gamma[ci];
+            for (dz, xv) in dzs.iter_mut().zip(xs) {
+                let xhat = (*xv - mean_t) * rstd_t;
+                *dz = rstd_t * (*dz * ga - m1 - xhat * m2);
+            }
+        }
+    }
+}
+
+/// One channel row of the backward's first pass: `dz = dy * act'(xhat * gamma + beta)` into `dz`,
+/// returning `(sum dz * xhat, sum dz)`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn row_dz<T: Float>(dz: &mut [T], xs: &[T], dys: &[T], mean: T, rstd: T, ga: T, be: T, act: Act) -> (f64, f64) {
+    for ((d, x), dy) in dz.iter_mut().zip(xs).zip(dys) {
+        *d = *dy * act_grad(act, (*x - mean) * rstd * ga + be);
+    }
+    sum2_zip(dz, xs, |d, x| (d * (x - mean) * rstd, d))
 }
 
 fn gn_fwd<T: Float>(x: &[T], gamma: &[T], beta: &[T], d: Dims, eps: f64, act: Act) -> Vec<T> {
@@ -73,25 +142,8 @@ fn gn_fwd<T: Float>(x: &[T], gamma: &[T], beta: &[T], d: Dims, eps: f64, act: Ac
     let (gl, cpg, hw) = (d.group_len(), d.cpg(), d.hw);
     y.par_chunks_mut(gl).zip(x.par_chunks(gl)).enumerate().for_each(|(bg, (yg, xg))| {
         let g = bg % d.groups;
-        let (mean, rstd) = stats(xg, eps);
-        for ci in 0..cpg {
-            let c = g * cpg + ci;
-            let a = f64_of(gamma[c]) * rstd;
-            let sh = f64_of(beta[c]) - mean * a;
-            let (a, sh) = (of_f64::<T>(a), of_f64::<T>(sh));
-            let (ys, xs) = (&mut yg[ci * hw..(ci + 1) * hw], &xg[ci * hw..(ci + 1) * hw]);
-            match act {
-                Act::Identity => ys.iter_mut().zip(xs).for_each(|(y, x)| *y = *x * a + sh),
-                Act::Relu => ys.iter_mut().zip(xs).for_each(|(y, x)| {
-                    let z = *x * a + sh;
-                    *y = if z > T::zero() { z } else { T::zero() }
-                }),
-                Act::Silu => ys.iter_mut().zip(xs).for_each(|(y, x)| {
-                    let z = *x * a + sh;
-                    *y = z / (T::one() + (-z).exp())
-                }),
-            }
-        }
+        let ch = g * cpg..(g + 1) * cpg;
+        gn_fwd_group(yg, xg, &gamma[ch.clone()], &beta[ch], hw, eps, act);
     });
     y
 }
@@ -106,38 +158,9 @@ fn gn_bwd<T: Float>(dy: &[T], x: &[T], gamma: &[T], beta: &[T], d: Dims, eps: f6
     let (dx, _) = out.split_at_mut(x.len());
     dx.par_chunks_mut(gl).zip(partial.par_chunks_mut(cpg)).enumerate().for_each(|(bg, (dxg, pg))| {
         let g = bg % d.groups;
-        let xg = &x[bg * gl..(bg + 1) * gl];
-        let dyg = &dy[bg * gl..(bg + 1) * gl];
-        let (mean, rstd) = stats(xg, eps);
-        let (mean_t, rstd_t) = (of_f64::<T>(mean), of_f64::<T>(rstd));
-        // dz (kept in dxg for now); dxhat = dz * gamma; need mean(dxhat) and mean(dxhat * xhat)
-        let (mut s1, mut s2) = (0.0f64, 0.0f64);
-        for (ci, pc) in pg.iter_mut().enumerate() {
-            let c = g * cpg + ci;
-            let (ga, be) = (gamma[c], beta[c]);
-            let (mut sdz_xhat, mut sdz) = (0.0f64, 0.0f64);
-            let range = ci * hw..(ci + 1) * hw;
-            for ((dz, xv), dyv) in dxg[range.clone()].iter_mut().zip(&xg[range.clone()]).zip(&dyg[range]) {
-                let xhat = (*xv - mean_t) * rstd_t;
-                let v = *dyv * act_grad(act, xhat * ga + be);
-                *dz = v;
-                sdz_xhat += f64_of(v * xhat);
-                sdz += f64_of(v);
-            }
-            *pc = (sdz_xhat, sdz);
-            s1 += sdz * f64_of(ga);
-            s2 += sdz_xhat * f64_of(ga);
-        }
-        let n = gl as f64;
-        let (m1, m2) = (of_f64::<T>(s1 / n), of_f64::<T>(s2 / n));
-        for ci in 0..cpg {
-            let ga = gamma[g * cpg + ci];
-            let range = ci * hw..(ci + 1) * hw;
-            for (dz, xv) in dxg[range.clone()].iter_mut().zip(&xg[range]) {
-                let xhat = (*xv - mean_t) * rstd_t;
-                *dz = rstd_t * (*dz * ga - m1 - xhat * m2);
-            }
-        }
+        let ch = g * cpg..(g + 1) * cpg;
+        let (xg, dyg) = (&x[bg * gl..(bg + 1) * gl], &dy[bg * gl..(bg + 1) * gl]);
+        gn_bwd_group(dxg, pg, xg, dyg, &gamma[ch.clone()], &beta[ch], hw, eps, act);
     });
     let (_, params) = out.split_at_mut(x.len());
     for c in 0..d.c {
@@ -147,8 +170,8 @@ fn gn_bwd<T: Float>(dy: &[T], x: &[T], gamma: &[T], beta: &[T], d: Dims, eps: f6
             sg += a;
             sb += bb;
         }
-        params[c] = of_f64::<T>(sg);
-        params[d.c + c] = of_f64::<T>(sb);
+        params[c] = from_f64::<T>(sg);
+        params[d.c + c] = from_f64::<T>(sb);
     }
     out
 }

@@ -57,30 +57,80 @@ impl Geometry {
     }
 }
 
-/// Element types the kernels run on (f32 for training, f64 for gradient checks).
-pub trait Float: WithDType + num_traits::Float + Send + Sync {}
-impl Float for f32 {}
-impl Float for f64 {}
+pub use super::simd::Float;
+
+/// Output rows `[lo, hi)` whose input row `oy * s - p + ky` is inside the image.
+#[inline]
+fn valid_rows(g: &Geometry, ky: usize, ho: usize) -> (usize, usize) {
+    let (s, p) = (g.stride, g.pad);
+    let lo = if ky >= p { 0 } else { (p - ky).div_ceil(s) };
+    let hi = if g.h + p > ky { ((g.h - 1 + p - ky) / s + 1).min(ho) } else { 0 };
+    (lo.min(hi), hi)
+}
+
+/// For a stride-1 "same" convolution the input and output rows have the same width, so the
+/// valid part of one column-matrix row is the input plane shifted by `offset`: one block copy
+/// (or add) instead of one per output row. The entries that would read across a row's edge are
+/// the border columns `[0, lo)` and `[hi, wo)`, which the callers zero.
+struct Shift {
+    /// Range of the column-matrix row to copy, clipped to the plane.
+    start: usize,
+    end: usize,
+    /// `input index = column index + offset`.
+    offset: isize,
+}
+
+impl Shift {
+    fn new(g: &Geometry, ky: usize, kx: usize, rows: (usize, usize)) -> Shift {
+        let offset = (ky as isize - g.pad as isize) * g.w as isize + (kx as isize - g.pad as isize);
+        let plane = (g.h * g.w) as isize;
+        let start = ((rows.0 * g.w) as isize).max(-offset).max(0) as usize;
+        let end = ((rows.1 * g.w) as isize).min(plane - offset).max(start as isize) as usize;
+        Shift { start, end, offset }
+    }
+    fn src(&self) -> std::ops::Range<usize> {
+        (self.start as isize + self.offset) as usize..(self.end as isize + self.offset) as usize
+    }
+}
+
+/// Zeroes the columns `[0, lo)` and `[hi, wo)` of output rows `rows` of one column-matrix row.
+#[inline]
+fn zero_border_columns<T: Float>(row: &mut [T], wo: usize, rows: (usize, usize), (lo, hi): (usize, usize)) {
+    for oy in rows.0..rows.1 {
+        row[oy * wo..oy * wo + lo].fill(T::zero());
+        row[oy * wo + hi..(oy + 1) * wo].fill(T::zero());
+    }
+}
 
 /// One sample's column matrix: `col[(c*k + ky)*k + kx][oy*wo + ox] = x[c][iy][ix]`, 0 outside.
 fn im2col<T: Float>(x: &[T], g: &Geometry, col: &mut [T]) {
     let (ho, wo) = g.out_hw();
     let (k, s, p) = (g.k, g.stride, g.pad);
     let hwo = ho * wo;
+    let same = s == 1 && wo == g.w;
     for c in 0..g.c {
         let plane = &x[c * g.h * g.w..(c + 1) * g.h * g.w];
         for ky in 0..k {
+            let rows = valid_rows(g, ky, ho);
             for kx in 0..k {
                 let row = &mut col[((c * k + ky) * k + kx) * hwo..][..hwo];
                 let (lo, hi) = g.valid_range(kx, wo);
-                for oy in 0..ho {
+                row[..rows.0 * wo].fill(T::zero());
+                row[rows.1 * wo..].fill(T::zero());
+                if lo >= hi {
+                    row.fill(T::zero());
+                    continue;
+                }
+                if same {
+                    let sh = Shift::new(g, ky, kx, rows);
+                    row[sh.start..sh.end].copy_from_slice(&plane[sh.src()]);
+                    zero_border_columns(row, wo, rows, (lo, hi));
+                    continue;
+                }
+                for oy in rows.0..rows.1 {
                     let out = &mut row[oy * wo..(oy + 1) * wo];
-                    let iy = (oy * s + ky) as isize - p as isize;
-                    if iy < 0 || iy >= g.h as isize || lo >= hi {
-                        out.fill(T::zero());
-                        continue;
-                    }
-                    let src = &plane[iy as usize * g.w..(iy as usize + 1) * g.w];
+                    let iy = oy * s + ky - p;
+                    let src = &plane[iy * g.w..(iy + 1) * g.w];
                     out[..lo].fill(T::zero());
                     out[hi..].fill(T::zero());
                     let ix0 = lo * s + kx - p;
@@ -98,26 +148,35 @@ fn im2col<T: Float>(x: &[T], g: &Geometry, col: &mut [T]) {
 }
 
 /// The adjoint of `im2col`: adds every column entry back to its input pixel (`dx` zeroed first).
-fn col2im<T: Float>(col: &[T], g: &Geometry, dx: &mut [T]) {
+/// `col` is scratch: its entries that belong to padding may be zeroed.
+fn col2im<T: Float>(col: &mut [T], g: &Geometry, dx: &mut [T]) {
     let (ho, wo) = g.out_hw();
     let (k, s, p) = (g.k, g.stride, g.pad);
     let hwo = ho * wo;
+    let same = s == 1 && wo == g.w;
     dx.fill(T::zero());
     for c in 0..g.c {
         let plane = &mut dx[c * g.h * g.w..(c + 1) * g.h * g.w];
         for ky in 0..k {
+            let rows = valid_rows(g, ky, ho);
             for kx in 0..k {
-                let row = &col[((c * k + ky) * k + kx) * hwo..][..hwo];
+                let row = &mut col[((c * k + ky) * k + kx) * hwo..][..hwo];
                 let (lo, hi) = g.valid_range(kx, wo);
                 if lo >= hi {
                     continue;
                 }
-                for oy in 0..ho {
-                    let iy = (oy * s + ky) as isize - p as isize;
-                    if iy < 0 || iy >= g.h as isize {
-                        continue;
+                if same {
+                    // padding entries zeroed, so the block add puts nothing across a row's edge
+                    zero_border_columns(row, wo, rows, (lo, hi));
+                    let sh = Shift::new(g, ky, kx, rows);
+                    for (d, v) in plane[sh.src()].iter_mut().zip(&row[sh.start..sh.end]) {
+                        *d += *v;
                     }
-                    let dst = &mut plane[iy as usize * g.w..(iy as usize + 1) * g.w];
+                    continue;
+                }
+                for oy in rows.0..rows.1 {
+                    let iy = oy * s + ky - p;
+                    let dst = &mut plane[iy * g.w..(iy + 1) * g.w];
                     let src = &row[oy * wo + lo..oy * wo + hi];
                     let ix0 = lo * s + kx - p;
                     if s == 1 {

@@ -16,6 +16,7 @@ pub mod params;
 pub mod pool;
 pub mod resample;
 pub mod resample_op;
+pub mod simd;
 
 pub use attention::SelfAttention;
 pub use conv::Conv2d;

@@ -119,11 +119,11 @@ impl FeatNet {
             if i > 0 {
                 h = resample::max_pool2x(&h)?;
             }
-            let y = conv.forward(&h)?;
             h = match norm {
-                Norm::Group(g) => g.forward_act(&y, crate::nn::norm::Act::Relu)?,
-                Norm::Batch(b) => b.forward(&y)?.relu()?,
-                Norm::None => y.relu()?,
+                Norm::Group(g) => g.forward_act(&conv.forward(&h)?, crate::nn::norm::Act::Relu)?,
+                // the eval BatchNorm is an affine map: folded into the convolution, ReLU fused
+                Norm::Batch(b) => conv.fold_affine(&b.scale, &b.shift)?.forward_fused(&h, None, true)?,
+                Norm::None => conv.forward_fused(&h, None, true)?,
             };
             out.push(h.clone());
         }

@@ -117,16 +117,18 @@ impl ResBlock {
     }
 
     fn forward(&self, x: &Tensor, emb: &Tensor, ctx: &Ctx) -> candle_core::Result<Tensor> {
-        let h = self.conv1.forward(&self.norm1.forward_act(x, Act::Silu)?)?;
-        let (b, c, _, _) = h.dims4()?;
+        let a = self.norm1.forward_act(x, Act::Silu)?;
         let e = self.emb.forward(emb)?;
         let h = match self.mode {
             EmbMode::ScaleShift => {
+                let h = self.conv1.forward(&a)?;
+                let (b, c, _, _) = h.dims4()?;
                 let scale = e.narrow(1, 0, c)?.reshape((b, c, 1, 1))?;
                 let shift = e.narrow(1, c, c)?.reshape((b, c, 1, 1))?;
                 self.norm2.forward(&h)?.broadcast_mul(&(scale + 1.0)?)?.broadcast_add(&shift)?.silu()?
             }
-            EmbMode::Shift => self.norm2.forward_act(&h.broadcast_add(&e.reshape((b, c, 1, 1))?)?, Act::Silu)?,
+            // the embedding is a per-sample bias of conv1: no pass of its own over h
+            EmbMode::Shift => self.norm2.forward_act(&self.conv1.forward_fused(&a, Some(&e), false)?, Act::Silu)?,
         };
         let h = self.conv2.forward(&self.dropout.forward(&h, ctx)?)?;
         let skip = match &self.skip {

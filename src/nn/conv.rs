@@ -28,6 +28,44 @@ impl Conv2d {
     }
 }
 
+impl Conv2d {
+    /// `conv(x) + bias + shift`, then ReLU when `relu`. `shift` is `[B, O]`, one value per sample
+    /// and output channel (a noise embedding); on CPU both are fused into the convolution.
+    pub fn forward_fused(&self, x: &Tensor, shift: Option<&Tensor>, relu: bool) -> candle_core::Result<Tensor> {
+        let o = self.weight.dim(0)?;
+        let bias = match (&self.bias, shift) {
+            (Some(b), Some(s)) => Some(s.broadcast_add(&b.reshape((1, o))?)?),
+            (None, Some(s)) => Some(s.clone()),
+            (b, None) => b.clone(),
+        };
+        if x.device().is_cpu() {
+            return super::im2col::conv2d_fused(x, &self.weight, bias.as_ref(), self.stride, self.padding, relu);
+        }
+        let mut y = x.conv2d(&self.weight, self.padding, self.stride, 1, 1)?;
+        if let Some(b) = &bias {
+            let b = if b.rank() == 1 { b.reshape((1, o, 1, 1))? } else { b.reshape((b.dim(0)?, o, 1, 1))? };
+            y = y.broadcast_add(&b)?;
+        }
+        if relu {
+            y.relu()
+        } else {
+            Ok(y)
+        }
+    }
+
+    /// This convolution followed by a per-output-channel affine map `y * scale + shift` (an
+    /// eval-mode BatchNorm), folded into the weights and bias.
+    pub fn fold_affine(&self, scale: &Tensor, shift: &Tensor) -> candle_core::Result<Conv2d> {
+        let o = self.weight.dim(0)?;
+        let weight = self.weight.broadcast_mul(&scale.reshape((o, 1, 1, 1))?)?;
+        let bias = match &self.bias {
+            Some(b) => (b * scale)?.add(shift)?,
+            None => shift.clone(),
+        };
+        Ok(Conv2d { weight, bias: Some(bias), stride: self.stride, padding: self.padding })
+    }
+}
+
 impl Module for Conv2d {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         if x.device().is_cpu() {

@@ -194,6 +194,39 @@ fn col2im<T: Float>(col: &mut [T], g: &Geometry, dx: &mut [T]) {
     }
 }
 
+/// A vector of `n` elements that the caller overwrites completely before anything reads it:
+/// zero-filling activations that a kernel then overwrites was a measurable share of the step.
+#[allow(clippy::uninit_vec)]
+pub(crate) fn alloc_unset<T: Float>(n: usize) -> Vec<T> {
+    let mut v = Vec::with_capacity(n);
+    // SAFETY: f32 and f64 have no invalid bit patterns, and every caller writes all `n` elements
+    // (a kernel's full output) before reading any.
+    unsafe { v.set_len(n) };
+    v
+}
+
+crate::avx2_dispatch! {
+    fn relu_in_place<T>(y: &mut [T]) {
+        for v in y.iter_mut() {
+            *v = if *v > T::zero() { *v } else { T::zero() };
+        }
+    }
+}
+
+crate::avx2_dispatch! {
+    /// `dy * [y > 0]`: the gradient through a ReLU, from its output.
+    fn relu_grad<T>(dy: &[T], y: &[T]) -> Vec<T> {
+        dy.iter().zip(y).map(|(d, v)| if *v > T::zero() { *d } else { T::zero() }).collect()
+    }
+}
+
+crate::avx2_dispatch! {
+    /// Per (sample, channel) sums of `dy [B, O, HW]`: the gradient of a per-sample bias.
+    fn channel_sums<T>(dy: &[T], hw: usize) -> Vec<T> {
+        dy.chunks(hw).map(|row| super::simd::from_f64(super::simd::sum_map(row, |v| v))).collect()
+    }
+}
+
 /// `dst[m x n] (+)= lhs[m x k] * rhs[k x n]` with explicit (row, column) strides, single-threaded
 /// (the callers parallelise over the batch).
 #[allow(clippy::too_many_arguments)]
@@ -239,10 +272,12 @@ fn matmul<T: Float>(
     }
 }
 
-fn conv_fwd<T: Float>(x: &[T], w: &[T], bias: &[T], g: &Geometry, o: usize) -> Vec<T> {
+/// `bias` holds `o` values, or `b * o` (one row per sample); `relu` applies max(0, .) in place.
+fn conv_fwd<T: Float>(x: &[T], w: &[T], bias: &[T], g: &Geometry, o: usize, relu: bool) -> Vec<T> {
     let (ckk, hwo) = (g.ckk(), g.hw_out());
     let in_len = g.c * g.h * g.w;
-    let mut y = vec![T::zero(); g.b * o * hwo];
+    let per_sample = bias.len() == g.b * o && g.b > 1;
+    let mut y = alloc_unset(g.b * o * hwo);
     let pointwise = g.is_pointwise();
     y.par_chunks_mut(o * hwo).enumerate().for_each_init(
         || if pointwise { Vec::new() } else { vec![T::zero(); ckk * hwo] },
@@ -254,10 +289,14 @@ fn conv_fwd<T: Float>(x: &[T], w: &[T], bias: &[T], g: &Geometry, o: usize) -> V
                 im2col(xb, g, col);
                 col
             };
-            for (row, bv) in yb.chunks_mut(hwo).zip(bias) {
+            let bias_b = if per_sample { &bias[b * o..(b + 1) * o] } else { &bias[..o] };
+            for (row, bv) in yb.chunks_mut(hwo).zip(bias_b) {
                 row.fill(*bv);
             }
             matmul(o, hwo, ckk, yb, true, w, (ckk, 1), col, (hwo, 1));
+            if relu {
+                relu_in_place(yb);
+            }
         },
     );
     y
@@ -266,7 +305,7 @@ fn conv_fwd<T: Float>(x: &[T], w: &[T], bias: &[T], g: &Geometry, o: usize) -> V
 fn conv_bwd_input<T: Float>(dy: &[T], w: &[T], g: &Geometry, o: usize) -> Vec<T> {
     let (ckk, hwo) = (g.ckk(), g.hw_out());
     let in_len = g.c * g.h * g.w;
-    let mut dx = vec![T::zero(); g.b * in_len];
+    let mut dx = alloc_unset(g.b * in_len);
     let pointwise = g.is_pointwise();
     dx.par_chunks_mut(in_len).enumerate().for_each_init(
         || if pointwise { Vec::new() } else { vec![T::zero(); ckk * hwo] },
@@ -350,10 +389,20 @@ macro_rules! dispatch2 {
     };
 }
 
-/// `conv2d(x [B,C,H,W], w [O,C,k,k], b [O]) -> [B,O,Ho,Wo]`.
+/// `conv2d(x [B,C,H,W], w [O,C,k,k], b [O] or [B*O]) -> [B,O,Ho,Wo]`, then ReLU if `relu`.
 struct ConvOp {
     g: Geometry,
     o: usize,
+    relu: bool,
+    per_sample_bias: bool,
+}
+
+/// `(dy, y) -> dy * [y > 0]`.
+struct ReluGrad;
+
+/// `dy [B, O, HW] -> [B * O]` sums over HW.
+struct ChannelSums {
+    hw: usize,
 }
 
 /// `(dy [B,O,Ho,Wo], w) -> dx [B,C,H,W]`.
@@ -385,10 +434,10 @@ impl CustomOp3 for ConvOp {
         let (ho, wo) = g.out_hw();
         let out = match (s1.dtype(), s2.dtype(), s3.dtype()) {
             (DType::F32, DType::F32, DType::F32) => {
-                CpuStorage::F32(conv_fwd(slice::<f32>(s1, l1, "x")?, slice(s2, l2, "w")?, slice(s3, l3, "b")?, g, o))
+                CpuStorage::F32(conv_fwd(slice::<f32>(s1, l1, "x")?, slice(s2, l2, "w")?, slice(s3, l3, "b")?, g, o, self.relu))
             }
             (DType::F64, DType::F64, DType::F64) => {
-                CpuStorage::F64(conv_fwd(slice::<f64>(s1, l1, "x")?, slice(s2, l2, "w")?, slice(s3, l3, "b")?, g, o))
+                CpuStorage::F64(conv_fwd(slice::<f64>(s1, l1, "x")?, slice(s2, l2, "w")?, slice(s3, l3, "b")?, g, o, self.relu))
             }
             (a, b, c) => candle_core::bail!("conv2d: unsupported dtypes {a:?}, {b:?}, {c:?}"),
         };
@@ -399,19 +448,25 @@ impl CustomOp3 for ConvOp {
         x: &Tensor,
         w: &Tensor,
         b: &Tensor,
-        _res: &Tensor,
+        res: &Tensor,
         dy: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let dy = dy.contiguous()?;
+        let dy = if self.relu { dy.contiguous()?.apply_op2_no_bwd(res, &ReluGrad)? } else { dy.contiguous()? };
         let dx = if x.track_op() { Some(dy.apply_op2_no_bwd(w, &ConvBwdInput { g: self.g, o: self.o })?) } else { None };
-        let (dw, db) = if w.track_op() || b.track_op() {
+        let shared_db = b.track_op() && !self.per_sample_bias;
+        let (dw, db) = if w.track_op() || shared_db {
             let packed = x.apply_op2_no_bwd(&dy, &ConvBwdWeight { g: self.g, o: self.o })?;
             let n = w.elem_count();
             let dw = if w.track_op() { Some(packed.narrow(0, 0, n)?.reshape(w.shape())?) } else { None };
-            let db = if b.track_op() { Some(packed.narrow(0, n, self.o)?) } else { None };
+            let db = if shared_db { Some(packed.narrow(0, n, self.o)?) } else { None };
             (dw, db)
         } else {
             (None, None)
+        };
+        let db = if b.track_op() && self.per_sample_bias {
+            Some(dy.apply_op1_no_bwd(&ChannelSums { hw: self.g.hw_out() })?.reshape(b.shape())?)
+        } else {
+            db
         };
         Ok((dx, dw, db))
     }
@@ -439,6 +494,31 @@ impl CustomOp2 for ConvBwdWeight {
     }
 }
 
+impl CustomOp2 for ReluGrad {
+    fn name(&self) -> &'static str {
+        "relu-grad"
+    }
+    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let out = dispatch2!(s1, l1, s2, l2, "relu backward", |dy, y| relu_grad(dy, y));
+        Ok((out, l1.shape().clone()))
+    }
+}
+
+impl candle_core::CustomOp1 for ChannelSums {
+    fn name(&self) -> &'static str {
+        "channel-sums"
+    }
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let n = l.shape().elem_count() / self.hw;
+        let out = match s.dtype() {
+            DType::F32 => CpuStorage::F32(channel_sums(slice::<f32>(s, l, "dy")?, self.hw)),
+            DType::F64 => CpuStorage::F64(channel_sums(slice::<f64>(s, l, "dy")?, self.hw)),
+            dt => candle_core::bail!("channel sums: unsupported dtype {dt:?}"),
+        };
+        Ok((out, Shape::from(n)))
+    }
+}
+
 /// `conv2d(x, weight)` (no bias) for CPU tensors, with gradients for both.
 pub fn conv2d(x: &Tensor, weight: &Tensor, stride: usize, pad: usize) -> candle_core::Result<Tensor> {
     conv2d_bias(x, weight, None, stride, pad)
@@ -446,6 +526,19 @@ pub fn conv2d(x: &Tensor, weight: &Tensor, stride: usize, pad: usize) -> candle_
 
 /// `conv2d(x, weight) + bias` for CPU tensors, with gradients for all three.
 pub fn conv2d_bias(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>, stride: usize, pad: usize) -> candle_core::Result<Tensor> {
+    conv2d_fused(x, weight, bias, stride, pad, false)
+}
+
+/// `conv2d(x, weight) + bias`, then ReLU when `relu`, as one op. `bias` is `[O]`, or `[B, O]`: a
+/// shift per sample and channel (a UNet block's noise embedding, added for free).
+pub fn conv2d_fused(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    stride: usize,
+    pad: usize,
+    relu: bool,
+) -> candle_core::Result<Tensor> {
     let (b, c, h, w) = x.dims4()?;
     let (o, ci, k, k2) = weight.dims4()?;
     if ci != c || k != k2 {
@@ -456,12 +549,13 @@ pub fn conv2d_bias(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>, stride: u
     }
     let g = Geometry { b, c, h, w, k, stride, pad };
     super::flops::add_matmul(b * g.hw_out(), o, c * k * k);
-    let bias = match bias {
-        Some(b) if b.elem_count() == o => b.contiguous()?,
-        Some(b) => candle_core::bail!("conv2d: bias has {} elements for {o} output channels", b.elem_count()),
-        None => Tensor::zeros(o, x.dtype(), x.device())?,
+    let (bias, per_sample_bias) = match bias {
+        Some(t) if t.dims() == [o] => (t.contiguous()?, false),
+        Some(t) if t.dims() == [b, o] => (t.contiguous()?, true),
+        Some(t) => candle_core::bail!("conv2d: bias of shape {:?} for {b} samples and {o} output channels", t.dims()),
+        None => (Tensor::zeros(o, x.dtype(), x.device())?, false),
     };
-    x.contiguous()?.apply_op3(&weight.contiguous()?, &bias, ConvOp { g, o })
+    x.contiguous()?.apply_op3(&weight.contiguous()?, &bias, ConvOp { g, o, relu, per_sample_bias })
 }
 
 #[cfg(test)]
@@ -498,6 +592,28 @@ mod tests {
             let f = |ts: &[Tensor]| conv2d_bias(&ts[0], &ts[1], Some(&ts[2]), stride, pad);
             let g = gradcheck::check(&f, &[x, wt, bias], 40, 1e-5, 5).unwrap();
             assert!(g.max_err < 1e-6, "k{k} s{stride} p{pad} n{size}: {}", g.max_err);
+        }
+    }
+
+    #[test]
+    fn fused_bias_and_relu_match_the_composite_ops_and_finite_differences() {
+        let (b, o) = (5, 3);
+        let x = randn(&[b, 2, 6, 6], 21);
+        let wt = randn(&[o, 2, 3, 3], 22);
+        let shared = randn(&[o], 23);
+        let per_sample = randn(&[b, o], 24);
+        for (bias, relu) in [(&shared, true), (&per_sample, false), (&per_sample, true)] {
+            let ours = conv2d_fused(&x, &wt, Some(bias), 1, 1, relu).unwrap();
+            let bias4 = if bias.rank() == 1 { bias.reshape((1, o, 1, 1)) } else { bias.reshape((b, o, 1, 1)) }.unwrap();
+            let mut theirs = x.conv2d(&wt, 1, 1, 1, 1).unwrap().broadcast_add(&bias4).unwrap();
+            if relu {
+                theirs = theirs.relu().unwrap();
+            }
+            let err = (ours - theirs).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap();
+            assert!(err < 1e-10, "bias {:?} relu {relu}: {err}", bias.dims());
+            let f = |ts: &[Tensor]| conv2d_fused(&ts[0], &ts[1], Some(&ts[2]), 1, 1, relu);
+            let g = gradcheck::check(&f, &[x.clone(), wt.clone(), bias.clone()], 40, 1e-6, 25).unwrap();
+            assert!(g.max_err < 1e-6, "bias {:?} relu {relu}: gradient error {}", bias.dims(), g.max_err);
         }
     }
 

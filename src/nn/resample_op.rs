@@ -21,30 +21,88 @@ struct Planes {
     w: usize,
 }
 
-/// Index within a 2x2 window of its maximum; the first one on ties (as PyTorch).
-#[inline]
-fn argmax4<T: Float>(x: &[T], w: usize, oy: usize, ox: usize) -> usize {
-    let base = 2 * oy * w + 2 * ox;
-    let idx = [base, base + 1, base + w, base + w + 1];
-    let mut best = idx[0];
-    for &i in &idx[1..] {
-        // NaN propagates as in PyTorch: a NaN wins.
-        if x[i] > x[best] || (x[i].is_nan() && !x[best].is_nan()) {
-            best = i;
+/// Whether `b` beats `a` in a running maximum: larger, or the first NaN (so a NaN propagates, as
+/// in PyTorch); ties keep `a`, the earlier one. Non-short-circuit `&`/`|` and selects instead of
+/// branches: on real activations branches are unpredictable, and their mispredictions made the
+/// pool cost as much as a convolution; selects also let the loops vectorise.
+#[inline(always)]
+fn beats<T: Float>(b: T, a: T) -> bool {
+    (b > a) | (b.is_nan() & !a.is_nan())
+}
+
+#[inline(always)]
+fn select<T: Float>(c: bool, a: T, b: T) -> T {
+    if c {
+        a
+    } else {
+        b
+    }
+}
+
+/// The maximum of a 2x2 window `[a, b, c, d]` (row-major) and which of the four it is: the first
+/// on ties, as PyTorch. `(c1, c3, c)`: `b` beat `a`, `d` beat `c`, the bottom pair beat the top.
+#[inline(always)]
+fn window_max<T: Float>(v: [T; 4]) -> (T, (bool, bool, bool)) {
+    let c1 = beats(v[1], v[0]);
+    let m01 = select(c1, v[1], v[0]);
+    let c3 = beats(v[3], v[2]);
+    let m23 = select(c3, v[3], v[2]);
+    let c = beats(m23, m01);
+    (select(c, m23, m01), (c1, c3, c))
+}
+
+/// Planes per parallel task: enough work to amortise the task (planes can be as small as 3x3).
+fn planes_per_task(plane_len: usize) -> usize {
+    (16384 / plane_len.max(1)).max(1)
+}
+
+crate::avx2_dispatch! {
+    fn maxpool_plane<T>(xp: &[T], yp: &mut [T], h: usize, w: usize) {
+        let wo = w / 2;
+        for (oy, yrow) in yp.chunks_mut(wo).enumerate().take(h / 2) {
+            let (r0, r1) = (&xp[2 * oy * w..2 * oy * w + 2 * wo], &xp[(2 * oy + 1) * w..(2 * oy + 1) * w + 2 * wo]);
+            for ((y, a), b) in yrow.iter_mut().zip(r0.chunks_exact(2)).zip(r1.chunks_exact(2)) {
+                *y = window_max([a[0], a[1], b[0], b[1]]).0;
+            }
         }
     }
-    best
+}
+
+crate::avx2_dispatch! {
+    /// Writes the whole plane of `dx`: the window maximum gets `dy`, everything else 0 (also the
+    /// last row and column of an odd-sized plane, which no window covers).
+    fn maxpool_bwd_plane<T>(xp: &[T], dyp: &[T], dxp: &mut [T], h: usize, w: usize) {
+        let (ho, wo) = (h / 2, w / 2);
+        for oy in 0..ho {
+            let (top, bottom) = dxp[2 * oy * w..(2 * oy + 2) * w].split_at_mut(w);
+            let (r0, r1) = (&xp[2 * oy * w..(2 * oy + 1) * w], &xp[(2 * oy + 1) * w..(2 * oy + 2) * w]);
+            for ox in 0..wo {
+                let v = [r0[2 * ox], r0[2 * ox + 1], r1[2 * ox], r1[2 * ox + 1]];
+                let ((c1, c3, c), g) = (window_max(v).1, dyp[oy * wo + ox]);
+                top[2 * ox] = select(!c & !c1, g, T::zero());
+                top[2 * ox + 1] = select(!c & c1, g, T::zero());
+                bottom[2 * ox] = select(c & !c3, g, T::zero());
+                bottom[2 * ox + 1] = select(c & c3, g, T::zero());
+            }
+            if w % 2 == 1 {
+                top[w - 1] = T::zero();
+                bottom[w - 1] = T::zero();
+            }
+        }
+        dxp[2 * ho * w..].fill(T::zero());
+    }
 }
 
 fn maxpool_fwd<T: Float>(x: &[T], p: Planes) -> Vec<T> {
     let (ho, wo) = (p.h / 2, p.w / 2);
-    let mut y = vec![T::zero(); p.n * ho * wo];
-    y.par_chunks_mut(ho * wo).enumerate().for_each(|(i, yp)| {
-        let xp = &x[i * p.h * p.w..(i + 1) * p.h * p.w];
-        for oy in 0..ho {
-            for ox in 0..wo {
-                yp[oy * wo + ox] = xp[argmax4(xp, p.w, oy, ox)];
-            }
+    let mut y = super::im2col::alloc_unset(p.n * ho * wo);
+    if y.is_empty() {
+        return y;
+    }
+    let per = planes_per_task(p.h * p.w);
+    y.par_chunks_mut(per * ho * wo).zip(x.par_chunks(per * p.h * p.w)).for_each(|(ys, xs)| {
+        for (yp, xp) in ys.chunks_mut(ho * wo).zip(xs.chunks(p.h * p.w)) {
+            maxpool_plane(xp, yp, p.h, p.w);
         }
     });
     y
@@ -52,14 +110,14 @@ fn maxpool_fwd<T: Float>(x: &[T], p: Planes) -> Vec<T> {
 
 fn maxpool_bwd<T: Float>(x: &[T], dy: &[T], p: Planes) -> Vec<T> {
     let (ho, wo) = (p.h / 2, p.w / 2);
-    let mut dx = vec![T::zero(); x.len()];
-    dx.par_chunks_mut(p.h * p.w).enumerate().for_each(|(i, dxp)| {
-        let xp = &x[i * p.h * p.w..(i + 1) * p.h * p.w];
-        let dyp = &dy[i * ho * wo..(i + 1) * ho * wo];
-        for oy in 0..ho {
-            for ox in 0..wo {
-                dxp[argmax4(xp, p.w, oy, ox)] = dyp[oy * wo + ox];
-            }
+    if ho * wo == 0 {
+        return vec![T::zero(); x.len()];
+    }
+    let mut dx = super::im2col::alloc_unset(x.len());
+    let per = planes_per_task(p.h * p.w);
+    dx.par_chunks_mut(per * p.h * p.w).zip(x.par_chunks(per * p.h * p.w)).zip(dy.par_chunks(per * ho * wo)).for_each(|((dxs, xs), dys)| {
+        for ((dxp, xp), dyp) in dxs.chunks_mut(p.h * p.w).zip(xs.chunks(p.h * p.w)).zip(dys.chunks(ho * wo)) {
+            maxpool_bwd_plane(xp, dyp, dxp, p.h, p.w);
         }
     });
     dx
@@ -208,9 +266,13 @@ mod tests {
             assert_eq!(max_abs(&max_pool2x(&x).unwrap(), &resample::max_pool2x_composite(&x).unwrap()), 0.0);
             assert_eq!(max_abs(&upsample_nearest2x(&x).unwrap(), &resample::upsample_nearest2x_composite(&x).unwrap()), 0.0);
         }
+        for shape in [[2, 3, 6, 4], [2, 3, 7, 5], [1, 2, 3, 3]] {
+            let x = randn(&shape, 2);
+            let g = gradcheck::check(&|ts: &[Tensor]| max_pool2x(&ts[0]), std::slice::from_ref(&x), 40, 1e-6, 3).unwrap();
+            assert!(g.max_err < 1e-6, "max-pool {shape:?}: {}", g.max_err);
+            assert_eq!(max_abs(&max_pool2x(&x).unwrap(), &resample::max_pool2x_composite(&x).unwrap()), 0.0, "{shape:?}");
+        }
         let x = randn(&[2, 3, 6, 4], 2);
-        let g = gradcheck::check(&|ts: &[Tensor]| max_pool2x(&ts[0]), std::slice::from_ref(&x), 40, 1e-6, 3).unwrap();
-        assert!(g.max_err < 1e-6, "max-pool: {}", g.max_err);
         let g = gradcheck::check(&|ts: &[Tensor]| upsample_nearest2x(&ts[0]), std::slice::from_ref(&x), 40, 1e-6, 4).unwrap();
         assert!(g.max_err < 1e-6, "upsample: {}", g.max_err);
         // second order through the upsample's backward (its adjoint, the block sum)

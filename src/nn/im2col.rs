@@ -96,9 +96,12 @@ impl Shift {
 /// Zeroes the columns `[0, lo)` and `[hi, wo)` of output rows `rows` of one column-matrix row.
 #[inline]
 fn zero_border_columns<T: Float>(row: &mut [T], wo: usize, rows: (usize, usize), (lo, hi): (usize, usize)) {
-    for oy in rows.0..rows.1 {
-        row[oy * wo..oy * wo + lo].fill(T::zero());
-        row[oy * wo + hi..(oy + 1) * wo].fill(T::zero());
+    // column by column: the borders are one or two entries a row, and a `fill` per row was a
+    // library call each
+    for col in (0..lo).chain(hi..wo) {
+        for oy in rows.0..rows.1 {
+            row[oy * wo + col] = T::zero();
+        }
     }
 }
 
@@ -279,26 +282,24 @@ fn conv_fwd<T: Float>(x: &[T], w: &[T], bias: &[T], g: &Geometry, o: usize, relu
     let per_sample = bias.len() == g.b * o && g.b > 1;
     let mut y = alloc_unset(g.b * o * hwo);
     let pointwise = g.is_pointwise();
-    y.par_chunks_mut(o * hwo).enumerate().for_each_init(
-        || if pointwise { Vec::new() } else { vec![T::zero(); ckk * hwo] },
-        |col, (b, yb)| {
-            let xb = &x[b * in_len..(b + 1) * in_len];
-            let col: &[T] = if pointwise {
-                xb
-            } else {
+    y.par_chunks_mut(o * hwo).enumerate().for_each(|(b, yb)| {
+        let xb = &x[b * in_len..(b + 1) * in_len];
+        let bias_b = if per_sample { &bias[b * o..(b + 1) * o] } else { &bias[..o] };
+        for (row, bv) in yb.chunks_mut(hwo).zip(bias_b) {
+            row.fill(*bv);
+        }
+        if pointwise {
+            matmul(o, hwo, ckk, yb, true, w, (ckk, 1), xb, (hwo, 1));
+        } else {
+            T::with_scratch(ckk * hwo, |col| {
                 im2col(xb, g, col);
-                col
-            };
-            let bias_b = if per_sample { &bias[b * o..(b + 1) * o] } else { &bias[..o] };
-            for (row, bv) in yb.chunks_mut(hwo).zip(bias_b) {
-                row.fill(*bv);
-            }
-            matmul(o, hwo, ckk, yb, true, w, (ckk, 1), col, (hwo, 1));
-            if relu {
-                relu_in_place(yb);
-            }
-        },
-    );
+                matmul(o, hwo, ckk, yb, true, w, (ckk, 1), col, (hwo, 1));
+            });
+        }
+        if relu {
+            relu_in_place(yb);
+        }
+    });
     y
 }
 
@@ -307,19 +308,18 @@ fn conv_bwd_input<T: Float>(dy: &[T], w: &[T], g: &Geometry, o: usize) -> Vec<T>
     let in_len = g.c * g.h * g.w;
     let mut dx = alloc_unset(g.b * in_len);
     let pointwise = g.is_pointwise();
-    dx.par_chunks_mut(in_len).enumerate().for_each_init(
-        || if pointwise { Vec::new() } else { vec![T::zero(); ckk * hwo] },
-        |dcol, (b, dxb)| {
-            let dyb = &dy[b * o * hwo..(b + 1) * o * hwo];
-            // W^T [ckk x o] * dy_b [o x hwo]
-            if pointwise {
-                matmul(ckk, hwo, o, dxb, false, w, (1, ckk), dyb, (hwo, 1));
-            } else {
+    dx.par_chunks_mut(in_len).enumerate().for_each(|(b, dxb)| {
+        let dyb = &dy[b * o * hwo..(b + 1) * o * hwo];
+        // W^T [ckk x o] * dy_b [o x hwo]
+        if pointwise {
+            matmul(ckk, hwo, o, dxb, false, w, (1, ckk), dyb, (hwo, 1));
+        } else {
+            T::with_scratch(ckk * hwo, |dcol| {
                 matmul(ckk, hwo, o, dcol, false, w, (1, ckk), dyb, (hwo, 1));
                 col2im(dcol, g, dxb);
-            }
-        },
-    );
+            });
+        }
+    });
     dx
 }
 
@@ -334,28 +334,27 @@ fn conv_bwd_weight<T: Float>(x: &[T], dy: &[T], g: &Geometry, o: usize) -> Vec<T
     let n_chunks = g.b.div_ceil(WGRAD_CHUNK);
     let partials: Vec<Vec<T>> = (0..n_chunks)
         .into_par_iter()
-        .map_init(
-            || if pointwise { Vec::new() } else { vec![T::zero(); ckk * hwo] },
-            |col, chunk| {
-                let mut dw = vec![T::zero(); o * ckk + o];
-                for b in chunk * WGRAD_CHUNK..((chunk + 1) * WGRAD_CHUNK).min(g.b) {
-                    let xb = &x[b * in_len..(b + 1) * in_len];
-                    let colb: &[T] = if pointwise {
-                        xb
-                    } else {
+        .map(|chunk| {
+            let mut dw = vec![T::zero(); o * ckk + o];
+            for b in chunk * WGRAD_CHUNK..((chunk + 1) * WGRAD_CHUNK).min(g.b) {
+                let xb = &x[b * in_len..(b + 1) * in_len];
+                let dyb = &dy[b * o * hwo..(b + 1) * o * hwo];
+                let first = b == chunk * WGRAD_CHUNK;
+                // dy_b [o x hwo] * col_b^T [hwo x ckk]
+                if pointwise {
+                    matmul(o, ckk, hwo, &mut dw[..o * ckk], !first, dyb, (hwo, 1), xb, (1, hwo));
+                } else {
+                    T::with_scratch(ckk * hwo, |col| {
                         im2col(xb, g, col);
-                        col
-                    };
-                    let dyb = &dy[b * o * hwo..(b + 1) * o * hwo];
-                    // dy_b [o x hwo] * col_b^T [hwo x ckk]
-                    matmul(o, ckk, hwo, &mut dw[..o * ckk], b > chunk * WGRAD_CHUNK, dyb, (hwo, 1), colb, (1, hwo));
-                    for (db, row) in dw[o * ckk..].iter_mut().zip(dyb.chunks(hwo)) {
-                        *db += row.iter().fold(T::zero(), |a, v| a + *v);
-                    }
+                        matmul(o, ckk, hwo, &mut dw[..o * ckk], !first, dyb, (hwo, 1), col, (1, hwo));
+                    });
                 }
-                dw
-            },
-        )
+                for (db, row) in dw[o * ckk..].iter_mut().zip(dyb.chunks(hwo)) {
+                    *db += row.iter().fold(T::zero(), |a, v| a + *v);
+                }
+            }
+            dw
+        })
         .collect();
     let mut iter = partials.into_iter();
     let mut dw = iter.next().unwrap_or_else(|| vec![T::zero(); o * ckk + o]);

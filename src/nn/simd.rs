@@ -13,9 +13,44 @@ use candle_core::WithDType;
 pub trait Float: WithDType + num_traits::Float + Send + Sync {
     /// `exp`, written so that a loop over it vectorises (no libm call) for f32.
     fn exp_fast(self) -> Self;
+
+    /// Runs `f` on this thread's scratch buffer of `n` elements with unspecified contents (the
+    /// caller overwrites what it reads). Kept between calls: a fresh buffer per op and sample
+    /// cost a zero fill and page faults every step.
+    fn with_scratch<R>(n: usize, f: impl FnOnce(&mut [Self]) -> R) -> R;
 }
 
+macro_rules! scratch_impl {
+    ($t:ty, $key:ident, $fname:ident) => {
+        thread_local! {
+            static $key: std::cell::RefCell<Vec<$t>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        fn $fname<R>(n: usize, f: impl FnOnce(&mut [$t]) -> R) -> R {
+            {
+                $key.with(|cell| match cell.try_borrow_mut() {
+                    Ok(mut buf) => {
+                        if buf.len() < n {
+                            buf.resize(n, 0.0);
+                        }
+                        f(&mut buf[..n])
+                    }
+                    // re-entered on this thread (not done by the kernels): a private buffer
+                    Err(_) => f(&mut vec![0.0; n]),
+                })
+            }
+        }
+    };
+}
+
+// One thread-local buffer per element type, behind `Float::with_scratch`.
+scratch_impl!(f32, SCRATCH_F32, scratch_f32);
+scratch_impl!(f64, SCRATCH_F64, scratch_f64);
+
 impl Float for f32 {
+    fn with_scratch<R>(n: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+        scratch_f32(n, f)
+    }
+
     /// Cephes `expf`: range reduction by ln 2 and a degree-6 polynomial, relative error about
     /// 2e-7 on the clamped range; inputs beyond +-87 saturate (no inf, no denormals).
     #[inline(always)]
@@ -40,6 +75,10 @@ impl Float for f32 {
 }
 
 impl Float for f64 {
+    fn with_scratch<R>(n: usize, f: impl FnOnce(&mut [f64]) -> R) -> R {
+        scratch_f64(n, f)
+    }
+
     #[inline(always)]
     fn exp_fast(self) -> f64 {
         self.exp()

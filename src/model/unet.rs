@@ -135,7 +135,7 @@ impl ResBlock {
             Some(s) => s.forward(x)?,
             None => x.clone(),
         };
-        let out = ((h + skip)? * std::f64::consts::FRAC_1_SQRT_2)?;
+        let out = crate::nn::fused::add_scaled(&h, &skip, std::f64::consts::FRAC_1_SQRT_2)?;
         match &self.attn {
             Some(a) => a.forward(&out),
             None => Ok(out),
@@ -243,7 +243,7 @@ impl UNet {
         for (blocks, up) in &self.decoder {
             for blk in blocks {
                 let skip = skips.pop().ok_or_else(|| candle_core::Error::Msg("unet: skip stack empty".into()))?;
-                h = blk.forward(&Tensor::cat(&[&h, &skip], 1)?, &emb, ctx)?;
+                h = blk.forward(&crate::nn::fused::cat_channels(&h, &skip)?, &emb, ctx)?;
             }
             if let Some(conv) = up {
                 h = conv.forward(&resample::upsample_nearest2x(&h)?)?;

@@ -340,13 +340,15 @@ fn conv_bwd_weight<T: Float>(x: &[T], dy: &[T], g: &Geometry, o: usize) -> Vec<T
                 let xb = &x[b * in_len..(b + 1) * in_len];
                 let dyb = &dy[b * o * hwo..(b + 1) * o * hwo];
                 let first = b == chunk * WGRAD_CHUNK;
-                // dy_b [o x hwo] * col_b^T [hwo x ckk]
+                // dW^T [ckk x o] = col_b [ckk x hwo] * dy_b^T [hwo x o], kept transposed: gemm
+                // then runs dW = dy_b col_b^T with dW column-major and packs the small dy_b,
+                // where a row-major dW made it transpose-pack the large column matrix.
                 if pointwise {
-                    matmul(o, ckk, hwo, &mut dw[..o * ckk], !first, dyb, (hwo, 1), xb, (1, hwo));
+                    matmul(ckk, o, hwo, &mut dw[..o * ckk], !first, xb, (hwo, 1), dyb, (1, hwo));
                 } else {
                     T::with_scratch(ckk * hwo, |col| {
                         im2col(xb, g, col);
-                        matmul(o, ckk, hwo, &mut dw[..o * ckk], !first, dyb, (hwo, 1), col, (1, hwo));
+                        matmul(ckk, o, hwo, &mut dw[..o * ckk], !first, col, (hwo, 1), dyb, (1, hwo));
                     });
                 }
                 for (db, row) in dw[o * ckk..].iter_mut().zip(dyb.chunks(hwo)) {
@@ -357,12 +359,20 @@ fn conv_bwd_weight<T: Float>(x: &[T], dy: &[T], g: &Geometry, o: usize) -> Vec<T
         })
         .collect();
     let mut iter = partials.into_iter();
-    let mut dw = iter.next().unwrap_or_else(|| vec![T::zero(); o * ckk + o]);
+    let mut dwt = iter.next().unwrap_or_else(|| vec![T::zero(); o * ckk + o]);
     for p in iter {
-        for (a, b) in dw.iter_mut().zip(&p) {
+        for (a, b) in dwt.iter_mut().zip(&p) {
             *a += *b;
         }
     }
+    // back to [O, C*k*k]
+    let mut dw = alloc_unset(o * ckk + o);
+    for (i, row) in dwt[..o * ckk].chunks(o).enumerate() {
+        for (j, v) in row.iter().enumerate() {
+            dw[j * ckk + i] = *v;
+        }
+    }
+    dw[o * ckk..].copy_from_slice(&dwt[o * ckk..]);
     dw
 }
 

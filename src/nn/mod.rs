@@ -7,6 +7,7 @@ pub mod bilinear;
 pub mod conv;
 pub mod dropout;
 pub mod flops;
+pub mod fused;
 pub mod gradcheck;
 pub mod groupnorm_op;
 pub mod im2col;

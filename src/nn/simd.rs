@@ -61,7 +61,11 @@ impl Float for f32 {
         // 1.5 * 2^23: adding and subtracting it rounds to the nearest integer in any lane.
         const ROUND: f32 = 12_582_912.0;
         let x = self.clamp(-87.0, 88.0);
-        let k = (x * LOG2E + ROUND) - ROUND;
+        let t = x * LOG2E + ROUND;
+        let k = t - ROUND;
+        // k as an integer, read from t's bits (its last mantissa bits hold it): `k as i32`
+        // saturates and maps NaN, which kept the loop scalar
+        let ki = (t.to_bits() as i32).wrapping_sub(ROUND.to_bits() as i32);
         let r = x - k * C1 - k * C2;
         let mut p = 1.987_569_1e-4f32;
         p = p * r + 1.398_199_9e-3;
@@ -70,7 +74,7 @@ impl Float for f32 {
         p = p * r + 1.666_666_5e-1;
         p = p * r + 5.000_000_1e-1;
         let e = p * r * r + r + 1.0;
-        e * f32::from_bits(((k as i32 + 127) << 23) as u32)
+        e * f32::from_bits((ki.wrapping_add(127) << 23) as u32)
     }
 }
 
@@ -202,6 +206,7 @@ mod tests {
         assert!((-1000.0f32).exp_fast() >= 0.0 && (-1000.0f32).exp_fast() < 1e-37);
         assert!(1000.0f32.exp_fast().is_finite());
         assert_eq!(0.0f32.exp_fast(), 1.0);
+        assert!(f32::NAN.exp_fast().is_nan());
     }
 
     #[test]

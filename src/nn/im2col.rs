@@ -275,8 +275,26 @@ fn matmul<T: Float>(
     }
 }
 
+/// `dst = lhs * rhs` (overwritten), for the other CPU kernels.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn matmul_pub<T: Float>(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: &mut [T],
+    lhs: &[T],
+    lhs_strides: (usize, usize),
+    rhs: &[T],
+    rhs_strides: (usize, usize),
+) {
+    matmul(m, n, k, dst, false, lhs, lhs_strides, rhs, rhs_strides)
+}
+
 /// `bias` holds `o` values, or `b * o` (one row per sample); `relu` applies max(0, .) in place.
 fn conv_fwd<T: Float>(x: &[T], w: &[T], bias: &[T], g: &Geometry, o: usize, relu: bool) -> Vec<T> {
+    if super::winograd::applies(g.k, g.stride, g.pad, g.c, o) {
+        return super::winograd::conv_fwd(x, w, bias, g.b, g.c, g.h, g.w, o, relu);
+    }
     let (ckk, hwo) = (g.ckk(), g.hw_out());
     let in_len = g.c * g.h * g.w;
     let per_sample = bias.len() == g.b * o && g.b > 1;
@@ -304,6 +322,20 @@ fn conv_fwd<T: Float>(x: &[T], w: &[T], bias: &[T], g: &Geometry, o: usize, relu
 }
 
 fn conv_bwd_input<T: Float>(dy: &[T], w: &[T], g: &Geometry, o: usize) -> Vec<T> {
+    if super::winograd::applies(g.k, g.stride, g.pad, g.c, o) {
+        // a same-size 3x3 convolution's input gradient is the same-size convolution of dy with
+        // the kernel flipped in both axes and transposed (O <-> C)
+        let mut wt = alloc_unset(w.len());
+        for oi in 0..o {
+            for ci in 0..g.c {
+                for t in 0..9 {
+                    wt[(ci * o + oi) * 9 + (8 - t)] = w[(oi * g.c + ci) * 9 + t];
+                }
+            }
+        }
+        let zero = vec![T::zero(); g.c];
+        return super::winograd::conv_fwd(dy, &wt, &zero, g.b, o, g.h, g.w, g.c, false);
+    }
     let (ckk, hwo) = (g.ckk(), g.hw_out());
     let in_len = g.c * g.h * g.w;
     let mut dx = alloc_unset(g.b * in_len);

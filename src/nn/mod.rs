@@ -18,6 +18,7 @@ pub mod pool;
 pub mod resample;
 pub mod resample_op;
 pub mod simd;
+pub mod winograd;
 
 pub use attention::SelfAttention;
 pub use conv::Conv2d;

@@ -105,12 +105,12 @@ impl ResBlock {
         let emb_out = if cfg.emb_mode == EmbMode::ScaleShift { 2 * cout } else { cout };
         Ok(ResBlock {
             norm1: GroupNorm::new(&pb.pp("norm1"), cin, cfg.groups)?,
-            conv1: Conv2d::new(&pb.pp("conv1"), cin, cout, 3, 1, 1, 1.0)?,
+            conv1: Conv2d::new(&pb.pp("conv1"), cin, cout, 3, 1, 1, 1.0)?.with_winograd(),
             emb: Linear::new(&pb.pp("emb"), cfg.emb_dim, emb_out, 1.0)?,
             norm2: GroupNorm::new(&pb.pp("norm2"), cout, cfg.groups)?,
             dropout: Dropout::new(cfg.dropout, id),
-            conv2: Conv2d::new(&pb.pp("conv2"), cout, cout, 3, 1, 1, 1.0)?,
-            skip: if cin != cout { Some(Conv2d::new(&pb.pp("skip"), cin, cout, 1, 1, 0, 1.0)?) } else { None },
+            conv2: Conv2d::new(&pb.pp("conv2"), cout, cout, 3, 1, 1, 1.0)?.with_winograd(),
+            skip: if cin != cout { Some(Conv2d::new(&pb.pp("skip"), cin, cout, 1, 1, 0, 1.0)?.with_winograd()) } else { None },
             attn: if attn { Some(SelfAttention::new(&pb.pp("attn"), cout, cfg.groups, cfg.attention_heads)?) } else { None },
             mode: cfg.emb_mode,
         })
@@ -185,7 +185,7 @@ impl UNet {
                 skip_ch.push(ch);
             }
             if level + 1 < levels {
-                encoder.push(Step::Down(Conv2d::new(&pb.pp(format!("down{level}")), ch, ch, 3, 2, 1, 1.0)?));
+                encoder.push(Step::Down(Conv2d::new(&pb.pp(format!("down{level}")), ch, ch, 3, 2, 1, 1.0)?.with_winograd()));
                 skip_ch.push(ch);
             }
         }
@@ -204,19 +204,19 @@ impl UNet {
                 blocks.push(ResBlock::new(&pb.pp(format!("dec{level}.{i}")), cfg, cin + skip, ch, attn, next_id())?);
                 cin = ch;
             }
-            let up = if level > 0 { Some(Conv2d::new(&pb.pp(format!("up{level}")), ch, ch, 3, 1, 1, 1.0)?) } else { None };
+            let up = if level > 0 { Some(Conv2d::new(&pb.pp(format!("up{level}")), ch, ch, 3, 1, 1, 1.0)?.with_winograd()) } else { None };
             decoder.push((blocks, up));
         }
         Ok(UNet {
             freqs,
             emb1: Linear::new(&pb.pp("emb1"), 2 * half, cfg.emb_dim, 1.0)?,
             emb2: Linear::new(&pb.pp("emb2"), cfg.emb_dim, cfg.emb_dim, 1.0)?,
-            conv_in: Conv2d::new(&pb.pp("conv_in"), img_channels, c0, 3, 1, 1, 1.0)?,
+            conv_in: Conv2d::new(&pb.pp("conv_in"), img_channels, c0, 3, 1, 1, 1.0)?.with_winograd(),
             encoder,
             mid,
             decoder,
             norm_out: GroupNorm::new(&pb.pp("norm_out"), cin, cfg.groups)?,
-            conv_out: Conv2d::new(&pb.pp("conv_out"), cin, img_channels, 3, 1, 1, 1.0)?,
+            conv_out: Conv2d::new(&pb.pp("conv_out"), cin, img_channels, 3, 1, 1, 1.0)?.with_winograd(),
         })
     }
 

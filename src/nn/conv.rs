@@ -11,6 +11,11 @@ pub struct Conv2d {
     pub bias: Option<Tensor>,
     pub stride: usize,
     pub padding: usize,
+    /// Let the CPU kernel use Winograd F(2x2, 3x3) where it applies. Its results differ from a
+    /// direct convolution by rounding, position by position within a tile, so equal inputs no
+    /// longer give bit-equal outputs: off for networks whose max-pooling must break ties as
+    /// PyTorch does (LPIPS, phi, the feature nets), on for the UNet.
+    pub winograd: bool,
 }
 
 impl Conv2d {
@@ -20,11 +25,17 @@ impl Conv2d {
         let bound = 1.0 / ((cin * k * k) as f64).sqrt();
         let weight = pb.uniform("weight", &[cout, cin, k, k], bound * init_scale)?;
         let bias = Some(pb.uniform("bias", &[cout], bound * init_scale)?);
-        Ok(Conv2d { weight, bias, stride, padding })
+        Ok(Conv2d { weight, bias, stride, padding, winograd: false })
+    }
+
+    /// This layer with Winograd allowed (see the field).
+    pub fn with_winograd(mut self) -> Self {
+        self.winograd = true;
+        self
     }
 
     pub fn from_tensors(weight: Tensor, bias: Option<Tensor>, stride: usize, padding: usize) -> Self {
-        Conv2d { weight, bias, stride, padding }
+        Conv2d { weight, bias, stride, padding, winograd: false }
     }
 }
 
@@ -39,7 +50,7 @@ impl Conv2d {
             (b, None) => b.clone(),
         };
         if x.device().is_cpu() {
-            return super::im2col::conv2d_fused(x, &self.weight, bias.as_ref(), self.stride, self.padding, relu);
+            return super::im2col::conv2d_fused(x, &self.weight, bias.as_ref(), self.stride, self.padding, relu, self.winograd);
         }
         let mut y = x.conv2d(&self.weight, self.padding, self.stride, 1, 1)?;
         if let Some(b) = &bias {
@@ -62,14 +73,14 @@ impl Conv2d {
             Some(b) => (b * scale)?.add(shift)?,
             None => shift.clone(),
         };
-        Ok(Conv2d { weight, bias: Some(bias), stride: self.stride, padding: self.padding })
+        Ok(Conv2d { weight, bias: Some(bias), stride: self.stride, padding: self.padding, winograd: self.winograd })
     }
 }
 
 impl Module for Conv2d {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         if x.device().is_cpu() {
-            return super::im2col::conv2d_bias(x, &self.weight, self.bias.as_ref(), self.stride, self.padding);
+            return super::im2col::conv2d_fused(x, &self.weight, self.bias.as_ref(), self.stride, self.padding, false, self.winograd);
         }
         let y = x.conv2d(&self.weight, self.padding, self.stride, 1, 1)?;
         match &self.bias {

@@ -291,8 +291,8 @@ pub(crate) fn matmul_pub<T: Float>(
 }
 
 /// `bias` holds `o` values, or `b * o` (one row per sample); `relu` applies max(0, .) in place.
-fn conv_fwd<T: Float>(x: &[T], w: &[T], bias: &[T], g: &Geometry, o: usize, relu: bool) -> Vec<T> {
-    if super::winograd::applies(g.k, g.stride, g.pad, g.c, o) {
+fn conv_fwd<T: Float>(x: &[T], w: &[T], bias: &[T], g: &Geometry, o: usize, relu: bool, winograd: bool) -> Vec<T> {
+    if winograd && super::winograd::applies(g.k, g.stride, g.pad, g.c, o) {
         return super::winograd::conv_fwd(x, w, bias, g.b, g.c, g.h, g.w, o, relu);
     }
     let (ckk, hwo) = (g.ckk(), g.hw_out());
@@ -321,8 +321,8 @@ fn conv_fwd<T: Float>(x: &[T], w: &[T], bias: &[T], g: &Geometry, o: usize, relu
     y
 }
 
-fn conv_bwd_input<T: Float>(dy: &[T], w: &[T], g: &Geometry, o: usize) -> Vec<T> {
-    if super::winograd::applies(g.k, g.stride, g.pad, g.c, o) {
+fn conv_bwd_input<T: Float>(dy: &[T], w: &[T], g: &Geometry, o: usize, winograd: bool) -> Vec<T> {
+    if winograd && super::winograd::applies(g.k, g.stride, g.pad, g.c, o) {
         // a same-size 3x3 convolution's input gradient is the same-size convolution of dy with
         // the kernel flipped in both axes and transposed (O <-> C)
         let mut wt = alloc_unset(w.len());
@@ -436,6 +436,7 @@ struct ConvOp {
     o: usize,
     relu: bool,
     per_sample_bias: bool,
+    winograd: bool,
 }
 
 /// `(dy, y) -> dy * [y > 0]`.
@@ -450,6 +451,7 @@ struct ChannelSums {
 struct ConvBwdInput {
     g: Geometry,
     o: usize,
+    winograd: bool,
 }
 
 /// `(x, dy) -> [dw (O*C*k*k); db (O)]`.
@@ -474,12 +476,24 @@ impl CustomOp3 for ConvOp {
         let (g, o) = (&self.g, self.o);
         let (ho, wo) = g.out_hw();
         let out = match (s1.dtype(), s2.dtype(), s3.dtype()) {
-            (DType::F32, DType::F32, DType::F32) => {
-                CpuStorage::F32(conv_fwd(slice::<f32>(s1, l1, "x")?, slice(s2, l2, "w")?, slice(s3, l3, "b")?, g, o, self.relu))
-            }
-            (DType::F64, DType::F64, DType::F64) => {
-                CpuStorage::F64(conv_fwd(slice::<f64>(s1, l1, "x")?, slice(s2, l2, "w")?, slice(s3, l3, "b")?, g, o, self.relu))
-            }
+            (DType::F32, DType::F32, DType::F32) => CpuStorage::F32(conv_fwd(
+                slice::<f32>(s1, l1, "x")?,
+                slice(s2, l2, "w")?,
+                slice(s3, l3, "b")?,
+                g,
+                o,
+                self.relu,
+                self.winograd,
+            )),
+            (DType::F64, DType::F64, DType::F64) => CpuStorage::F64(conv_fwd(
+                slice::<f64>(s1, l1, "x")?,
+                slice(s2, l2, "w")?,
+                slice(s3, l3, "b")?,
+                g,
+                o,
+                self.relu,
+                self.winograd,
+            )),
             (a, b, c) => candle_core::bail!("conv2d: unsupported dtypes {a:?}, {b:?}, {c:?}"),
         };
         Ok((out, Shape::from((g.b, o, ho, wo))))
@@ -493,7 +507,11 @@ impl CustomOp3 for ConvOp {
         dy: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let dy = if self.relu { dy.contiguous()?.apply_op2_no_bwd(res, &ReluGrad)? } else { dy.contiguous()? };
-        let dx = if x.track_op() { Some(dy.apply_op2_no_bwd(w, &ConvBwdInput { g: self.g, o: self.o })?) } else { None };
+        let dx = if x.track_op() {
+            Some(dy.apply_op2_no_bwd(w, &ConvBwdInput { g: self.g, o: self.o, winograd: self.winograd })?)
+        } else {
+            None
+        };
         let shared_db = b.track_op() && !self.per_sample_bias;
         let (dw, db) = if w.track_op() || shared_db {
             let packed = x.apply_op2_no_bwd(&dy, &ConvBwdWeight { g: self.g, o: self.o })?;
@@ -519,7 +537,7 @@ impl CustomOp2 for ConvBwdInput {
     }
     fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let (g, o) = (&self.g, self.o);
-        let out = dispatch2!(s1, l1, s2, l2, "conv2d backward (input)", |dy, w| conv_bwd_input(dy, w, g, o));
+        let out = dispatch2!(s1, l1, s2, l2, "conv2d backward (input)", |dy, w| conv_bwd_input(dy, w, g, o, self.winograd));
         Ok((out, Shape::from((g.b, g.c, g.h, g.w))))
     }
 }
@@ -567,11 +585,12 @@ pub fn conv2d(x: &Tensor, weight: &Tensor, stride: usize, pad: usize) -> candle_
 
 /// `conv2d(x, weight) + bias` for CPU tensors, with gradients for all three.
 pub fn conv2d_bias(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>, stride: usize, pad: usize) -> candle_core::Result<Tensor> {
-    conv2d_fused(x, weight, bias, stride, pad, false)
+    conv2d_fused(x, weight, bias, stride, pad, false, false)
 }
 
 /// `conv2d(x, weight) + bias`, then ReLU when `relu`, as one op. `bias` is `[O]`, or `[B, O]`: a
-/// shift per sample and channel (a UNet block's noise embedding, added for free).
+/// shift per sample and channel (a UNet block's noise embedding, added for free). `winograd`
+/// allows F(2x2, 3x3) for the forward and input gradient where it applies (see `Conv2d`).
 pub fn conv2d_fused(
     x: &Tensor,
     weight: &Tensor,
@@ -579,6 +598,7 @@ pub fn conv2d_fused(
     stride: usize,
     pad: usize,
     relu: bool,
+    winograd: bool,
 ) -> candle_core::Result<Tensor> {
     let (b, c, h, w) = x.dims4()?;
     let (o, ci, k, k2) = weight.dims4()?;
@@ -596,7 +616,7 @@ pub fn conv2d_fused(
         Some(t) => candle_core::bail!("conv2d: bias of shape {:?} for {b} samples and {o} output channels", t.dims()),
         None => (Tensor::zeros(o, x.dtype(), x.device())?, false),
     };
-    x.contiguous()?.apply_op3(&weight.contiguous()?, &bias, ConvOp { g, o, relu, per_sample_bias })
+    x.contiguous()?.apply_op3(&weight.contiguous()?, &bias, ConvOp { g, o, relu, per_sample_bias, winograd })
 }
 
 #[cfg(test)]
@@ -644,7 +664,7 @@ mod tests {
         let shared = randn(&[o], 23);
         let per_sample = randn(&[b, o], 24);
         for (bias, relu) in [(&shared, true), (&per_sample, false), (&per_sample, true)] {
-            let ours = conv2d_fused(&x, &wt, Some(bias), 1, 1, relu).unwrap();
+            let ours = conv2d_fused(&x, &wt, Some(bias), 1, 1, relu, false).unwrap();
             let bias4 = if bias.rank() == 1 { bias.reshape((1, o, 1, 1)) } else { bias.reshape((b, o, 1, 1)) }.unwrap();
             let mut theirs = x.conv2d(&wt, 1, 1, 1, 1).unwrap().broadcast_add(&bias4).unwrap();
             if relu {
@@ -652,7 +672,7 @@ mod tests {
             }
             let err = (ours - theirs).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap();
             assert!(err < 1e-10, "bias {:?} relu {relu}: {err}", bias.dims());
-            let f = |ts: &[Tensor]| conv2d_fused(&ts[0], &ts[1], Some(&ts[2]), 1, 1, relu);
+            let f = |ts: &[Tensor]| conv2d_fused(&ts[0], &ts[1], Some(&ts[2]), 1, 1, relu, false);
             let g = gradcheck::check(&f, &[x.clone(), wt.clone(), bias.clone()], 40, 1e-6, 25).unwrap();
             assert!(g.max_err < 1e-6, "bias {:?} relu {relu}: gradient error {}", bias.dims(), g.max_err);
         }

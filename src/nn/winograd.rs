@@ -210,13 +210,13 @@ mod tests {
             let x = randn(&[3, c, h, w], 1);
             let wt = randn(&[o, c, 3, 3], 2);
             let bias = randn(&[3, o], 3);
-            let ours = conv2d_fused(&x, &wt, Some(&bias), 1, 1, true).unwrap();
+            let ours = conv2d_fused(&x, &wt, Some(&bias), 1, 1, true, true).unwrap();
             let theirs = x.conv2d(&wt, 1, 1, 1, 1).unwrap().broadcast_add(&bias.reshape((3, o, 1, 1)).unwrap()).unwrap().relu().unwrap();
             let err = (&ours - &theirs).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap();
             assert!(err < 1e-10, "c{c} o{o} {h}x{w}: {err}");
             // f32: the transforms' rounding stays at f32 precision
             let f = |t: &Tensor| t.to_dtype(DType::F32).unwrap();
-            let ours32 = conv2d_fused(&f(&x), &f(&wt), Some(&f(&bias)), 1, 1, true).unwrap().to_dtype(DType::F64).unwrap();
+            let ours32 = conv2d_fused(&f(&x), &f(&wt), Some(&f(&bias)), 1, 1, true, true).unwrap().to_dtype(DType::F64).unwrap();
             let err = (ours32 - theirs).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap();
             assert!(err < 1e-4, "f32 c{c} o{o} {h}x{w}: {err}");
         }
@@ -227,7 +227,7 @@ mod tests {
         let x = randn(&[2, 16, 5, 4], 4);
         let wt = randn(&[16, 16, 3, 3], 5);
         let bias = randn(&[16], 6);
-        let f = |ts: &[Tensor]| conv2d_fused(&ts[0], &ts[1], Some(&ts[2]), 1, 1, false);
+        let f = |ts: &[Tensor]| conv2d_fused(&ts[0], &ts[1], Some(&ts[2]), 1, 1, false, true);
         let g = gradcheck::check(&f, &[x, wt, bias], 40, 1e-6, 7).unwrap();
         assert!(g.max_err < 1e-6, "{}", g.max_err);
     }

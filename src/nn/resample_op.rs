@@ -76,13 +76,15 @@ crate::avx2_dispatch! {
         for oy in 0..ho {
             let (top, bottom) = dxp[2 * oy * w..(2 * oy + 2) * w].split_at_mut(w);
             let (r0, r1) = (&xp[2 * oy * w..(2 * oy + 1) * w], &xp[(2 * oy + 1) * w..(2 * oy + 2) * w]);
-            for ox in 0..wo {
-                let v = [r0[2 * ox], r0[2 * ox + 1], r1[2 * ox], r1[2 * ox + 1]];
-                let ((c1, c3, c), g) = (window_max(v).1, dyp[oy * wo + ox]);
-                top[2 * ox] = select(!c & !c1, g, T::zero());
-                top[2 * ox + 1] = select(!c & c1, g, T::zero());
-                bottom[2 * ox] = select(c & !c3, g, T::zero());
-                bottom[2 * ox + 1] = select(c & c3, g, T::zero());
+            let dyr = &dyp[oy * wo..(oy + 1) * wo];
+            let windows = r0.chunks_exact(2).zip(r1.chunks_exact(2));
+            let outs = top.chunks_exact_mut(2).zip(bottom.chunks_exact_mut(2));
+            for (((t, b), (a, d)), g) in outs.zip(windows).zip(dyr) {
+                let (c1, c3, c) = window_max([a[0], a[1], d[0], d[1]]).1;
+                t[0] = select(!c & !c1, *g, T::zero());
+                t[1] = select(!c & c1, *g, T::zero());
+                b[0] = select(c & !c3, *g, T::zero());
+                b[1] = select(c & c3, *g, T::zero());
             }
             if w % 2 == 1 {
                 top[w - 1] = T::zero();

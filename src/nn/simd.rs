@@ -10,7 +10,7 @@
 use candle_core::WithDType;
 
 /// Element types the kernels run on (f32 for training, f64 for gradient checks).
-pub trait Float: WithDType + num_traits::Float + Send + Sync {
+pub trait Float: WithDType + num_traits::Float + std::ops::AddAssign + Send + Sync {
     /// `exp`, written so that a loop over it vectorises (no libm call) for f32.
     fn exp_fast(self) -> Self;
 
@@ -72,7 +72,7 @@ impl Float for f32 {
         p = p * r + 8.333_452e-3;
         p = p * r + 4.166_579_6e-2;
         p = p * r + 1.666_666_5e-1;
-        p = p * r + 5.000_000_1e-1;
+        p = p * r + 0.5; // Cephes' 5.0000001201e-1, as an f32
         let e = p * r * r + r + 1.0;
         e * f32::from_bits((ki.wrapping_add(127) << 23) as u32)
     }
@@ -110,7 +110,7 @@ pub fn sum_map<T: Float>(xs: &[T], f: impl Fn(T) -> T) -> f64 {
     let rest = chunks.remainder();
     for ch in chunks {
         for (a, v) in acc.iter_mut().zip(ch) {
-            *a = *a + f(*v);
+            *a += f(*v);
         }
     }
     let mut s = acc.iter().fold(0.0, |s, a| s + to_f64(*a));
@@ -130,8 +130,8 @@ pub fn sum2_zip<T: Float>(xs: &[T], ys: &[T], f: impl Fn(T, T) -> (T, T)) -> (f6
     for (xch, ych) in xc.zip(yc) {
         for l in 0..LANES {
             let (u, v) = f(xch[l], ych[l]);
-            a[l] = a[l] + u;
-            b[l] = b[l] + v;
+            a[l] += u;
+            b[l] += v;
         }
     }
     let (mut sa, mut sb) = (0.0, 0.0);

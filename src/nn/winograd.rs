@@ -223,6 +223,26 @@ mod tests {
     }
 
     #[test]
+    fn gradients_equal_the_direct_convolutions() {
+        for (c, o, h, w) in [(16, 24, 7, 7), (32, 16, 8, 6), (16, 16, 5, 9)] {
+            let r = randn(&[6, o, h, w], 10);
+            let x = candle_core::Var::from_tensor(&randn(&[6, c, h, w], 11)).unwrap();
+            let wt = candle_core::Var::from_tensor(&randn(&[o, c, 3, 3], 12)).unwrap();
+            let bias = candle_core::Var::from_tensor(&randn(&[o], 13)).unwrap();
+            let grads = |winograd: bool| {
+                let y = conv2d_fused(x.as_tensor(), wt.as_tensor(), Some(bias.as_tensor()), 1, 1, false, winograd).unwrap();
+                y.mul(&r).unwrap().sum_all().unwrap().backward().unwrap()
+            };
+            let (a, b) = (grads(true), grads(false));
+            for v in [&x, &wt, &bias] {
+                let (ga, gb) = (a.get(v.as_tensor()).unwrap(), b.get(v.as_tensor()).unwrap());
+                let err = (ga - gb).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap();
+                assert!(err < 1e-9, "c{c} o{o} {h}x{w} {:?}: {err}", v.dims());
+            }
+        }
+    }
+
+    #[test]
     fn gradients_through_winograd_forward_and_input_gradient_match_finite_differences() {
         let x = randn(&[2, 16, 5, 4], 4);
         let wt = randn(&[16, 16, 3, 3], 5);

@@ -36,6 +36,7 @@ iterations = 60
 lr = 3e-3
 log_every = 1
 eval_images = 128
+eval_every = 30
 "#;
 
 const AYT: &str = r#"
@@ -90,9 +91,16 @@ fn phi_trains_and_an_mfd_run_finds_it_and_moves_outputs_toward_the_data() {
     assert_eq!(phi_loss.len(), 60);
     assert!(mean(&phi_loss[50..]) < mean(&phi_loss[..10]), "phi regression loss did not fall: {phi_loss:?}");
     let log = RunLog::open(home.join("phi-run/run.h5")).unwrap();
-    assert!(log.scalar_names().unwrap().iter().any(|n| n == "r2/geometric"), "R^2 per group is logged");
-    let stored: Vec<_> = std::fs::read_dir(home.join("features")).unwrap().collect();
+    // eval_every = 30: held-out R^2 at step 30 and at the end, and a snapshot of phi
+    let r2 = log.scalar("r2/geometric").unwrap();
+    assert_eq!(r2.step, vec![30, 60], "R^2 per group is logged at every evaluation");
+    assert!(r2.value.iter().all(|v| v.is_finite()));
+    let snapshot = home.join("phi-run").join(ayt::features::train::SNAPSHOT_FILE);
+    let phi = ayt::features::store::load_phi_file(&snapshot, &Device::Cpu).unwrap();
+    let stored: Vec<_> = std::fs::read_dir(home.join("features")).unwrap().map(|e| e.unwrap().path()).collect();
     assert_eq!(stored.len(), 1, "one phi in the feature store");
+    let final_phi = ayt::features::store::load_phi_file(&stored[0], &Device::Cpu).unwrap();
+    assert_eq!((phi.n_labels, &phi.cfg), (final_phi.n_labels, &final_phi.cfg), "the snapshot is a loadable phi of the run");
 
     let o = ayt(home, &["train", "--preset", ayt_preset.to_str().unwrap(), "--out", home.join("run").to_str().unwrap()]);
     ok(&o);

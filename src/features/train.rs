@@ -27,7 +27,7 @@ pub struct R2 {
 }
 
 /// The latest network of a run with `train.eval_every`, in its run folder.
-pub const SNAPSHOT_FILE: &str = "phi-snapshot.safetensors";
+pub const SNAPSHOT_FILE: &str = "phi-snapshot.h5";
 
 pub struct FeaturesOutcome {
     pub run_dir: PathBuf,

@@ -41,11 +41,31 @@ pub struct AugmentConfig {
     /// Ops left out of enabled groups, by name (e.g. `["rotation"]` on rotation-invariant data,
     /// whose rotation labels no network can recover).
     pub exclude: Vec<String>,
+    /// The anisotropic-scale labels: method.md's `(w cos r, w sin r)`, or `(w cos 2r, w sin 2r)`.
+    pub aniso_label: AnisoLabel,
+}
+
+/// How the anisotropic scale `(w, r)` is labelled. The image of `(w, r)` equals those of
+/// `(w, r + pi)` and `(-w, r + pi/2)`: method.md's `(w cos r, w sin r)` gives them opposite or
+/// rotated labels, so with a random frame no network can predict it (its best guess is 0);
+/// `(w cos 2r, w sin 2r)` gives all three the same label.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnisoLabel {
+    #[default]
+    Method,
+    DoubleAngle,
 }
 
 impl Default for AugmentConfig {
     fn default() -> Self {
-        AugmentConfig { p: 0.15, n_rampup: 0, groups: vec![Group::Geometric, Group::Color, Group::Degradation], exclude: Vec::new() }
+        AugmentConfig {
+            p: 0.15,
+            n_rampup: 0,
+            groups: vec![Group::Geometric, Group::Color, Group::Degradation],
+            exclude: Vec::new(),
+            aniso_label: AnisoLabel::Method,
+        }
     }
 }
 

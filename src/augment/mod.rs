@@ -34,7 +34,7 @@ use std::ops::Range;
 
 use rand::Rng;
 
-pub use config::{AugmentConfig, Group, Op};
+pub use config::{AnisoLabel, AugmentConfig, Group, Op};
 pub use params::{Aniso, Mixup, OpParams, ShellNoise};
 
 use crate::error::{Error, Result};
@@ -116,7 +116,7 @@ impl Augmenter {
     pub fn labels(&self, params: &OpParams) -> Vec<f32> {
         let mut out = Vec::with_capacity(self.n_labels());
         for &op in &self.ops {
-            params.push_labels(op, &mut out);
+            params.push_labels(op, self.cfg.aniso_label, &mut out);
         }
         out
     }

@@ -109,12 +109,13 @@ impl OpParams {
     }
 
     /// Append `op`'s labels (zeros when it did not fire), as listed in [`Op::label_names`].
-    pub fn push_labels(&self, op: Op, out: &mut Vec<f32>) {
+    pub fn push_labels(&self, op: Op, aniso_label: super::config::AnisoLabel, out: &mut Vec<f32>) {
         let angle = |t: Option<f32>| t.map_or([0.0, 0.0], |t| [t.cos() - 1.0, t.sin()]);
+        let k = if aniso_label == super::config::AnisoLabel::DoubleAngle { 2.0 } else { 1.0 };
         match op {
             Op::IsoScale => out.push(self.iso_scale.unwrap_or(0.0)),
             Op::Rotation => out.extend(angle(self.rotation)),
-            Op::AnisoScale => out.extend(self.aniso_scale.map_or([0.0, 0.0], |a| [a.w * a.r.cos(), a.w * a.r.sin()])),
+            Op::AnisoScale => out.extend(self.aniso_scale.map_or([0.0, 0.0], |a| [a.w * (k * a.r).cos(), a.w * (k * a.r).sin()])),
             Op::Translation => out.extend(self.translation.unwrap_or([0.0, 0.0])),
             Op::Brightness => out.push(self.brightness.unwrap_or(0.0)),
             Op::Contrast => out.push(self.contrast.unwrap_or(0.0)),

@@ -9,7 +9,7 @@ use super::*;
 use crate::data::disks::{render, DiskParams, DisksConfig};
 
 fn augmenter(groups: &[Group], channels: usize) -> Augmenter {
-    Augmenter::new(AugmentConfig { p: 1.0, n_rampup: 0, groups: groups.to_vec(), exclude: Vec::new() }, channels).unwrap()
+    Augmenter::new(AugmentConfig { p: 1.0, groups: groups.to_vec(), ..Default::default() }, channels).unwrap()
 }
 
 fn all(channels: usize) -> Augmenter {
@@ -230,6 +230,27 @@ fn aniso_scale_matrix_and_labels() {
     let (_, labels) = one(&aug, &img, 1, 8, 8, OpParams { aniso_scale: Some(Aniso { w: 2.0, r: PI / 6.0 }), ..Default::default() });
     assert!((label(&aug, &labels, "aniso_cos") - 2.0 * (PI / 6.0).cos()).abs() < 1e-6);
     assert!((label(&aug, &labels, "aniso_sin") - 1.0).abs() < 1e-6);
+}
+
+#[test]
+fn equivalent_aniso_draws_give_one_image_and_one_double_angle_label() {
+    // (w, r), (w, r + pi) and (-w, r + pi/2) stretch along the same axes
+    let draws = [(1.5f32, 0.4f32), (1.5, 0.4 + PI), (-1.5, 0.4 + PI / 2.0)];
+    let img = random_image(12 * 12, 8);
+    let run = |aniso_label| {
+        let aug = Augmenter::new(AugmentConfig { p: 1.0, groups: vec![Group::Geometric], aniso_label, ..Default::default() }, 1).unwrap();
+        draws.map(|(w, r)| one(&aug, &img, 1, 12, 12, OpParams { aniso_scale: Some(Aniso { w, r }), ..Default::default() }))
+    };
+    let method = run(AnisoLabel::Method);
+    let double = run(AnisoLabel::DoubleAngle);
+    for i in 1..3 {
+        assert_close(&method[i].0, &method[0].0, 1e-4);
+        assert_close(&double[i].1, &double[0].1, 1e-5);
+    }
+    // method.md's labels: opposite for r + pi
+    let aniso = |l: &[f32]| [l[3], l[4]];
+    assert!((aniso(&method[1].1)[0] + aniso(&method[0].1)[0]).abs() < 1e-5 && aniso(&method[0].1)[0].abs() > 0.5);
+    assert!((aniso(&double[0].1)[0] - 1.5 * 0.8f32.cos()).abs() < 1e-5);
 }
 
 #[test]

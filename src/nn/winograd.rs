@@ -62,7 +62,7 @@ crate::avx2_dispatch! {
                 let (e, o) = arr.split_at_mut(n + 1);
                 let (e, o) = (&mut e[at..at + tw + 1], &mut o[at..at + tw + 1]);
                 let rows = d0.chunks_exact(2).zip(d1.chunks_exact(2)).zip(d2.chunks_exact(2)).zip(d3.chunks_exact(2));
-                for (((ek, ok), (((x0, x1), x2), x3)), _) in e.iter_mut().zip(o.iter_mut()).zip(rows).zip(0..) {
+                for ((ek, ok), (((x0, x1), x2), x3)) in e.iter_mut().zip(o.iter_mut()).zip(rows) {
                     let comb = |k: usize| match i {
                         0 => x0[k] - x2[k],
                         1 => x1[k] + x2[k],

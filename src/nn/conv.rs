@@ -79,13 +79,6 @@ impl Conv2d {
 
 impl Module for Conv2d {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        if x.device().is_cpu() {
-            return super::im2col::conv2d_fused(x, &self.weight, self.bias.as_ref(), self.stride, self.padding, false, self.winograd);
-        }
-        let y = x.conv2d(&self.weight, self.padding, self.stride, 1, 1)?;
-        match &self.bias {
-            Some(b) => y.broadcast_add(&b.reshape((1, b.dim(0)?, 1, 1))?),
-            None => Ok(y),
-        }
+        self.forward_fused(x, None, false)
     }
 }

@@ -14,8 +14,7 @@ use super::simd::Float;
 const CHUNK: usize = 1 << 15;
 
 fn slice<'a, T: candle_core::WithDType>(s: &'a CpuStorage, l: &Layout, what: &str) -> candle_core::Result<&'a [T]> {
-    let (start, end) = l.contiguous_offsets().ok_or_else(|| candle_core::Error::Msg(format!("{what}: input must be contiguous")))?;
-    Ok(&s.as_slice::<T>()?[start..end])
+    super::simd::contiguous_slice(s, l, format_args!("{what}: input"))
 }
 
 crate::avx2_dispatch! {

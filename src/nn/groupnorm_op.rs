@@ -177,8 +177,7 @@ fn gn_bwd<T: Float>(dy: &[T], x: &[T], gamma: &[T], beta: &[T], d: Dims, eps: f6
 }
 
 fn slice<'a, T: candle_core::WithDType>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a [T]> {
-    let (start, end) = l.contiguous_offsets().ok_or_else(|| candle_core::Error::Msg("group norm: inputs must be contiguous".into()))?;
-    Ok(&s.as_slice::<T>()?[start..end])
+    super::simd::contiguous_slice(s, l, format_args!("group norm: inputs"))
 }
 
 struct GnOp {

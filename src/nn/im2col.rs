@@ -234,7 +234,7 @@ crate::avx2_dispatch! {
 /// (the callers parallelise over the batch).
 #[allow(clippy::too_many_arguments)]
 #[inline]
-fn matmul<T: Float>(
+pub(crate) fn matmul<T: Float>(
     m: usize,
     n: usize,
     k: usize,
@@ -273,21 +273,6 @@ fn matmul<T: Float>(
             Parallelism::None,
         )
     }
-}
-
-/// `dst = lhs * rhs` (overwritten), for the other CPU kernels.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn matmul_pub<T: Float>(
-    m: usize,
-    n: usize,
-    k: usize,
-    dst: &mut [T],
-    lhs: &[T],
-    lhs_strides: (usize, usize),
-    rhs: &[T],
-    rhs_strides: (usize, usize),
-) {
-    matmul(m, n, k, dst, false, lhs, lhs_strides, rhs, rhs_strides)
 }
 
 /// `bias` holds `o` values, or `b * o` (one row per sample); `relu` applies max(0, .) in place.
@@ -409,8 +394,7 @@ fn conv_bwd_weight<T: Float>(x: &[T], dy: &[T], g: &Geometry, o: usize) -> Vec<T
 }
 
 fn slice<'a, T: WithDType>(s: &'a CpuStorage, l: &Layout, what: &str) -> candle_core::Result<&'a [T]> {
-    let (start, end) = l.contiguous_offsets().ok_or_else(|| candle_core::Error::Msg(format!("conv2d: {what} must be contiguous")))?;
-    Ok(&s.as_slice::<T>()?[start..end])
+    super::simd::contiguous_slice(s, l, format_args!("conv2d: {what}"))
 }
 
 /// Dispatches `f` on the dtype of two storages (f32 or f64).

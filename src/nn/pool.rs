@@ -53,8 +53,7 @@ impl Geom {
 }
 
 fn slice<'a, T: WithDType>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a [T]> {
-    let (start, end) = l.contiguous_offsets().ok_or_else(|| candle_core::Error::Msg("max-pool: input must be contiguous".into()))?;
-    Ok(&s.as_slice::<T>()?[start..end])
+    super::simd::contiguous_slice(s, l, format_args!("max-pool: input"))
 }
 
 fn pool_fwd<T: WithDType>(x: &[T], g: &Geom) -> Vec<T> {

@@ -9,8 +9,7 @@ use rayon::prelude::*;
 use super::im2col::Float;
 
 fn slice<'a, T: candle_core::WithDType>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a [T]> {
-    let (start, end) = l.contiguous_offsets().ok_or_else(|| candle_core::Error::Msg("resample: input must be contiguous".into()))?;
-    Ok(&s.as_slice::<T>()?[start..end])
+    super::simd::contiguous_slice(s, l, format_args!("resample: input"))
 }
 
 /// Planes (B*C), input height and width.

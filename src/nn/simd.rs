@@ -89,6 +89,18 @@ impl Float for f64 {
     }
 }
 
+/// The elements of a contiguous CPU tensor; `what` names it in the error ("<what> must be
+/// contiguous"), which the kernels' callers prevent by calling `contiguous()` first. It is
+/// `format_args!`, formatted only on that error path.
+pub(crate) fn contiguous_slice<'a, T: WithDType>(
+    s: &'a candle_core::CpuStorage,
+    l: &candle_core::Layout,
+    what: std::fmt::Arguments,
+) -> candle_core::Result<&'a [T]> {
+    let (start, end) = l.contiguous_offsets().ok_or_else(|| candle_core::Error::Msg(format!("{what} must be contiguous")))?;
+    Ok(&s.as_slice::<T>()?[start..end])
+}
+
 #[inline(always)]
 pub fn to_f64<T: Float>(v: T) -> f64 {
     WithDType::to_f64(v)

@@ -173,7 +173,7 @@ fn conv_sample<T: Float>(xb: &[T], u: &[T], bias_b: &[T], yb: &mut [T], c: usize
         }
         for xi in 0..16 {
             let (uxi, vxi) = (&u[xi * o * c..(xi + 1) * o * c], &v[xi * c * nt..(xi + 1) * c * nt]);
-            super::im2col::matmul_pub(o, nt, c, &mut m[xi * o * nt..(xi + 1) * o * nt], uxi, (c, 1), vxi, (nt, 1));
+            super::im2col::matmul(o, nt, c, &mut m[xi * o * nt..(xi + 1) * o * nt], false, uxi, (c, 1), vxi, (nt, 1));
         }
         for (oi, yo) in yb.chunks_mut(h * w).enumerate() {
             output_transform(&m[oi * nt..], o * nt, yo, h, w, bias_b[oi], relu, tmp);

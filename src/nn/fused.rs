@@ -171,7 +171,9 @@ pub fn add_scaled(a: &Tensor, b: &Tensor, s: f64) -> candle_core::Result<Tensor>
 /// `cat([a, b], 1)` for `[B, C, ...]` tensors equal in every other dimension.
 pub fn cat_channels(a: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
     let same_rest = a.rank() >= 2 && a.rank() == b.rank() && a.dim(0)? == b.dim(0)? && a.dims()[2..] == b.dims()[2..];
-    if !cpu_float(a) || !same_rest || a.dtype() != b.dtype() {
+    // an empty side would leave the kernel's per-sample chunks unpaired (and its output unwritten)
+    let empty = a.elem_count() == 0 || b.elem_count() == 0;
+    if !cpu_float(a) || !same_rest || a.dtype() != b.dtype() || empty {
         return Tensor::cat(&[a, b], 1);
     }
     a.contiguous()?.apply_op2(&b.contiguous()?, CatChannels { batch: a.dim(0)? })
@@ -199,6 +201,14 @@ mod tests {
         assert!(g.max_err < 1e-8, "add_scaled: {}", g.max_err);
         let g = gradcheck::check(&|ts: &[Tensor]| cat_channels(&ts[0], &ts[1]), &[a, c], 40, 1e-6, 5).unwrap();
         assert!(g.max_err < 1e-8, "cat_channels: {}", g.max_err);
+    }
+
+    #[test]
+    fn cat_with_an_empty_side_is_the_other_side() {
+        let a = randn(&[2, 3, 4, 4], 8).to_dtype(DType::F32).unwrap();
+        let none = Tensor::zeros((2, 0, 4, 4), DType::F32, &candle_core::Device::Cpu).unwrap();
+        assert_eq!(max_abs(&cat_channels(&none, &a).unwrap(), &a), 0.0);
+        assert_eq!(max_abs(&cat_channels(&a, &none).unwrap(), &a), 0.0);
     }
 
     #[test]

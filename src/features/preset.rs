@@ -51,6 +51,11 @@ pub struct FeaturesTrain {
     /// every N steps; 0: only at the end.
     #[serde(default)]
     pub eval_every: u64,
+    /// Start from this stored phi (a feature-store file or a run's `phi-snapshot.h5`) instead of
+    /// a fresh initialisation, to continue a long training; its architecture and labels must be
+    /// this preset's. The optimizer starts afresh.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init: Option<std::path::PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -58,6 +58,34 @@ pub fn load_phi_file(path: &Path, device: &Device) -> Result<Phi> {
     Ok(phi)
 }
 
+/// Loads the weights of the stored phi at `path` into `phi` (`train.init`): a warm start. The
+/// stored network must have `phi`'s architecture, input channels and labels.
+pub fn init_from_file(phi: &Phi, path: &Path, label_names: &[String]) -> Result<()> {
+    if !path.exists() {
+        return Err(Error::file(path, "train.init: no such file"));
+    }
+    let stored = load_phi_file(path, &phi.device())?;
+    if stored.cfg != phi.cfg || stored.in_channels != phi.in_channels {
+        return Err(Error::file(
+            path,
+            format!(
+                "train.init: the stored phi is {:?} on {} channels, the preset asks for {:?} on {}",
+                stored.cfg, stored.in_channels, phi.cfg, phi.in_channels
+            ),
+        ));
+    }
+    let stored_labels: Vec<String> = serde_json::from_str(&bundle::attr(path, "label_names")?)
+        .map_err(|e| Error::file(path, format!("attribute label_names: {e}")))?;
+    if stored_labels != label_names {
+        return Err(Error::file(
+            path,
+            format!("train.init: the stored phi regresses {stored_labels:?}, the preset's augmentations give {label_names:?}"),
+        ));
+    }
+    let tensors = bundle::load_tensors(path, &phi.device())?;
+    crate::train::load_into_varmap(&phi.varmap, &tensors, "", path)
+}
+
 /// MFD as a frozen distance for the normalised-tangent loss.
 pub struct MfdDistance {
     pub phi: Phi,
@@ -93,5 +121,31 @@ mod tests {
         assert_eq!(a, b);
         let e = load_phi(&paths, "tiny-phi", "ffffffffffffffff", &Device::Cpu).err().expect("missing phi must fail").to_string();
         assert!(e.contains("tiny-phi-ffffffffffff.h5") && e.contains("ayt features train"), "{e}");
+    }
+
+    #[test]
+    fn init_from_file_copies_the_weights_and_refuses_another_network() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = PhiConfig { widths: vec![4, 8], depth: 1, groups: 2, ..PhiConfig::default() };
+        let labels: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
+        let trained = Phi::new(&cfg, 1, 3, 7, &Device::Cpu).unwrap();
+        let path = dir.path().join("phi-snapshot.h5");
+        save_phi(&path, &trained, "", "abc", &labels).unwrap();
+
+        let x = Tensor::randn(0f32, 1.0, (2, 1, 8, 8), &Device::Cpu).unwrap();
+        let predict = |p: &Phi| p.predict(&x).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let fresh = Phi::new(&cfg, 1, 3, 8, &Device::Cpu).unwrap();
+        assert_ne!(predict(&fresh), predict(&trained), "seeds 7 and 8 must start apart");
+        init_from_file(&fresh, &path, &labels).unwrap();
+        assert_eq!(predict(&fresh), predict(&trained));
+
+        let wider = Phi::new(&PhiConfig { widths: vec![4, 16], ..cfg.clone() }, 1, 3, 8, &Device::Cpu).unwrap();
+        let e = init_from_file(&wider, &path, &labels).unwrap_err().to_string();
+        assert!(e.contains("train.init") && e.contains("phi-snapshot.h5") && e.contains("16"), "{e}");
+        let renamed: Vec<String> = ["a", "b", "d"].iter().map(|s| s.to_string()).collect();
+        let e = init_from_file(&Phi::new(&cfg, 1, 3, 8, &Device::Cpu).unwrap(), &path, &renamed).unwrap_err().to_string();
+        assert!(e.contains("train.init") && e.contains("\"d\""), "{e}");
+        let e = init_from_file(&fresh, &dir.path().join("missing.h5"), &labels).unwrap_err().to_string();
+        assert!(e.contains("missing.h5") && e.contains("train.init"), "{e}");
     }
 }

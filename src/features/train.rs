@@ -113,6 +113,9 @@ pub fn train(preset: &FeaturesPreset, paths: &Paths, out: Option<PathBuf>, devic
     let augmenter = Augmenter::new(preset.augment.clone(), c)?;
     let n_labels = augmenter.n_labels();
     let phi = Phi::new(&preset.phi, c, n_labels, preset.seed, device)?;
+    if let Some(init) = &preset.train.init {
+        store::init_from_file(&phi, init, &augmenter.label_names())?;
+    }
     let params = crate::model::precond::named_vars(&phi.varmap);
     let mut opt = RAdam::new(params, RAdamConfig { lr: preset.train.lr, ..RAdamConfig::default() })?;
     let mut rng = crate::rng::stream(preset.seed, "augment");
@@ -136,6 +139,9 @@ pub fn train(preset: &FeaturesPreset, paths: &Paths, out: Option<PathBuf>, devic
         augmenter.label_names().join(" "),
         run_dir.display()
     ));
+    if let Some(init) = &preset.train.init {
+        progress.println(format!("starting from the weights in {}", init.display()));
+    }
     let mut last_loss = f64::NAN;
     for it in 0..total {
         opt.set_lr(preset.train.lr_schedule.at(preset.train.lr, it, total));

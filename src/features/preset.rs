@@ -51,9 +51,10 @@ pub struct FeaturesTrain {
     /// every N steps; 0: only at the end.
     #[serde(default)]
     pub eval_every: u64,
-    /// Start from this stored phi (a feature-store file or a run's `phi-snapshot.h5`) instead of
-    /// a fresh initialisation, to continue a long training; its architecture and labels must be
-    /// this preset's. The optimizer starts afresh.
+    /// Start from a stored phi instead of a fresh initialisation, to continue a long training: a
+    /// file (a run's `phi-snapshot.h5`, a feature-store file) or a feature-store name trained on
+    /// this data set. Its architecture and labels must be this preset's; the optimizer starts
+    /// afresh.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub init: Option<std::path::PathBuf>,
 }

@@ -58,6 +58,15 @@ pub fn load_phi_file(path: &Path, device: &Device) -> Result<Phi> {
     Ok(phi)
 }
 
+/// `train.init` as a file: an existing path, else a feature-store name trained on this data set.
+pub fn resolve_init(paths: &Paths, init: &Path, dataset_sha256: &str) -> PathBuf {
+    let bare_name = init.components().count() == 1 && init.extension().is_none();
+    if init.exists() || !bare_name {
+        return init.to_path_buf();
+    }
+    phi_path(paths, &init.to_string_lossy(), dataset_sha256)
+}
+
 /// Loads the weights of the stored phi at `path` into `phi` (`train.init`): a warm start. The
 /// stored network must have `phi`'s architecture, input channels and labels.
 pub fn init_from_file(phi: &Phi, path: &Path, label_names: &[String]) -> Result<()> {
@@ -147,5 +156,11 @@ mod tests {
         assert!(e.contains("train.init") && e.contains("\"d\""), "{e}");
         let e = init_from_file(&fresh, &dir.path().join("missing.h5"), &labels).unwrap_err().to_string();
         assert!(e.contains("missing.h5") && e.contains("train.init"), "{e}");
+
+        // A bare name is a feature-store entry for this data set; a path stays a path.
+        let paths = Paths::resolve(Some(dir.path().to_path_buf()));
+        assert_eq!(resolve_init(&paths, Path::new("mnist-phi"), "0123456789abcdef"), phi_path(&paths, "mnist-phi", "0123456789abcdef"));
+        assert_eq!(resolve_init(&paths, &path, "0123456789abcdef"), path);
+        assert_eq!(resolve_init(&paths, Path::new("runs/x/phi-snapshot.h5"), "0"), PathBuf::from("runs/x/phi-snapshot.h5"));
     }
 }

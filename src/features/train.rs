@@ -113,7 +113,8 @@ pub fn train(preset: &FeaturesPreset, paths: &Paths, out: Option<PathBuf>, devic
     let augmenter = Augmenter::new(preset.augment.clone(), c)?;
     let n_labels = augmenter.n_labels();
     let phi = Phi::new(&preset.phi, c, n_labels, preset.seed, device)?;
-    if let Some(init) = &preset.train.init {
+    let init = preset.train.init.as_ref().map(|i| store::resolve_init(paths, i, &data.sha256));
+    if let Some(init) = &init {
         store::init_from_file(&phi, init, &augmenter.label_names())?;
     }
     let params = crate::model::precond::named_vars(&phi.varmap);
@@ -139,7 +140,7 @@ pub fn train(preset: &FeaturesPreset, paths: &Paths, out: Option<PathBuf>, devic
         augmenter.label_names().join(" "),
         run_dir.display()
     ));
-    if let Some(init) = &preset.train.init {
+    if let Some(init) = &init {
         progress.println(format!("starting from the weights in {}", init.display()));
     }
     let mut last_loss = f64::NAN;

@@ -45,16 +45,32 @@ pub fn load_phi(paths: &Paths, name: &str, dataset_sha256: &str, device: &Device
     load_phi_file(&path, device)
 }
 
-pub fn load_phi_file(path: &Path, device: &Device) -> Result<Phi> {
+/// What a stored phi file says about its network: architecture, input channels, label names.
+struct StoredPhi {
+    cfg: PhiConfig,
+    in_channels: usize,
+    labels: Vec<String>,
+}
+
+fn read_header(path: &Path) -> Result<StoredPhi> {
     let cfg: PhiConfig =
         serde_json::from_str(&bundle::attr(path, "phi_config")?).map_err(|e| Error::file(path, format!("attribute phi_config: {e}")))?;
     let in_channels: usize =
         bundle::attr(path, "in_channels")?.parse().map_err(|e| Error::file(path, format!("attribute in_channels: {e}")))?;
     let labels: Vec<String> =
         serde_json::from_str(&bundle::attr(path, "label_names")?).map_err(|e| Error::file(path, format!("attribute label_names: {e}")))?;
-    let phi = Phi::new(&cfg, in_channels, labels.len(), 0, device)?;
-    let tensors = bundle::load_tensors(path, device)?;
-    crate::train::load_into_varmap(&phi.varmap, &tensors, "", path)?;
+    Ok(StoredPhi { cfg, in_channels, labels })
+}
+
+fn load_weights(phi: &Phi, path: &Path) -> Result<()> {
+    let tensors = bundle::load_tensors(path, &phi.device())?;
+    crate::train::load_into_varmap(&phi.varmap, &tensors, "", path)
+}
+
+pub fn load_phi_file(path: &Path, device: &Device) -> Result<Phi> {
+    let stored = read_header(path)?;
+    let phi = Phi::new(&stored.cfg, stored.in_channels, stored.labels.len(), 0, device)?;
+    load_weights(&phi, path)?;
     Ok(phi)
 }
 
@@ -73,7 +89,7 @@ pub fn init_from_file(phi: &Phi, path: &Path, label_names: &[String]) -> Result<
     if !path.exists() {
         return Err(Error::file(path, "train.init: no such file"));
     }
-    let stored = load_phi_file(path, &phi.device())?;
+    let stored = read_header(path)?;
     if stored.cfg != phi.cfg || stored.in_channels != phi.in_channels {
         return Err(Error::file(
             path,
@@ -83,16 +99,13 @@ pub fn init_from_file(phi: &Phi, path: &Path, label_names: &[String]) -> Result<
             ),
         ));
     }
-    let stored_labels: Vec<String> = serde_json::from_str(&bundle::attr(path, "label_names")?)
-        .map_err(|e| Error::file(path, format!("attribute label_names: {e}")))?;
-    if stored_labels != label_names {
+    if stored.labels != label_names {
         return Err(Error::file(
             path,
-            format!("train.init: the stored phi regresses {stored_labels:?}, the preset's augmentations give {label_names:?}"),
+            format!("train.init: the stored phi regresses {:?}, the preset's augmentations give {label_names:?}", stored.labels),
         ));
     }
-    let tensors = bundle::load_tensors(path, &phi.device())?;
-    crate::train::load_into_varmap(&phi.varmap, &tensors, "", path)
+    load_weights(phi, path)
 }
 
 /// MFD as a frozen distance for the normalised-tangent loss.

@@ -102,6 +102,24 @@ fn phi_trains_and_an_mfd_run_finds_it_and_moves_outputs_toward_the_data() {
     let final_phi = ayt::features::store::load_phi_file(&stored[0], &Device::Cpu).unwrap();
     assert_eq!((phi.n_labels, &phi.cfg), (final_phi.n_labels, &final_phi.cfg), "the snapshot is a loadable phi of the run");
 
+    // train.init continues from the stored network: one step at a negligible rate measures the
+    // same held-out R^2 as the end of the first run. A missing network is a clear error.
+    let phi_arg = phi_preset.to_str().unwrap();
+    let cont = |init: &str, out: &str| {
+        let init = format!("train.init={init}");
+        let out = home.join(out);
+        let args = ["features", "train", "--preset", phi_arg, "--out", out.to_str().unwrap(), "--set", "name=tiny-phi-cont"];
+        let sets = ["--set", &init, "--set", "train.lr=1e-12", "--set", "train.iterations=1", "--set", "train.eval_every=0"];
+        ayt(home, &[&args[..], &sets[..]].concat())
+    };
+    let o = cont("tiny-phi", "phi-cont");
+    ok(&o);
+    let continued = RunLog::open(home.join("phi-cont/run.h5")).unwrap().scalar("r2/geometric").unwrap().value;
+    assert!((continued[0] - r2.value[1]).abs() < 1e-4, "continued R^2 {continued:?} vs the first run's {:?}", r2.value);
+    let o = cont("no-such-phi", "phi-missing");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("train.init") && err.contains("no-such-phi-"), "{err}");
+
     let o = ayt(home, &["train", "--preset", ayt_preset.to_str().unwrap(), "--out", home.join("run").to_str().unwrap()]);
     ok(&o);
     let l = RunLog::open(home.join("run/run.h5")).unwrap().scalar("loss").unwrap().value;

@@ -182,21 +182,20 @@ pub fn cat_channels(a: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nn::gradcheck::{self, tests::randn};
-
-    fn max_abs(a: &Tensor, b: &Tensor) -> f64 {
-        (a - b).unwrap().abs().unwrap().max_all().unwrap().to_dtype(DType::F64).unwrap().to_scalar::<f64>().unwrap()
-    }
+    use crate::nn::gradcheck::{
+        self,
+        tests::{max_abs_diff, randn},
+    };
 
     #[test]
     fn match_candle_ops_and_finite_differences() {
         let a = randn(&[3, 4, 5, 5], 1);
         let b = randn(&[3, 4, 5, 5], 2);
         let c = randn(&[3, 2, 5, 5], 3);
-        assert!(max_abs(&add_scaled(&a, &b, 0.7).unwrap(), &((&a + &b).unwrap() * 0.7).unwrap()) < 1e-15);
-        assert_eq!(max_abs(&cat_channels(&a, &c).unwrap(), &Tensor::cat(&[&a, &c], 1).unwrap()), 0.0);
+        assert!(max_abs_diff(&add_scaled(&a, &b, 0.7).unwrap(), &((&a + &b).unwrap() * 0.7).unwrap()) < 1e-15);
+        assert_eq!(max_abs_diff(&cat_channels(&a, &c).unwrap(), &Tensor::cat(&[&a, &c], 1).unwrap()), 0.0);
         let f32s = |t: &Tensor| t.to_dtype(DType::F32).unwrap();
-        assert_eq!(max_abs(&cat_channels(&f32s(&c), &f32s(&a)).unwrap(), &Tensor::cat(&[&f32s(&c), &f32s(&a)], 1).unwrap()), 0.0);
+        assert_eq!(max_abs_diff(&cat_channels(&f32s(&c), &f32s(&a)).unwrap(), &Tensor::cat(&[&f32s(&c), &f32s(&a)], 1).unwrap()), 0.0);
         let g = gradcheck::check(&|ts: &[Tensor]| add_scaled(&ts[0], &ts[1], 0.7), &[a.clone(), b.clone()], 40, 1e-6, 4).unwrap();
         assert!(g.max_err < 1e-8, "add_scaled: {}", g.max_err);
         let g = gradcheck::check(&|ts: &[Tensor]| cat_channels(&ts[0], &ts[1]), &[a, c], 40, 1e-6, 5).unwrap();
@@ -207,8 +206,8 @@ mod tests {
     fn cat_with_an_empty_side_is_the_other_side() {
         let a = randn(&[2, 3, 4, 4], 8).to_dtype(DType::F32).unwrap();
         let none = Tensor::zeros((2, 0, 4, 4), DType::F32, &candle_core::Device::Cpu).unwrap();
-        assert_eq!(max_abs(&cat_channels(&none, &a).unwrap(), &a), 0.0);
-        assert_eq!(max_abs(&cat_channels(&a, &none).unwrap(), &a), 0.0);
+        assert_eq!(max_abs_diff(&cat_channels(&none, &a).unwrap(), &a), 0.0);
+        assert_eq!(max_abs_diff(&cat_channels(&a, &none).unwrap(), &a), 0.0);
     }
 
     #[test]

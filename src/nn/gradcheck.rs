@@ -73,6 +73,11 @@ pub(crate) mod tests {
         Tensor::from_vec(crate::rng::normal_vec(&mut rng, n), shape, &Device::Cpu).unwrap().to_dtype(DType::F64).unwrap()
     }
 
+    /// `max |a - b|` of two tensors of one shape (f32 or f64), as f64.
+    pub fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
+        (a - b).unwrap().abs().unwrap().max_all().unwrap().to_dtype(DType::F64).unwrap().to_scalar::<f64>().unwrap()
+    }
+
     fn assert_ok(name: &str, g: GradCheck) {
         assert!(g.probes > 0, "{name}: nothing probed");
         assert!(g.max_err < 1e-6, "{name}: gradient mismatch, max relative error {}", g.max_err);

@@ -280,7 +280,10 @@ pub fn group_norm_act(x: &Tensor, gamma: &Tensor, beta: &Tensor, groups: usize, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nn::gradcheck::{self, tests::randn};
+    use crate::nn::gradcheck::{
+        self,
+        tests::{max_abs_diff, randn},
+    };
     use crate::nn::GroupNorm;
 
     #[test]
@@ -294,7 +297,7 @@ mod tests {
                 let gn = GroupNorm { weight: g.clone(), bias: b.clone(), groups, eps: 1e-5 };
                 let ours = group_norm_act(&x, &g, &b, groups, 1e-5, act).unwrap();
                 let theirs = gn.forward_act_composite(&x, act).unwrap();
-                let err = (ours - theirs).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap();
+                let err = max_abs_diff(&ours, &theirs);
                 assert!(err < 1e-10, "{act:?} {shape:?}: {err}");
                 let f = |ts: &[Tensor]| group_norm_act(&ts[0], &ts[1], &ts[2], groups, 1e-5, act);
                 let r = gradcheck::check(&f, &[x.clone(), g.clone(), b.clone()], 40, 1e-6, 4).unwrap();
@@ -335,7 +338,7 @@ mod tests {
         let y64 = group_norm_act(&x, &g, &b, 4, 1e-5, Act::Silu).unwrap();
         let f = |t: &Tensor| t.to_dtype(DType::F32).unwrap();
         let y32 = group_norm_act(&f(&x), &f(&g), &f(&b), 4, 1e-5, Act::Silu).unwrap().to_dtype(DType::F64).unwrap();
-        let err = (y64 - y32).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap();
+        let err = max_abs_diff(&y64, &y32);
         assert!(err < 1e-5, "{err}");
     }
 }

@@ -606,7 +606,10 @@ pub fn conv2d_fused(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nn::gradcheck::{self, tests::randn};
+    use crate::nn::gradcheck::{
+        self,
+        tests::{max_abs_diff, randn},
+    };
 
     #[test]
     fn matches_candle_conv2d_on_random_inputs() {
@@ -619,8 +622,7 @@ mod tests {
                 let ours = conv2d(&x, &wt, stride, pad).unwrap();
                 let theirs = x.conv2d(&wt, pad, stride, 1, 1).unwrap();
                 assert_eq!(ours.dims(), theirs.dims());
-                let err =
-                    (ours - theirs).unwrap().abs().unwrap().max_all().unwrap().to_dtype(DType::F64).unwrap().to_scalar::<f64>().unwrap();
+                let err = max_abs_diff(&ours, &theirs);
                 let tol = if dt == DType::F64 { 1e-10 } else { 1e-4 };
                 assert!(err < tol, "{dt:?} k{k} s{stride} p{pad} n{size}: {err}");
             }
@@ -654,7 +656,7 @@ mod tests {
             if relu {
                 theirs = theirs.relu().unwrap();
             }
-            let err = (ours - theirs).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap();
+            let err = max_abs_diff(&ours, &theirs);
             assert!(err < 1e-10, "bias {:?} relu {relu}: {err}", bias.dims());
             let f = |ts: &[Tensor]| conv2d_fused(&ts[0], &ts[1], Some(&ts[2]), 1, 1, relu, false);
             let g = gradcheck::check(&f, &[x.clone(), wt.clone(), bias.clone()], 40, 1e-6, 25).unwrap();
@@ -672,7 +674,7 @@ mod tests {
         for v in [&x, &w] {
             let a = ours.get(v.as_tensor()).unwrap();
             let b = theirs.get(v.as_tensor()).unwrap();
-            let err = (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap();
+            let err = max_abs_diff(a, b);
             assert!(err < 1e-10, "{err}");
         }
     }

@@ -200,7 +200,10 @@ pub fn conv_fwd<T: Float>(x: &[T], w: &[T], bias: &[T], b: usize, c: usize, h: u
 mod tests {
     use candle_core::{DType, Tensor};
 
-    use crate::nn::gradcheck::{self, tests::randn};
+    use crate::nn::gradcheck::{
+        self,
+        tests::{max_abs_diff, randn},
+    };
     use crate::nn::im2col::conv2d_fused;
 
     #[test]
@@ -212,12 +215,12 @@ mod tests {
             let bias = randn(&[3, o], 3);
             let ours = conv2d_fused(&x, &wt, Some(&bias), 1, 1, true, true).unwrap();
             let theirs = x.conv2d(&wt, 1, 1, 1, 1).unwrap().broadcast_add(&bias.reshape((3, o, 1, 1)).unwrap()).unwrap().relu().unwrap();
-            let err = (&ours - &theirs).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap();
+            let err = max_abs_diff(&ours, &theirs);
             assert!(err < 1e-10, "c{c} o{o} {h}x{w}: {err}");
             // f32: the transforms' rounding stays at f32 precision
             let f = |t: &Tensor| t.to_dtype(DType::F32).unwrap();
             let ours32 = conv2d_fused(&f(&x), &f(&wt), Some(&f(&bias)), 1, 1, true, true).unwrap().to_dtype(DType::F64).unwrap();
-            let err = (ours32 - theirs).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap();
+            let err = max_abs_diff(&ours32, &theirs);
             assert!(err < 1e-4, "f32 c{c} o{o} {h}x{w}: {err}");
         }
     }
@@ -236,7 +239,7 @@ mod tests {
             let (a, b) = (grads(true), grads(false));
             for v in [&x, &wt, &bias] {
                 let (ga, gb) = (a.get(v.as_tensor()).unwrap(), b.get(v.as_tensor()).unwrap());
-                let err = (ga - gb).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap();
+                let err = max_abs_diff(ga, gb);
                 assert!(err < 1e-9, "c{c} o{o} {h}x{w} {:?}: {err}", v.dims());
             }
         }

@@ -8,8 +8,9 @@ use std::time::Instant;
 
 use ayt::config::Preset;
 use ayt::model::lpips::{Lpips, LpipsNet};
+use ayt::model::FeatureDistance;
 use ayt::paths::Paths;
-use ayt::train::tangent::{unit_directions, FeatureDistance};
+use ayt::train::tangent::unit_directions;
 use ayt::train::Trainer;
 
 fn main() -> anyhow::Result<()> {
@@ -33,24 +34,26 @@ fn main() -> anyhow::Result<()> {
         let mut o = sets.clone();
         o.extend(extra.iter().map(|s| s.to_string()));
         let preset = Preset::load(&preset_path, &o)?;
-        let data = ayt::engine::dataset::open(&preset, &paths)?;
-        let mut trainer = Trainer::new(&preset, data.source, &candle_core::Device::Cpu)?;
+        let data = preset.open_data(&paths)?;
+        let device = candle_core::Device::Cpu;
+        let distance = ayt::engine::losses::training_distance(&preset, &paths, &data.sha256, data.source.shape(), &device)?;
+        let mut trainer = Trainer::new(&preset, data.source, distance, &device)?;
         if let Some(init) = preset.resolve_init(preset_path.parent(), &paths.runs()) {
             trainer.init_from(&init)?;
         }
         trainer.step()?; // warm-up
-        trainers.push((name, trainer, Vec::new()));
+        trainers.push((name, trainer, preset.train.batch_size, Vec::new()));
     }
     for _ in 0..if directions_only { 1 } else { steps } {
-        for (_, trainer, times) in trainers.iter_mut() {
+        for (_, trainer, _, times) in trainers.iter_mut() {
             let t0 = Instant::now();
             trainer.step()?;
             times.push(t0.elapsed().as_secs_f64());
         }
     }
     // The LPIPS direction alone (forward of both images + input gradient) on a batch of outputs.
-    let b = trainers[0].1.preset.train.batch_size;
-    let (c, h, w) = trainers[0].1.shape;
+    let b = trainers[0].2;
+    let (c, h, w) = trainers[0].1.shape();
     let x = candle_core::Tensor::randn(0f32, 0.5, (b, c, h, w), &candle_core::Device::Cpu)?.tanh()?;
     let y = candle_core::Tensor::randn(0f32, 0.5, (b, c, h, w), &candle_core::Device::Cpu)?.tanh()?;
     let mut dir_times = Vec::new();
@@ -75,14 +78,14 @@ fn main() -> anyhow::Result<()> {
         v.sort_by(|a, b| a.partial_cmp(b).unwrap());
         (v[0], v[v.len() / 2])
     };
-    let (l2_min, l2_med) = stats(&mut trainers[0].2.clone());
-    for (name, trainer, times) in trainers.iter_mut() {
+    let (l2_min, l2_med) = stats(&mut trainers[0].3.clone());
+    for (name, _, batch, times) in trainers.iter_mut() {
         let (mn, med) = stats(times);
         println!(
             "ECT step, {name:<18} min {mn:7.3} s  median {med:7.3} s  ({:.2}x / {:.2}x l2)  batch {}",
             mn / l2_min,
             med / l2_med,
-            trainer.preset.train.batch_size
+            batch
         );
     }
     for (name, mut ts) in dir_times {

@@ -18,6 +18,8 @@ pub mod metrics;
 pub mod model;
 pub mod nn;
 pub mod paths;
+pub mod plot;
+pub mod progress;
 pub mod report;
 pub mod rng;
 pub mod runtime;

@@ -69,34 +69,6 @@ pub fn write_grid(x: &Tensor, path: &std::path::Path) -> Result<()> {
     crate::image_io::write_png(path, gw, gh, c, &grid)
 }
 
-/// A run folder's denoiser at checkpoint `step` (or the latest): EMA weights unless `use_ema`
-/// is false. Returns the model, the run's preset and the image shape (C, H, W).
-pub fn load_denoiser(
-    run_dir: &std::path::Path,
-    step: Option<u64>,
-    use_ema: bool,
-) -> Result<(Denoiser, crate::config::Preset, (usize, usize, usize))> {
-    use crate::train::{checkpoint, TrainState};
-    let preset = crate::config::Preset::load(&run_dir.join(crate::engine::run::PRESET_FILE), &[])?;
-    let step = match step {
-        Some(s) => s,
-        None => checkpoint::latest(run_dir)?.ok_or_else(|| crate::Error::file(run_dir, "no checkpoint in this run folder"))?,
-    };
-    let (tensors, state): (_, TrainState) = checkpoint::load(run_dir, step)?;
-    let (c, _, _) = state.shape;
-    let model = Denoiser::new(&preset.model, c, preset.sampling.sigma_data, preset.seed, &candle_core::Device::Cpu)?;
-    let prefix = if use_ema { "ema." } else { "model." };
-    checkpoint::load_into_varmap(&model.varmap, &tensors, prefix, checkpoint::tensors_path(run_dir, step))?;
-    Ok((model, preset, state.shape))
-}
-
-/// Samples from a run folder's checkpoint; noise from stream "sample" of `seed`.
-pub fn from_run(run_dir: &std::path::Path, step: Option<u64>, n: usize, steps: usize, use_ema: bool, seed: u64) -> Result<Tensor> {
-    let (model, preset, shape) = load_denoiser(run_dir, step, use_ema)?;
-    let mut rng = crate::rng::stream(seed, "sample");
-    generate(&model, n, shape, steps, &preset.sampling, &mut rng)
-}
-
 /// Mean squared error of one-step denoising `x0 + sigma z` back to `x0` (per pixel), noise
 /// from stream "denoise-error" of `seed`: a direct measure of how close outputs are to the data.
 pub fn denoise_error(model: &Denoiser, x0: &Tensor, sigma: f64, s: &SamplingConfig, seed: u64) -> Result<f64> {

@@ -163,6 +163,8 @@ struct SourceFile {
     lines: usize,
     /// Declared `#[cfg(test)] mod x;` elsewhere: a test file.
     test_only: bool,
+    /// Part of the binary (main.rs and the modules it declares), not of the library.
+    binary: bool,
 }
 
 fn module_of(rel: &Path) -> Vec<String> {
@@ -239,7 +241,7 @@ fn read_tree(src: &Path) -> Vec<SourceFile> {
             let rel = path.strip_prefix(src).unwrap();
             let module = module_of(rel);
             let code = blank_literals(&text);
-            SourceFile { lines: text.lines().count(), module, code, path, test_only: false }
+            SourceFile { lines: text.lines().count(), module, code, path, test_only: false, binary: false }
         })
         .collect();
     let mut test_modules = BTreeSet::new();
@@ -253,8 +255,19 @@ fn read_tree(src: &Path) -> Vec<SourceFile> {
         }
         f.code = blank_ranges(&f.code, &ranges);
     }
+    // The binary's own modules (`mod cli;` in main.rs) sit in its layer, `main`.
+    let bin_modules: Vec<String> = files
+        .iter()
+        .filter(|f| f.path.ends_with("main.rs"))
+        .flat_map(|f| {
+            let toks = tokens(&f.code);
+            let names: Vec<String> = toks.windows(3).filter(|w| w[0].1 == "mod" && w[2].1 == ";").map(|w| w[1].1.to_string()).collect();
+            names
+        })
+        .collect();
     for f in &mut files {
         f.test_only = test_modules.iter().any(|t| f.module.starts_with(t));
+        f.binary = f.path.ends_with("main.rs") || f.module.first().is_some_and(|m| bin_modules.contains(m));
         if f.path.ends_with("main.rs") {
             f.module = vec!["main".into()];
         }
@@ -354,7 +367,9 @@ impl Graph {
         if depth < 8 && n < path.len() {
             if let Some(map) = self.reexports.get(module) {
                 let name = &path[n];
-                let target = map.get(name).or_else(|| map.get("*").filter(|_| !self.modules.contains_key(&[module, &[name.clone()]].concat())));
+                let target = map
+                    .get(name)
+                    .or_else(|| map.get("*").filter(|_| !self.modules.contains_key(&[module, std::slice::from_ref(name)].concat())));
                 if let Some(t) = target {
                     let full: Vec<String> = if t.last().is_some_and(|s| s == "*") {
                         [&t[..t.len() - 1], &path[n..]].concat()
@@ -439,7 +454,8 @@ fn import_graph(files: &[SourceFile]) -> (Graph, Vec<BTreeMap<usize, usize>>) {
     }
     let mut edges = vec![BTreeMap::new(); files.len()];
     for (i, f) in files.iter().enumerate().filter(|(_, f)| !f.test_only) {
-        let uses = use_trees(&f.code).into_iter().filter(|(_, public, _)| !public).flat_map(|(l, _, ps)| ps.into_iter().map(move |p| (l, p)));
+        let uses =
+            use_trees(&f.code).into_iter().filter(|(_, public, _)| !public).flat_map(|(l, _, ps)| ps.into_iter().map(move |p| (l, p)));
         for (line, p) in uses.chain(inline_paths(&f.code)) {
             let Some(abs) = absolute(f, &children, &p) else { continue };
             if let Some(j) = graph.resolve(&abs, 0).filter(|&j| j != i) {
@@ -492,7 +508,8 @@ fn cycles(edges: &[BTreeMap<usize, usize>]) -> Vec<Vec<usize>> {
         }
     }
     let n = edges.len();
-    let mut s = State { edges, index: vec![None; n], low: vec![0; n], on_stack: vec![false; n], stack: Vec::new(), next: 0, out: Vec::new() };
+    let mut s =
+        State { edges, index: vec![None; n], low: vec![0; n], on_stack: vec![false; n], stack: Vec::new(), next: 0, out: Vec::new() };
     for v in 0..n {
         if s.index[v].is_none() {
             visit(&mut s, v);
@@ -565,7 +582,7 @@ fn imports_point_down_the_readme_layers() {
     let files = read_tree(&src_root());
     let layers = readme_layers(root);
     let layer_of: BTreeMap<String, usize> = layers.iter().enumerate().flat_map(|(i, ms)| ms.iter().map(move |m| (m.clone(), i))).collect();
-    let top = |f: &SourceFile| f.module.first().cloned().unwrap_or_else(|| "lib".into());
+    let top = |f: &SourceFile| if f.binary { "main".to_string() } else { f.module.first().cloned().unwrap_or_else(|| "lib".into()) };
     let mut problems = Vec::new();
     // lib.rs only declares the modules.
     for f in files.iter().filter(|f| !f.test_only && !f.module.is_empty()) {
@@ -640,11 +657,7 @@ fn tree_of(files: &[(&str, &str)]) -> tempfile::TempDir {
 }
 
 fn edges_of(files: &[SourceFile], edges: &[BTreeMap<usize, usize>]) -> BTreeSet<(String, String)> {
-    edges
-        .iter()
-        .enumerate()
-        .flat_map(|(i, t)| t.keys().map(move |&j| (files[i].module.join("::"), files[j].module.join("::"))))
-        .collect()
+    edges.iter().enumerate().flat_map(|(i, t)| t.keys().map(move |&j| (files[i].module.join("::"), files[j].module.join("::")))).collect()
 }
 
 #[test]
@@ -666,7 +679,8 @@ fn the_checker_sees_use_trees_reexports_inline_paths_and_cycles() {
     assert!(cycles(&edges).is_empty());
     assert!(files.iter().find(|f| f.module == ["a", "tests"]).unwrap().test_only);
 
-    let dir = tree_of(&[("lib.rs", "pub mod p;\npub mod q;\n"), ("p.rs", "use crate::q::f;\n"), ("q.rs", "pub fn f() { crate::p::g(); }\n")]);
+    let dir =
+        tree_of(&[("lib.rs", "pub mod p;\npub mod q;\n"), ("p.rs", "use crate::q::f;\n"), ("q.rs", "pub fn f() { crate::p::g(); }\n")]);
     let files = read_tree(dir.path());
     let (_, edges) = import_graph(&files);
     assert_eq!(cycles(&edges).len(), 1, "p -> q -> p is a cycle");

@@ -90,7 +90,7 @@ fn training_writes_a_readable_run_and_resume_matches_the_uninterrupted_run() {
     assert_eq!((meta.seed, meta.dataset.as_str()), (1, "disks"));
     assert!(meta.preset_toml.contains("tiny"));
     assert!(run_a.join("preset.toml").exists() && run_a.join("samples/step-6.png").exists());
-    assert_eq!(ayt::train::list(&run_a).unwrap(), vec![3, 6]);
+    assert_eq!(ayt::paths::RunDir::new(&run_a).checkpoints().unwrap(), vec![3, 6]);
     let (_, grid) = log.last_samples().unwrap().expect("samples in run.h5");
     assert_eq!((grid.n, grid.h, grid.w, grid.c), (4, 8, 8, 1));
     let full = losses(&run_a);

@@ -5,9 +5,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::data::disks::DisksConfig;
+use crate::data::{DataConfig, OpenedData};
 use crate::model::lpips::LpipsConfig;
 use crate::model::UNetConfig;
+use crate::paths::Paths;
 use crate::{Error, Result};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -34,13 +35,13 @@ pub struct Preset {
     pub mfd: MfdConfig,
     /// Tangent-alignment probes (method.md 9).
     #[serde(default)]
-    pub probe: crate::metrics::probe::ProbeConfig,
+    pub probe: super::ProbeConfig,
     /// LPIPS settings, used when `train.loss = "lpips"`.
     #[serde(default)]
     pub lpips: LpipsConfig,
     /// Sample-quality evaluation during training and by `ayt eval` (method.md 8).
     #[serde(default)]
-    pub eval: crate::metrics::evaluator::EvalConfig,
+    pub eval: super::EvalConfig,
 }
 
 /// The MFD loss: which trained feature network, and the optional hybrid with the pixel loss.
@@ -62,15 +63,6 @@ impl Default for MfdConfig {
     fn default() -> Self {
         MfdConfig { features: String::new(), eps: 1e-5, lambda: None, n_rampup: 0 }
     }
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DataConfig {
-    /// `"disks"` (synthetic, endless) or the name of a data set in the store (`"mnist"`, ...).
-    pub dataset: String,
-    #[serde(default)]
-    pub disks: DisksConfig,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -301,6 +293,11 @@ impl Preset {
             self.lpips.validate()?;
         }
         Ok(())
+    }
+
+    /// Opens the preset's data, its order (or disk draws) seeded by the preset's seed.
+    pub fn open_data(&self, paths: &Paths) -> Result<OpenedData> {
+        crate::data::open_data(&self.data, self.seed, paths)
     }
 
     pub fn to_toml(&self) -> String {

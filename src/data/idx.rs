@@ -3,7 +3,7 @@
 //! (3 dims), labels `0x00000801` (1 dim). Gzip input (magic `1f 8b`) is decompressed first.
 
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::ImageSet;
 use crate::error::{Error, Result, WithPath};
@@ -118,6 +118,21 @@ pub fn read_mnist_pair(images_path: impl AsRef<Path>, labels_path: impl AsRef<Pa
     let ib = std::fs::read(ip).with_path(ip)?;
     let lb = std::fs::read(lp).with_path(lp)?;
     mnist_from_bytes(&ib, ip, Some((&lb, lp)), format!("IDX {}", ip.display()))
+}
+
+/// The MNIST files of a folder with the canonical names (`train-...` or, with `test`,
+/// `t10k-...`), each raw or gzipped: `(images, labels)`.
+pub fn mnist_files_in(dir: &Path, test: bool) -> Result<(PathBuf, PathBuf)> {
+    let prefix = if test { "t10k" } else { "train" };
+    Ok((find_in(dir, &format!("{prefix}-images-idx3-ubyte"))?, find_in(dir, &format!("{prefix}-labels-idx1-ubyte"))?))
+}
+
+/// `name` or `name.gz` in `dir`.
+fn find_in(dir: &Path, name: &str) -> Result<PathBuf> {
+    [dir.join(name), dir.join(format!("{name}.gz"))]
+        .into_iter()
+        .find(|c| c.exists())
+        .ok_or_else(|| Error::file(dir, format!("no {name} or {name}.gz here")))
 }
 
 /// Encode an unsigned-byte IDX file (the inverse of [`parse_idx`], raw, no gzip).

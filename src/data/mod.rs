@@ -12,11 +12,13 @@ pub mod batch;
 pub mod disks;
 pub mod idx;
 pub mod mnist;
+pub mod open;
 pub mod png_import;
 pub mod store;
 
 pub use batch::{Batch, DataSource, SourceState};
 pub use disks::{DiskParams, DisksConfig};
+pub use open::{open_data, DataConfig, OpenedData};
 pub use store::{preview_png, DatasetInfo, DatasetStore};
 
 use sha2::{Digest, Sha256};

@@ -6,6 +6,7 @@ use std::time::Instant;
 use candle_core::Device;
 
 use super::{Emitter, Event};
+use crate::config::{Preset, SamplingConfig};
 use crate::metrics::evaluator::Evaluator;
 use crate::paths::Paths;
 use crate::store::RunLogWriter;
@@ -15,6 +16,9 @@ use crate::Result;
 pub struct TrainingEval {
     evaluator: Evaluator,
     every_kimg: f64,
+    sampling: SamplingConfig,
+    /// The run's seed: the evaluation noise is its "eval" stream.
+    seed: u64,
     /// Step of the last evaluation (the end of the run does not repeat it).
     last_step: Option<u64>,
 }
@@ -22,14 +26,15 @@ pub struct TrainingEval {
 impl TrainingEval {
     /// `None` when the preset does not evaluate during training. Builds the evaluator now (it may
     /// train the evaluator network), so a bad `[eval]` setting fails before the first step.
-    pub fn new(trainer: &Trainer, paths: &Paths, device: &Device, emitter: &Emitter) -> Result<Option<TrainingEval>> {
-        let cfg = &trainer.preset.eval;
+    pub fn new(preset: &Preset, paths: &Paths, device: &Device, emitter: &Emitter) -> Result<Option<TrainingEval>> {
+        let cfg = &preset.eval;
         if cfg.every_kimg <= 0.0 {
             return Ok(None);
         }
         let log = |line: &str| emitter.emit(Event::Log(line.to_string()));
-        let evaluator = Evaluator::new(paths, &trainer.preset.data, cfg, device, &log)?;
-        Ok(Some(TrainingEval { evaluator, every_kimg: cfg.every_kimg, last_step: None }))
+        let evaluator = Evaluator::new(paths, &preset.data, cfg, device, &log)?;
+        let (sampling, seed) = (preset.sampling.clone(), preset.seed);
+        Ok(Some(TrainingEval { evaluator, every_kimg: cfg.every_kimg, sampling, seed, last_step: None }))
     }
 
     /// Whether a multiple of `every_kimg` lies in `(kimg_before, kimg_after]`. Stateless, so a
@@ -41,15 +46,15 @@ impl TrainingEval {
     /// Evaluates the EMA weights, logs each value to `/eval` and emits them. Its noise is the
     /// run's "eval" stream, separate from every training stream.
     pub fn run(&mut self, trainer: &Trainer, writer: &RunLogWriter, emitter: &Emitter) -> Result<()> {
-        if self.last_step == Some(trainer.step) {
+        let (step, kimg) = (trainer.steps_done(), trainer.kimg());
+        if self.last_step == Some(step) {
             return Ok(());
         }
-        self.last_step = Some(trainer.step);
-        let (step, kimg) = (trainer.step, trainer.kimg());
+        self.last_step = Some(step);
         let started = Instant::now();
         emitter.emit(Event::Log(format!("eval at step {step} ({kimg:.2} kimg), {} samples each", self.evaluator.n())));
         let log = |line: &str| emitter.emit(Event::Log(line.to_string()));
-        let values = self.evaluator.evaluate(&trainer.ema, &trainer.preset.sampling, trainer.preset.seed, &log)?;
+        let values = self.evaluator.evaluate(trainer.ema(), &self.sampling, self.seed, &log)?;
         for v in &values {
             writer.eval(&v.metric, step as i64, kimg, v.value, v.attrs.clone())?;
         }

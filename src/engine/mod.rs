@@ -1,9 +1,9 @@
 //! The training thread: takes `Command`s, emits `Event`s over crossbeam channels, runs a queue
 //! of runs. The UI and the headless reporter consume it; it knows nothing about either.
 
-pub mod dataset;
 pub mod eval;
 pub mod events;
+pub mod losses;
 pub mod probe;
 pub mod run;
 

@@ -10,15 +10,13 @@ use crossbeam_channel::{Receiver, TryRecvError};
 
 use super::eval::TrainingEval;
 use super::probe::Prober;
-use super::{dataset, Command, Emitter, Event, RunRequest};
-use crate::config::Preset;
-use crate::paths::Paths;
+use super::{losses, Command, Emitter, Event, RunRequest};
+use crate::config::{Mode, Preset};
+use crate::data::OpenedData;
+use crate::paths::{Paths, RunDir};
 use crate::store::{RunLogWriter, RunMeta};
-use crate::train::{checkpoint, Trainer};
+use crate::train::Trainer;
 use crate::{Error, Result};
-
-pub const PRESET_FILE: &str = "preset.toml";
-pub const LOG_FILE: &str = "run.h5";
 
 /// The engine's side of a running run: commands in, events out, the queue for later runs.
 pub struct Control<'a> {
@@ -94,18 +92,22 @@ pub fn describe(r: &RunRequest) -> String {
     }
 }
 
-/// A run folder's default name: `<preset name>-<UTC time>`.
-pub fn default_run_dir(paths: &Paths, name: &str) -> PathBuf {
-    let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string().replace([':', '-'], "").replace('T', "-");
-    paths.runs().join(format!("{name}-{}", stamp.trim_end_matches('Z')))
-}
-
-struct Prepared {
-    run_dir: PathBuf,
+/// A run being trained: its folder, its preset (the cadence of logs, samples, probes and
+/// checkpoints is read here, not from the trainer), and what it writes to.
+struct Run {
+    dir: RunDir,
+    preset: Preset,
     trainer: Trainer,
     writer: RunLogWriter,
     prober: Prober,
     eval: Option<TrainingEval>,
+}
+
+/// The trainer of `preset` on `data`, with the frozen network its loss needs.
+fn build_trainer(preset: &Preset, data: &OpenedData, paths: &Paths, device: &Device) -> Result<Trainer> {
+    let shape = data.source.shape();
+    let distance = losses::training_distance(preset, paths, &data.sha256, shape, device)?;
+    Trainer::new(preset, data.source.clone(), distance, device)
 }
 
 fn prepare_new(
@@ -115,187 +117,211 @@ fn prepare_new(
     preset_dir: Option<&Path>,
     out: Option<PathBuf>,
     emitter: &Emitter,
-) -> Result<Prepared> {
-    let run_dir = out.unwrap_or_else(|| default_run_dir(paths, &preset.name));
-    if run_dir.join(LOG_FILE).exists() || run_dir.join(PRESET_FILE).exists() {
-        return Err(Error::file(&run_dir, "already holds a run; use `ayt resume` to continue it, or choose another --out"));
+) -> Result<Run> {
+    let dir = out.map(RunDir::new).unwrap_or_else(|| RunDir::new_default(paths, &preset.name));
+    if dir.holds_run() {
+        return Err(Error::file(dir.path(), "already holds a run; use `ayt resume` to continue it, or choose another --out"));
     }
-    let data = dataset::open(preset, paths)?;
-    let mut trainer = Trainer::new(preset, data.source, device)?;
-    attach_feature_loss(&mut trainer, paths, &data.sha256, device)?;
+    let data = preset.open_data(paths)?;
+    let mut trainer = build_trainer(preset, &data, paths, device)?;
     if let Some(init) = preset.resolve_init(preset_dir, &paths.runs()) {
         trainer.init_from(&init)?;
     }
     // Before the run folder exists: a bad [eval] setting leaves nothing behind.
-    let eval = TrainingEval::new(&trainer, paths, device, emitter)?;
-    std::fs::create_dir_all(run_dir.join("samples"))?;
+    let eval = TrainingEval::new(preset, paths, device, emitter)?;
+    std::fs::create_dir_all(dir.samples_dir())?;
     let toml = preset.to_toml();
-    std::fs::write(run_dir.join(PRESET_FILE), &toml)?;
+    std::fs::write(dir.preset_file(), &toml)?;
     let meta = RunMeta::new(toml, preset.seed, data.name, data.sha256);
-    let prober = Prober::new(preset, paths, &meta.dataset_sha256, trainer.shape, device)?;
-    let writer = RunLogWriter::create(run_dir.join(LOG_FILE), &meta)?;
-    Ok(Prepared { run_dir, trainer, writer, prober, eval })
+    let prober = Prober::new(preset, paths, &meta.dataset_sha256, trainer.shape(), device)?;
+    let writer = RunLogWriter::create(dir.log_file(), &meta)?;
+    Ok(Run { dir, preset: preset.clone(), trainer, writer, prober, eval })
 }
 
-fn prepare_resume(paths: &Paths, device: &Device, run_dir: &Path, emitter: &Emitter) -> Result<Prepared> {
-    let preset = Preset::load(&run_dir.join(PRESET_FILE), &[])?;
-    let step = checkpoint::latest(run_dir)?.ok_or_else(|| Error::file(run_dir, "no checkpoint to resume from (ckpt/ is empty)"))?;
-    let data = dataset::open(&preset, paths)?;
-    let mut trainer = Trainer::new(&preset, data.source, device)?;
-    attach_feature_loss(&mut trainer, paths, &data.sha256, device)?;
-    trainer.restore(run_dir, step)?;
-    let prober = Prober::new(&preset, paths, &data.sha256, trainer.shape, device)?;
-    let eval = TrainingEval::new(&trainer, paths, device, emitter)?;
-    let writer = RunLogWriter::open_append(run_dir.join(LOG_FILE), step as i64)?;
-    Ok(Prepared { run_dir: run_dir.to_path_buf(), trainer, writer, prober, eval })
-}
-
-/// Loads the frozen network a feature-space loss needs (phi for MFD), trained on this data set.
-fn attach_feature_loss(trainer: &mut Trainer, paths: &Paths, dataset_sha256: &str, device: &Device) -> Result<()> {
-    if trainer.preset.train.loss == crate::config::LossKind::Mfd {
-        let m = &trainer.preset.mfd;
-        let phi = crate::features::load_phi(paths, &m.features, dataset_sha256, device)?.frozen();
-        let eps = m.eps;
-        trainer.set_feature_distance(Box::new(crate::features::MfdDistance { phi, eps }));
-    }
-    Ok(())
+fn prepare_resume(paths: &Paths, device: &Device, dir: &Path, emitter: &Emitter) -> Result<Run> {
+    let dir = RunDir::new(dir);
+    let preset = Preset::load(&dir.preset_file(), &[])?;
+    let step = dir.latest_checkpoint()?.ok_or_else(|| Error::file(dir.path(), "no checkpoint to resume from (ckpt/ is empty)"))?;
+    let data = preset.open_data(paths)?;
+    let mut trainer = build_trainer(&preset, &data, paths, device)?;
+    trainer.restore(&dir, step)?;
+    let prober = Prober::new(&preset, paths, &data.sha256, trainer.shape(), device)?;
+    let eval = TrainingEval::new(&preset, paths, device, emitter)?;
+    let writer = RunLogWriter::open_append(dir.log_file(), step as i64)?;
+    Ok(Run { dir, preset, trainer, writer, prober, eval })
 }
 
 /// Runs one request to its end (finished, stopped, or failed).
 pub fn execute(paths: &Paths, device: &Device, request: RunRequest, ctl: &mut Control) -> Result<()> {
-    let Prepared { run_dir, mut trainer, writer, mut prober, mut eval } = match &request {
+    let mut run = match &request {
         RunRequest::New { preset, preset_dir, out } => prepare_new(paths, device, preset, preset_dir.as_deref(), out.clone(), ctl.emitter)?,
         RunRequest::Resume { run_dir } => prepare_resume(paths, device, run_dir, ctl.emitter)?,
     };
-    let p = trainer.preset.clone();
-    let total = p.train.iterations;
     ctl.emitter.emit(Event::Started {
-        run_dir: run_dir.clone(),
-        name: p.name.clone(),
-        start_step: trainer.step,
-        total_steps: total,
-        params: trainer.model.param_count(),
+        run_dir: run.dir.path().to_path_buf(),
+        name: run.preset.name.clone(),
+        start_step: run.trainer.steps_done(),
+        total_steps: run.preset.train.iterations,
+        params: run.trainer.model().param_count(),
     });
-    let result = train_loop(&run_dir, &mut trainer, &writer, &mut prober, eval.as_mut(), ctl);
+    let result = run.train_loop(ctl);
     // Whatever happened, keep what was logged.
-    let closed = writer.close();
+    let closed = run.writer.close();
     let (stopped_early, final_loss) = result?;
     closed?;
-    ctl.emitter.emit(Event::Finished { run_dir, step: trainer.step, stopped_early, final_loss, wall_s: trainer.wall_s() });
+    let (step, wall_s) = (run.trainer.steps_done(), run.trainer.wall_s());
+    ctl.emitter.emit(Event::Finished { run_dir: run.dir.path().to_path_buf(), step, stopped_early, final_loss, wall_s });
     Ok(())
 }
 
-fn train_loop(
-    run_dir: &Path,
-    trainer: &mut Trainer,
-    writer: &RunLogWriter,
-    prober: &mut Prober,
-    mut eval: Option<&mut TrainingEval>,
-    ctl: &mut Control,
-) -> Result<(bool, f64)> {
-    let p = trainer.preset.clone();
-    let total = p.train.iterations;
-    let mut last_loss = f64::NAN;
-    let mut window = (Instant::now(), trainer.images_seen);
-    let mut img_per_s = 0.0;
-    let mut actions = Vec::new();
-    let mut stopped = false;
-    while !trainer.done() {
-        if let Next::Stop = ctl.poll(trainer.step, &mut actions) {
-            stopped = true;
-            break;
-        }
-        for action in actions.drain(..) {
-            match action {
-                Action::Checkpoint => checkpoint_now(run_dir, trainer, writer, ctl)?,
-                Action::Sample => samples_now(run_dir, trainer, writer, ctl)?,
-                Action::Probe => prober.run(trainer, writer, ctl.emitter)?,
-            }
-        }
-        let kimg_before = trainer.kimg();
-        let stats = trainer.step()?;
-        last_loss = stats.loss;
-        let step = stats.step;
-        let (kimg, wall) = (trainer.kimg(), trainer.wall_s());
-        let elapsed = window.0.elapsed().as_secs_f64();
+/// Images per second over windows of about a second.
+struct Throughput {
+    window: (Instant, u64),
+    img_per_s: f64,
+}
+
+impl Throughput {
+    fn new(images_seen: u64) -> Throughput {
+        Throughput { window: (Instant::now(), images_seen), img_per_s: 0.0 }
+    }
+
+    fn observe(&mut self, images_seen: u64) -> f64 {
+        let elapsed = self.window.0.elapsed().as_secs_f64();
         if elapsed >= 1.0 {
-            img_per_s = (trainer.images_seen - window.1) as f64 / elapsed;
-            window = (Instant::now(), trainer.images_seen);
-        } else if img_per_s == 0.0 && elapsed > 0.0 {
-            img_per_s = (trainer.images_seen - window.1) as f64 / elapsed;
+            self.img_per_s = (images_seen - self.window.1) as f64 / elapsed;
+            self.window = (Instant::now(), images_seen);
+        } else if self.img_per_s == 0.0 && elapsed > 0.0 {
+            self.img_per_s = (images_seen - self.window.1) as f64 / elapsed;
         }
-        if step % p.log.every == 0 || step == 1 || step == total {
-            let s = step as i64;
-            writer.scalar("loss", s, kimg, wall, stats.loss)?;
-            writer.scalar("stage", s, kimg, wall, stats.stage as f64)?;
-            writer.scalar("lr", s, kimg, wall, trainer.opt.lr())?;
-            writer.scalar("img_per_s", s, kimg, wall, img_per_s)?;
-            if p.train.mode == crate::config::Mode::Ect {
-                writer.scalar("mean_gap", s, kimg, wall, stats.mean_gap)?;
-            }
-        }
-        ctl.emitter.emit(Event::Step { step, total_steps: total, kimg, wall_s: wall, loss: stats.loss, stage: stats.stage, img_per_s });
-        if p.log.sample_every > 0 && step % p.log.sample_every == 0 && step != total {
-            samples_now(run_dir, trainer, writer, ctl)?;
-        }
-        if p.probe.every > 0 && step % p.probe.every == 0 && step != total {
-            prober.run(trainer, writer, ctl.emitter)?;
-        }
-        if let Some(ev) = eval.as_deref_mut().filter(|ev| step != total && ev.due(kimg_before, kimg)) {
-            ev.run(trainer, writer, ctl.emitter)?;
-        }
-        if p.log.checkpoint_every > 0 && step % p.log.checkpoint_every == 0 && step != total {
-            checkpoint_now(run_dir, trainer, writer, ctl)?;
-        }
+        self.img_per_s
     }
-    samples_now(run_dir, trainer, writer, ctl)?;
-    if p.probe.every > 0 {
-        prober.run(trainer, writer, ctl.emitter)?;
-    }
-    // A stopped run skips the (possibly long) final evaluation; `ayt eval` can score it later.
-    match eval {
-        Some(ev) if !stopped => ev.run(trainer, writer, ctl.emitter)?,
-        Some(_) => ctl.emitter.emit(Event::Log(format!("stopped: no final evaluation (run `ayt eval {}`)", run_dir.display()))),
-        None => {}
-    }
-    checkpoint_now(run_dir, trainer, writer, ctl)?;
-    Ok((stopped, last_loss))
 }
 
-fn checkpoint_now(run_dir: &Path, trainer: &Trainer, writer: &RunLogWriter, ctl: &Control) -> Result<()> {
-    let path = trainer.save_checkpoint(run_dir)?;
-    writer.flush()?;
-    prune_checkpoints(run_dir, trainer.preset.log.keep_checkpoints)?;
-    ctl.emitter.emit(Event::Checkpointed { step: trainer.step, path });
-    Ok(())
+impl Run {
+    /// Steps to the end (or a stop); returns whether it stopped early and the last loss.
+    fn train_loop(&mut self, ctl: &mut Control) -> Result<(bool, f64)> {
+        let total = self.preset.train.iterations;
+        let mut last_loss = f64::NAN;
+        let mut throughput = Throughput::new(self.trainer.images_seen());
+        let mut actions = Vec::new();
+        let mut stopped = false;
+        while !self.trainer.done() {
+            if let Next::Stop = ctl.poll(self.trainer.steps_done(), &mut actions) {
+                stopped = true;
+                break;
+            }
+            for action in actions.drain(..) {
+                match action {
+                    Action::Checkpoint => self.checkpoint_now(ctl)?,
+                    Action::Sample => self.samples_now(ctl)?,
+                    Action::Probe => self.prober.run(&self.trainer, &self.writer, ctl.emitter)?,
+                }
+            }
+            let kimg_before = self.trainer.kimg();
+            let stats = self.trainer.step()?;
+            last_loss = stats.loss;
+            let img_per_s = throughput.observe(self.trainer.images_seen());
+            self.log_step(&stats, img_per_s)?;
+            let (kimg, wall_s) = (self.trainer.kimg(), self.trainer.wall_s());
+            let (step, loss, stage) = (stats.step, stats.loss, stats.stage);
+            ctl.emitter.emit(Event::Step { step, total_steps: total, kimg, wall_s, loss, stage, img_per_s });
+            if step != total {
+                self.periodic(step, kimg_before, ctl)?;
+            }
+        }
+        self.finish(stopped, ctl)?;
+        Ok((stopped, last_loss))
+    }
+
+    fn log_step(&self, stats: &crate::train::StepStats, img_per_s: f64) -> Result<()> {
+        let step = stats.step;
+        if !(step.is_multiple_of(self.preset.log.every) || step == 1 || step == self.preset.train.iterations) {
+            return Ok(());
+        }
+        let (s, kimg, wall) = (step as i64, self.trainer.kimg(), self.trainer.wall_s());
+        let w = &self.writer;
+        w.scalar("loss", s, kimg, wall, stats.loss)?;
+        w.scalar("stage", s, kimg, wall, stats.stage as f64)?;
+        w.scalar("lr", s, kimg, wall, self.trainer.lr())?;
+        w.scalar("img_per_s", s, kimg, wall, img_per_s)?;
+        if self.preset.train.mode == Mode::Ect {
+            w.scalar("mean_gap", s, kimg, wall, stats.mean_gap)?;
+        }
+        Ok(())
+    }
+
+    /// Samples, probes, evaluations and checkpoints due after `step` (not the last one).
+    fn periodic(&mut self, step: u64, kimg_before: f64, ctl: &Control) -> Result<()> {
+        let (log, probe_every) = (&self.preset.log, self.preset.probe.every);
+        let due = |every: u64| every > 0 && step.is_multiple_of(every);
+        let checkpoint_due = due(log.checkpoint_every);
+        if due(log.sample_every) {
+            self.samples_now(ctl)?;
+        }
+        if due(probe_every) {
+            self.prober.run(&self.trainer, &self.writer, ctl.emitter)?;
+        }
+        let kimg = self.trainer.kimg();
+        if let Some(ev) = self.eval.as_mut().filter(|ev| ev.due(kimg_before, kimg)) {
+            ev.run(&self.trainer, &self.writer, ctl.emitter)?;
+        }
+        if checkpoint_due {
+            self.checkpoint_now(ctl)?;
+        }
+        Ok(())
+    }
+
+    /// The end of a run: samples, a last probe, the final evaluation (skipped when stopped), and
+    /// a checkpoint.
+    fn finish(&mut self, stopped: bool, ctl: &Control) -> Result<()> {
+        self.samples_now(ctl)?;
+        if self.preset.probe.every > 0 {
+            self.prober.run(&self.trainer, &self.writer, ctl.emitter)?;
+        }
+        // A stopped run skips the (possibly long) final evaluation; `ayt eval` can score it later.
+        match &mut self.eval {
+            Some(ev) if !stopped => ev.run(&self.trainer, &self.writer, ctl.emitter)?,
+            Some(_) => ctl.emitter.emit(Event::Log(format!("stopped: no final evaluation (run `ayt eval {}`)", self.dir.path().display()))),
+            None => {}
+        }
+        self.checkpoint_now(ctl)
+    }
+
+    fn checkpoint_now(&self, ctl: &Control) -> Result<()> {
+        let path = self.trainer.save_checkpoint(&self.dir)?;
+        self.writer.flush()?;
+        prune_checkpoints(&self.dir, self.preset.log.keep_checkpoints)?;
+        ctl.emitter.emit(Event::Checkpointed { step: self.trainer.steps_done(), path });
+        Ok(())
+    }
+
+    fn samples_now(&self, ctl: &Control) -> Result<()> {
+        let log = &self.preset.log;
+        if log.sample_count == 0 {
+            return Ok(());
+        }
+        let step = self.trainer.steps_done();
+        let x = self.trainer.preview(true, log.sample_count, log.sample_steps)?;
+        std::fs::create_dir_all(self.dir.samples_dir())?;
+        let path = self.dir.sample_grid(step);
+        crate::sample::write_grid(&x, &path)?;
+        let (images, n, h, w, c) = crate::sample::to_u8_nhwc(&x)?;
+        self.writer.samples(step as i64, images.clone(), n, h, w, c)?;
+        ctl.emitter.emit(Event::Samples { step, path, images, n, h, w, c });
+        Ok(())
+    }
 }
 
 /// Keeps the newest `keep` checkpoints (0 keeps all).
-fn prune_checkpoints(run_dir: &Path, keep: usize) -> Result<()> {
+fn prune_checkpoints(dir: &RunDir, keep: usize) -> Result<()> {
     if keep == 0 {
         return Ok(());
     }
-    let steps = checkpoint::list(run_dir)?;
+    let steps = dir.checkpoints()?;
     for step in steps.iter().take(steps.len().saturating_sub(keep)) {
         // The json goes first: a checkpoint without it is not listed, never half-loaded.
-        std::fs::remove_file(checkpoint::state_path(run_dir, *step))?;
-        std::fs::remove_file(checkpoint::tensors_path(run_dir, *step))?;
+        std::fs::remove_file(dir.state_path(*step))?;
+        std::fs::remove_file(dir.tensors_path(*step))?;
     }
-    Ok(())
-}
-
-fn samples_now(run_dir: &Path, trainer: &Trainer, writer: &RunLogWriter, ctl: &Control) -> Result<()> {
-    let log = &trainer.preset.log;
-    if log.sample_count == 0 {
-        return Ok(());
-    }
-    let x = trainer.preview(true, log.sample_count, log.sample_steps)?;
-    let dir = run_dir.join("samples");
-    std::fs::create_dir_all(&dir)?;
-    let path = dir.join(format!("step-{}.png", trainer.step));
-    crate::sample::write_grid(&x, &path)?;
-    let (images, n, h, w, c) = crate::sample::to_u8_nhwc(&x)?;
-    writer.samples(trainer.step as i64, images.clone(), n, h, w, c)?;
-    ctl.emitter.emit(Event::Samples { step: trainer.step, path, images, n, h, w, c });
     Ok(())
 }

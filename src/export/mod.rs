@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 pub use write::{write, Format};
 
+use crate::paths::RunDir;
 use crate::store::columns::Column;
 use crate::store::RunLog;
 use crate::sweep::{self, SweepDir};
@@ -29,9 +30,9 @@ pub struct Source {
 /// The runs behind `arg`: a run folder (or its `run.h5`), or a sweep (folder, `sweep.h5`, or
 /// sweep file). Members that have not started have no log and are left out.
 pub fn sources(arg: &Path, paths: &crate::paths::Paths) -> Result<(Vec<Source>, Vec<String>)> {
-    let run_dir =
-        if arg.is_file() && arg.file_name().is_some_and(|n| n == crate::engine::run::LOG_FILE) { arg.parent() } else { Some(arg) };
-    if let Some(dir) = run_dir.filter(|d| d.join(crate::engine::run::LOG_FILE).is_file()) {
+    let run_dir = RunDir::of(arg);
+    if run_dir.has_log() {
+        let dir = run_dir.path();
         let run = std::path::absolute(dir).ok().and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned())).unwrap_or_default();
         return Ok((vec![Source { run, dir: dir.to_path_buf(), swept: Vec::new() }], Vec::new()));
     }
@@ -49,7 +50,7 @@ pub fn sweep_sources(dir: &SweepDir) -> Result<(Vec<Source>, Vec<String>)> {
         .members
         .iter()
         .map(|m| Source { run: m.name(&plan.name), dir: dir.run_dir(&m.label), swept: m.values.clone() })
-        .filter(|s| s.dir.join(crate::engine::run::LOG_FILE).is_file())
+        .filter(|s| RunDir::new(&s.dir).has_log())
         .collect();
     Ok((sources, plan.keys))
 }
@@ -63,7 +64,7 @@ struct Row {
 
 /// Reads one run's scalars and eval metrics into rows keyed by step.
 fn read_rows(src: &Source) -> Result<BTreeMap<i64, Row>> {
-    let log = RunLog::open(src.dir.join(crate::engine::run::LOG_FILE))?;
+    let log = RunLog::open(RunDir::new(&src.dir).log_file())?;
     let mut rows: BTreeMap<i64, Row> = BTreeMap::new();
     fn row(rows: &mut BTreeMap<i64, Row>, step: i64) -> &mut Row {
         rows.entry(step).or_insert_with(|| Row { kimg: f64::NAN, wall: f64::NAN, values: BTreeMap::new() })

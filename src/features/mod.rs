@@ -6,4 +6,4 @@ pub mod store;
 pub mod train;
 
 pub use preset::FeaturesPreset;
-pub use store::{load_phi, phi_path, MfdDistance};
+pub use store::{load_phi, phi_path};

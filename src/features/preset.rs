@@ -5,7 +5,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::augment::AugmentConfig;
-use crate::config::DataConfig;
+use crate::data::DataConfig;
 use crate::model::phi::PhiConfig;
 use crate::{Error, Result};
 

@@ -4,12 +4,11 @@
 
 use std::path::{Path, PathBuf};
 
-use candle_core::{Device, Tensor};
+use candle_core::Device;
 
-use crate::model::phi::{mfd, Phi, PhiConfig};
+use crate::model::phi::{Phi, PhiConfig};
 use crate::paths::Paths;
 use crate::store::bundle;
-use crate::train::tangent::FeatureDistance;
 use crate::{Error, Result};
 
 pub fn phi_path(paths: &Paths, name: &str, dataset_sha256: &str) -> PathBuf {
@@ -108,24 +107,10 @@ pub fn init_from_file(phi: &Phi, path: &Path, label_names: &[String]) -> Result<
     load_weights(phi, path)
 }
 
-/// MFD as a frozen distance for the normalised-tangent loss.
-pub struct MfdDistance {
-    pub phi: Phi,
-    pub eps: f64,
-}
-
-impl FeatureDistance for MfdDistance {
-    fn distance(&self, x: &Tensor, y: &Tensor) -> Result<Tensor> {
-        mfd(&self.phi, x, y, self.eps)
-    }
-    fn name(&self) -> String {
-        "mfd".into()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use candle_core::Tensor;
 
     #[test]
     fn saved_phi_reloads_identically_and_missing_is_a_clear_error() {

@@ -9,12 +9,11 @@ use candle_core::{Device, Tensor};
 
 use super::{store, FeaturesPreset};
 use crate::augment::Augmenter;
-use crate::config::DataConfig;
 use crate::data::batch::DataSource;
-use crate::engine::dataset::open_data;
+use crate::data::{open_data, DataConfig};
 use crate::model::phi::Phi;
-use crate::paths::Paths;
-use crate::report::Progress;
+use crate::paths::{Paths, RunDir};
+use crate::progress::Progress;
 use crate::store::{RunLogWriter, RunMeta};
 use crate::train::{RAdam, RAdamConfig};
 use crate::Result;
@@ -104,6 +103,34 @@ pub fn format_r2(values: &[R2]) -> String {
     values.iter().map(|r| format!("{} {:.3}", r.name, r.value)).collect::<Vec<_>>().join("  ")
 }
 
+/// A new run folder for phi's training: its resolved preset (returned as TOML too) and an open log.
+fn create_run(
+    preset: &FeaturesPreset,
+    paths: &Paths,
+    out: Option<PathBuf>,
+    (name, sha256): (&str, &str),
+) -> Result<(RunDir, String, RunLogWriter)> {
+    let run = out.map(RunDir::new).unwrap_or_else(|| RunDir::new_default(paths, &preset.name));
+    if run.log_file().exists() {
+        return Err(crate::Error::file(run.path(), "already holds a run; choose another --out"));
+    }
+    std::fs::create_dir_all(run.path())?;
+    let toml = preset.to_toml();
+    std::fs::write(run.preset_file(), &toml)?;
+    let writer = RunLogWriter::create(run.log_file(), &RunMeta::new(&toml, preset.seed, name, sha256))?;
+    Ok((run, toml, writer))
+}
+
+/// Logs R^2 per label and per group as `r2/<name>` at `step`.
+fn log_r2(writer: &RunLogWriter, labels: &[R2], groups: &[R2], step: u64, kimg: f64, wall_s: f64) -> Result<()> {
+    for r in labels.iter().chain(groups) {
+        writer.scalar(&format!("r2/{}", r.name), step as i64, kimg, wall_s, r.value)?;
+    }
+    Ok(())
+}
+
+/// Trains phi (`preset`) in a run folder (`out`, else a new one under `<home>/runs`) and stores
+/// it in the feature store.
 pub fn train(preset: &FeaturesPreset, paths: &Paths, out: Option<PathBuf>, device: &Device) -> Result<FeaturesOutcome> {
     let started = Instant::now();
     let data = open_data(&preset.data, preset.seed, paths)?;
@@ -121,16 +148,7 @@ pub fn train(preset: &FeaturesPreset, paths: &Paths, out: Option<PathBuf>, devic
     let mut opt = RAdam::new(params, RAdamConfig { lr: preset.train.lr, ..RAdamConfig::default() })?;
     let mut rng = crate::rng::stream(preset.seed, "augment");
 
-    let run_dir = out.unwrap_or_else(|| crate::engine::run::default_run_dir(paths, &preset.name));
-    if run_dir.join(crate::engine::run::LOG_FILE).exists() {
-        return Err(crate::Error::file(&run_dir, "already holds a run; choose another --out"));
-    }
-    std::fs::create_dir_all(&run_dir)?;
-    let toml = preset.to_toml();
-    std::fs::write(run_dir.join(crate::engine::run::PRESET_FILE), &toml)?;
-    let writer =
-        RunLogWriter::create(run_dir.join(crate::engine::run::LOG_FILE), &RunMeta::new(&toml, preset.seed, &data.name, &data.sha256))?;
-
+    let (run, toml, writer) = create_run(preset, paths, out, (&data.name, &data.sha256))?;
     let (b, total) = (preset.train.batch_size, preset.train.iterations);
     let mut progress = Progress::new(&preset.name, 0, total, Duration::from_secs(10));
     progress.println(format!(
@@ -138,7 +156,7 @@ pub fn train(preset: &FeaturesPreset, paths: &Paths, out: Option<PathBuf>, devic
         preset.phi.widths,
         data.name,
         augmenter.label_names().join(" "),
-        run_dir.display()
+        run.path().display()
     ));
     if let Some(init) = &init {
         progress.println(format!("starting from the weights in {}", init.display()));
@@ -167,27 +185,28 @@ pub fn train(preset: &FeaturesPreset, paths: &Paths, out: Option<PathBuf>, devic
         if every > 0 && step % every == 0 && step < total {
             // A snapshot with its R^2: a long run stopped early still leaves a measured network.
             let (labels, groups) = heldout_r2(&phi, &augmenter, preset, paths)?;
-            let wall = started.elapsed().as_secs_f64();
-            for r in labels.iter().chain(&groups) {
-                writer.scalar(&format!("r2/{}", r.name), step as i64, kimg, wall, r.value)?;
-            }
+            log_r2(&writer, &labels, &groups, step, kimg, started.elapsed().as_secs_f64())?;
             writer.flush()?;
-            store::save_phi(&run_dir.join(SNAPSHOT_FILE), &phi, &toml, &data.sha256, &augmenter.label_names())?;
+            store::save_phi(&run.path().join(SNAPSHOT_FILE), &phi, &toml, &data.sha256, &augmenter.label_names())?;
             progress.println(format!("step {step}: held-out R^2 {}", format_r2(&groups)));
         }
     }
     progress.finish();
 
     let (r2_labels, r2_groups) = heldout_r2(&phi, &augmenter, preset, paths)?;
-    let (step, kimg, wall) = (total as i64, (total * b as u64) as f64 / 1000.0, started.elapsed().as_secs_f64());
-    for r in r2_labels.iter().chain(&r2_groups) {
-        writer.scalar(&format!("r2/{}", r.name), step, kimg, wall, r.value)?;
-    }
+    log_r2(&writer, &r2_labels, &r2_groups, total, (total * b as u64) as f64 / 1000.0, started.elapsed().as_secs_f64())?;
     writer.close()?;
 
     let phi_path = store::phi_path(paths, &preset.name, &data.sha256);
     store::save_phi(&phi_path, &phi, &toml, &data.sha256, &augmenter.label_names())?;
-    Ok(FeaturesOutcome { run_dir, phi_path, final_loss: last_loss, r2_labels, r2_groups, wall_s: started.elapsed().as_secs_f64() })
+    Ok(FeaturesOutcome {
+        run_dir: run.path().to_path_buf(),
+        phi_path,
+        final_loss: last_loss,
+        r2_labels,
+        r2_groups,
+        wall_s: started.elapsed().as_secs_f64(),
+    })
 }
 
 #[cfg(test)]

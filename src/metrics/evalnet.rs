@@ -8,11 +8,11 @@ use std::time::{Duration, Instant};
 
 use candle_core::{Device, Tensor, D};
 
-use super::evaluator::{FeatureExtractor, LogFn};
-use crate::config::DataConfig;
-use crate::engine::dataset::open_data;
+use crate::data::{open_data, DataConfig};
 use crate::model::phi::{Phi, PhiConfig};
+use crate::model::FeatureExtractor;
 use crate::paths::Paths;
+use crate::progress::LogFn;
 use crate::store::bundle;
 use crate::train::{RAdam, RAdamConfig};
 use crate::{Error, Result};

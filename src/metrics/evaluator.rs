@@ -10,62 +10,17 @@ use std::cell::RefCell;
 use std::path::Path;
 
 use candle_core::{Device, Tensor};
-use serde::{Deserialize, Serialize};
 
 use super::disk_fit::{self, DiskFit};
 use super::fd::{frechet_distance, Gaussian};
 use super::refstats::RefKey;
-use crate::config::{DataConfig, SamplingConfig};
+use crate::config::{EvalConfig, SamplingConfig};
 use crate::data::disks::{DiskParams, DisksConfig};
-use crate::engine::dataset::open_data;
-use crate::model::Denoiser;
-use crate::paths::Paths;
+use crate::data::{open_data, DataConfig};
+use crate::model::{Denoiser, FeatureExtractor};
+use crate::paths::{Paths, RunDir};
+use crate::progress::LogFn;
 use crate::{Error, Result};
-
-/// Where progress lines go (stderr for `ayt eval`, log events inside the engine).
-pub type LogFn<'a> = &'a dyn Fn(&str);
-
-/// The `[eval]` preset table.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct EvalConfig {
-    /// Evaluate the EMA model at every multiple of this many kimg during training, and at the
-    /// end of the run (0: off; `ayt eval` still works on any checkpoint).
-    pub every_kimg: f64,
-    /// Generated samples (and reference images) per FD.
-    pub n: usize,
-    /// Training steps of the evaluator network when it is not cached yet.
-    pub evalnet_iterations: u64,
-    /// torchvision Inception-v3 weights (`.safetensors`): adds real FID. Absent: no FID.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub inception: Option<String>,
-}
-
-impl Default for EvalConfig {
-    fn default() -> Self {
-        EvalConfig { every_kimg: 0.0, n: 1000, evalnet_iterations: 1500, inception: None }
-    }
-}
-
-impl EvalConfig {
-    pub fn validate(&self) -> std::result::Result<(), String> {
-        if !(self.every_kimg.is_finite() && self.every_kimg >= 0.0) {
-            return Err(format!("eval.every_kimg = {}: must be >= 0 (0 turns evaluation during training off)", self.every_kimg));
-        }
-        if self.n < 2 {
-            return Err(format!("eval.n = {}: FD needs at least 2 samples", self.n));
-        }
-        if self.evalnet_iterations == 0 {
-            return Err("eval.evalnet_iterations = 0: must be at least 1".into());
-        }
-        Ok(())
-    }
-}
-
-/// Features of many images (NCHW in [-1, 1]), as rows `[n, d]`.
-pub trait FeatureExtractor {
-    fn features_of(&self, images: &Tensor) -> Result<(Vec<f32>, usize)>;
-}
 
 /// One evaluation value with its protocol.
 #[derive(Clone, Debug)]
@@ -330,30 +285,28 @@ fn chunked(inputs: &[&Tensor], f: impl Fn(&[&Tensor]) -> Result<Tensor>) -> Resu
     Ok(Tensor::cat(&parts, 0)?)
 }
 
-/// Evaluates a run folder's checkpoint (`step`, or the latest; EMA weights) with the run's
-/// `[eval]` settings, `cfg_override` replacing them (`ayt eval --n ...`).
+/// Evaluates a run folder's checkpoint (`step`, or the latest; EMA weights) on `device` with the
+/// run's `[eval]` settings, `cfg_override` replacing them (`ayt eval --n ...`).
 pub fn evaluate_run(
     paths: &Paths,
-    run_dir: &Path,
+    run: &RunDir,
     step: Option<u64>,
     cfg_override: impl FnOnce(&mut EvalConfig),
+    device: &Device,
     log: LogFn,
 ) -> Result<(u64, Vec<EvalValue>)> {
-    let step = match step {
-        Some(s) => s,
-        None => crate::train::latest(run_dir)?.ok_or_else(|| Error::file(run_dir, "no checkpoint in this run folder"))?,
-    };
-    let (model, preset, _) = crate::sample::load_denoiser(run_dir, Some(step), true)?;
+    let step = run.checkpoint_step(step)?;
+    let (model, preset, _) = crate::train::checkpoint::load_denoiser(run, Some(step), true, device)?;
     let mut cfg = preset.eval.clone();
     cfg_override(&mut cfg);
     cfg.validate().map_err(Error::msg)?;
-    let evaluator = Evaluator::new(paths, &preset.data, &cfg, &model.device(), log)?;
+    let evaluator = Evaluator::new(paths, &preset.data, &cfg, device, log)?;
     Ok((step, evaluator.evaluate(&model, &preset.sampling, preset.seed, log)?))
 }
 
 /// Appends `values` at `step` to the run's `/eval` tables (kimg from the loss log).
-pub fn log_to_run(run_dir: &Path, step: u64, values: &[EvalValue]) -> Result<()> {
-    let log = run_dir.join(crate::engine::run::LOG_FILE);
+pub fn log_to_run(run: &RunDir, step: u64, values: &[EvalValue]) -> Result<()> {
+    let log = run.log_file();
     let loss = crate::store::RunLog::open(&log)?.scalar("loss")?;
     let kimg = loss.step.iter().position(|s| *s == step as i64).map(|i| loss.kimg[i]).unwrap_or(f64::NAN);
     let writer = crate::store::RunLogWriter::open_append(&log, i64::MAX)?;

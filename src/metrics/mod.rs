@@ -7,6 +7,5 @@ pub mod fd;
 pub mod hist;
 pub mod local_pca;
 pub mod pca_cache;
-pub mod plot;
 pub mod probe;
 pub mod refstats;

@@ -5,38 +5,20 @@
 use std::collections::BTreeMap;
 
 use candle_core::{Device, Tensor, D};
-use serde::{Deserialize, Serialize};
 
 use super::hist::{Histogram, Summary};
 use super::pca_cache::PcaKey;
-use crate::config::Preset;
+use crate::config::{Preset, ProbeConfig};
 use crate::data::batch::DataSource;
 use crate::data::disks;
 use crate::model::Denoiser;
+use crate::model::FeatureDistance;
 use crate::nn::Ctx;
 use crate::paths::Paths;
-use crate::train::schedule;
-use crate::train::tangent::{unit_directions, FeatureDistance};
+use crate::train::loss::{column, to_f32};
+use crate::train::tangent::unit_directions;
+use crate::train::{ect, schedule};
 use crate::Result;
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ProbeConfig {
-    /// Probe every N steps (0: only on demand and at the end).
-    pub every: u64,
-    /// Probe batch size.
-    pub n: usize,
-    /// Local PCA on image data: neighbours and directions.
-    pub k: usize,
-    pub m: usize,
-    pub bins: usize,
-}
-
-impl Default for ProbeConfig {
-    fn default() -> Self {
-        ProbeConfig { every: 0, n: 64, k: 64, m: 8, bins: 40 }
-    }
-}
 
 /// Named histograms of one probe with their summaries (`tangent/<loss>/<metric>[_t<k>]`).
 pub type ProbeHists = Vec<(String, Histogram, Summary)>;
@@ -163,15 +145,9 @@ pub fn probe(
     let stage = schedule::ect_stage(step, preset.train.iterations, preset.ect.n_stages);
     let r: Vec<f64> = batch.t.iter().map(|&t| schedule::ect_r(t, stage, &preset.ect)).collect();
     let dev = batch.x0.device();
-    let col = |v: &[f64]| Tensor::from_vec(v.iter().map(|&x| x as f32).collect::<Vec<_>>(), (n, 1, 1, 1), dev);
-    let f32s = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<_>>();
-    let x_t = (&batch.x0 + batch.eps.broadcast_mul(&col(&batch.t)?)?)?;
-    let d_t = model.forward(&x_t, &f32s(&batch.t), &Ctx::eval())?.detach();
-    let r_eval: Vec<f64> = r.iter().map(|&r| r.max(preset.sampling.sigma_min)).collect();
-    let x_r = (&batch.x0 + batch.eps.broadcast_mul(&col(&r)?)?)?;
-    let d_r_model = model.forward(&x_r, &f32s(&r_eval), &Ctx::eval())?.detach();
-    let keep = col(&r.iter().map(|&r| if r > 0.0 { 1.0 } else { 0.0 }).collect::<Vec<_>>())?;
-    let d_r = (d_r_model.broadcast_mul(&keep)? + batch.x0.broadcast_mul(&(1.0 - &keep)?)?)?;
+    let x_t = (&batch.x0 + batch.eps.broadcast_mul(&column(&batch.t, dev)?)?)?;
+    let d_t = model.forward(&x_t, &to_f32(&batch.t), &Ctx::eval())?.detach();
+    let d_r = ect::target_at_r(model, &batch.x0, &batch.eps, &r, preset.sampling.sigma_min, &Ctx::eval())?;
     let to_data = rows(&(&batch.x0 - &d_t)?)?;
 
     let mut out = Vec::new();
@@ -216,6 +192,26 @@ pub fn histograms(probes: &[LossProbe], t: &[f64], bins: usize) -> ProbeHists {
         }
     }
     out
+}
+
+/// The histograms over all `t` regrouped for plotting: one panel per metric (in [`METRICS`]
+/// order), each with one `(loss, histogram)` per probed loss.
+pub fn panels_by_metric(hists: &ProbeHists) -> Vec<Vec<(String, Histogram)>> {
+    let mut panels = Vec::new();
+    for (metric, _, _) in METRICS {
+        let series: Vec<(String, Histogram)> = hists
+            .iter()
+            .filter_map(|(n, h, _)| {
+                let rest = n.strip_prefix("tangent/")?;
+                let (loss, m) = rest.split_once('/')?;
+                (m == metric).then(|| (loss.to_string(), h.clone()))
+            })
+            .collect();
+        if !series.is_empty() {
+            panels.push(series);
+        }
+    }
+    panels
 }
 
 #[cfg(test)]

@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 use nalgebra::{DMatrix, DVector};
 use sha2::{Digest, Sha256};
 
-use super::evaluator::LogFn;
 use super::fd::Gaussian;
 use crate::paths::Paths;
+use crate::progress::LogFn;
 use crate::store::cache::{self, Array};
 use crate::Result;
 

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Module, Tensor, D};
 
-use crate::metrics::evaluator::FeatureExtractor;
+use crate::model::feature::FeatureExtractor;
 use crate::nn::pool::{avg_pool2d, max_pool2d};
 use crate::nn::{bilinear::resize_bilinear, Conv2d};
 use crate::{Error, Result};

@@ -1,6 +1,7 @@
 //! Models: the EDM-preconditioned UNet denoiser, and the VGG-style feature network.
 
 pub mod featnet;
+pub mod feature;
 pub mod inception;
 pub mod lpips;
 pub mod phi;
@@ -8,5 +9,6 @@ pub mod precond;
 pub mod unet;
 
 pub use featnet::{FeatNet, FeatNetConfig, FeatNorm};
+pub use feature::{FeatureDistance, FeatureExtractor};
 pub use precond::{Denoiser, Precond};
 pub use unet::{UNet, UNetConfig};

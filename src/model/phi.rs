@@ -6,6 +6,7 @@ use candle_core::{Device, Module, Tensor, D};
 use candle_nn::VarMap;
 use serde::{Deserialize, Serialize};
 
+use super::feature::FeatureDistance;
 use crate::nn::{resample, Conv2d, GroupNorm, Linear, ParamBuilder};
 use crate::Result;
 
@@ -176,6 +177,21 @@ pub fn mfd(phi: &Phi, x: &Tensor, y: &Tensor, eps: f64) -> Result<Tensor> {
         });
     }
     total.ok_or_else(|| crate::Error::msg("phi has no taps"))
+}
+
+/// MFD as a frozen distance for the normalised-tangent loss.
+pub struct MfdDistance {
+    pub phi: Phi,
+    pub eps: f64,
+}
+
+impl FeatureDistance for MfdDistance {
+    fn distance(&self, x: &Tensor, y: &Tensor) -> Result<Tensor> {
+        mfd(&self.phi, x, y, self.eps)
+    }
+    fn name(&self) -> String {
+        "mfd".into()
+    }
 }
 
 #[cfg(test)]

@@ -99,7 +99,7 @@ impl SweepDir {
                 let mut status = self.read_status(m.index)?;
                 let held = FileLock::is_held(&self.member_lock_path(m.index))?;
                 let run_dir = self.run_dir(&m.label);
-                let ckpt = crate::train::latest(&run_dir).ok().flatten().unwrap_or(0);
+                let ckpt = crate::paths::RunDir::new(&run_dir).latest_checkpoint().ok().flatten().unwrap_or(0);
                 status.step = status.step.max(ckpt);
                 if !held && status.state != State::Done && ckpt >= m.iterations {
                     // Its final checkpoint exists (e.g. run from `ayt tui --sweep`, which

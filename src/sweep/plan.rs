@@ -76,7 +76,7 @@ fn create(spec: &SweepSpec, paths: &Paths, dir: &SweepDir) -> Result<Plan> {
 /// newest run's latest). Errors name the sweep file and the field.
 pub fn resolve_init(spec: &SweepSpec, paths: &Paths, name: &str) -> Result<PathBuf> {
     let found = spec.base.resolve_init(spec.path.parent(), &paths.runs()).unwrap_or_else(|| PathBuf::from(name));
-    crate::train::trainer::resolve_checkpoint(&found).map_err(|e| Error::Preset {
+    crate::paths::RunDir::resolve_checkpoint(&found).map_err(|e| Error::Preset {
         path: spec.path.clone(),
         msg: format!("train.init = {name:?}: {e} (looked in {} and next to the sweep file)", paths.runs().display()),
     })
@@ -95,7 +95,7 @@ fn pin_init(spec: &SweepSpec, paths: &Paths, name: &str, dir: &SweepDir) -> Resu
 /// The phi every MFD member loads (found by name and data-set checksum), pinned by checksum.
 fn pin_phi(spec: &SweepSpec, paths: &Paths) -> Result<SharedFile> {
     let name = spec.base.mfd.features.clone();
-    let data = crate::engine::dataset::open(&spec.base, paths)?;
+    let data = spec.base.open_data(paths)?;
     let path = crate::features::phi_path(paths, &name, &data.sha256);
     if !path.exists() {
         return Err(Error::Preset {

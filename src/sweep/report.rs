@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use super::expand::value_text;
 use super::index::{MemberState, Plan, SweepDir};
 use crate::config::{LossKind, Preset};
-use crate::metrics::plot::{self, Line};
+use crate::plot::{self, Line};
 use crate::store::{RunLog, Series};
 use crate::Result;
 
@@ -69,7 +69,7 @@ fn read_curves(state: MemberState, plan: &Plan, metric: &str) -> Result<Curves> 
         final_loss: None,
         state,
     };
-    let path = c.state.run_dir.join(crate::engine::run::LOG_FILE);
+    let path = crate::paths::RunDir::new(&c.state.run_dir).log_file();
     if !path.is_file() {
         return Ok(c);
     }

@@ -43,7 +43,7 @@ pub enum Start {
 /// cleared and the member starts again.
 pub fn start_for(plan: &Plan, dir: &SweepDir, m: &PlannedMember) -> Result<Start> {
     let run_dir = dir.run_dir(&m.label);
-    match crate::train::latest(&run_dir)? {
+    match crate::paths::RunDir::new(&run_dir).latest_checkpoint()? {
         Some(step) if step >= m.iterations => Ok(Start::Done { step }),
         Some(step) => Ok(Start::Resume { from_step: step, request: RunRequest::Resume { run_dir } }),
         None => {

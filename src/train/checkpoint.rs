@@ -1,11 +1,11 @@
 //! Checkpoints: `<run>/ckpt/step-<n>.safetensors` (every tensor: `model.*`, `ema.*`, `opt.m.*`,
 //! `opt.v.*`) plus `<run>/ckpt/step-<n>.state.json` (the caller's serialisable state: step,
-//! stage, RNG streams, kimg, wall time, ...).
+//! stage, RNG streams, kimg, wall time, ...). Where they live and which exist is [`RunDir`]'s.
 //!
 //! A checkpoint is valid only when both files are present. [`save`] writes both under temporary
 //! names in the same folder, syncs them, removes any old json of that step, then renames the
 //! tensors and, last, the json; so a crash at any point leaves either the previous state or a
-//! checkpoint without json, which [`list`] ignores.
+//! checkpoint without json, which [`RunDir::checkpoints`] ignores.
 
 use std::collections::HashMap;
 use std::fs::{self, File};
@@ -15,39 +15,29 @@ use std::path::{Path, PathBuf};
 use candle_core::{Device, Tensor};
 use candle_nn::VarMap;
 use serde::de::DeserializeOwned;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
+use crate::config::Preset;
+use crate::data::batch::SourceState;
 use crate::error::WithPath;
+use crate::model::Denoiser;
+use crate::paths::{state_path_for, RunDir};
 use crate::{Error, Result};
 
-const PREFIX: &str = "step-";
-const TENSORS_EXT: &str = ".safetensors";
-const STATE_EXT: &str = ".state.json";
-
-/// `<run>/ckpt`.
-pub fn ckpt_dir(run_dir: impl AsRef<Path>) -> PathBuf {
-    run_dir.as_ref().join("ckpt")
-}
-
-/// `<run>/ckpt/step-<n>.safetensors`.
-pub fn tensors_path(run_dir: impl AsRef<Path>, step: u64) -> PathBuf {
-    ckpt_dir(run_dir).join(format!("{PREFIX}{step}{TENSORS_EXT}"))
-}
-
-/// `<run>/ckpt/step-<n>.state.json`.
-pub fn state_path(run_dir: impl AsRef<Path>, step: u64) -> PathBuf {
-    ckpt_dir(run_dir).join(format!("{PREFIX}{step}{STATE_EXT}"))
-}
-
-/// The json sibling of a `.safetensors` checkpoint file.
-pub fn state_path_for(tensors_file: impl AsRef<Path>) -> Result<PathBuf> {
-    let p = tensors_file.as_ref();
-    let name = p
-        .file_name()
-        .and_then(|n| n.to_str())
-        .and_then(|n| n.strip_suffix(TENSORS_EXT))
-        .ok_or_else(|| Error::file(p, "not a checkpoint: the name must end in .safetensors"))?;
-    Ok(p.with_file_name(format!("{name}{STATE_EXT}")))
+/// Everything besides tensors that a training checkpoint needs for a bit-exact resume (its
+/// `.state.json`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TrainState {
+    pub step: u64,
+    pub stage: u64,
+    pub images_seen: u64,
+    pub wall_s: f64,
+    pub opt_steps: u64,
+    pub noise_rng: rand_chacha::ChaCha8Rng,
+    pub dropout_rng: rand_chacha::ChaCha8Rng,
+    pub source: SourceState,
+    /// Image shape (C, H, W) the model was built for.
+    pub shape: (usize, usize, usize),
 }
 
 fn sync_dir(dir: &Path) {
@@ -59,12 +49,11 @@ fn sync_dir(dir: &Path) {
 
 /// Writes the checkpoint of `step` and returns the path of its `.safetensors` file. Tensor
 /// names must be unique. An existing checkpoint of the same step is replaced.
-pub fn save(run_dir: impl AsRef<Path>, step: u64, tensors: &[(String, Tensor)], state: &impl Serialize) -> Result<PathBuf> {
-    let run_dir = run_dir.as_ref();
-    let dir = ckpt_dir(run_dir);
+pub fn save(run: &RunDir, step: u64, tensors: &[(String, Tensor)], state: &impl Serialize) -> Result<PathBuf> {
+    let dir = run.ckpt_dir();
     fs::create_dir_all(&dir).with_path(&dir)?;
-    let final_tensors = tensors_path(run_dir, step);
-    let final_state = state_path(run_dir, step);
+    let final_tensors = run.tensors_path(step);
+    let final_state = run.state_path(step);
 
     let mut map: HashMap<&str, Tensor> = HashMap::with_capacity(tensors.len());
     for (name, t) in tensors {
@@ -75,8 +64,8 @@ pub fn save(run_dir: impl AsRef<Path>, step: u64, tensors: &[(String, Tensor)], 
     let json = serde_json::to_vec_pretty(state).with_path(&final_state)?;
 
     // Temporary names: hidden, and not matching `step-<n>.*`, so never listed.
-    let tmp_tensors = dir.join(format!(".{PREFIX}{step}{TENSORS_EXT}.tmp"));
-    let tmp_state = dir.join(format!(".{PREFIX}{step}{STATE_EXT}.tmp"));
+    let hidden = |p: &Path| dir.join(format!(".{}.tmp", p.file_name().unwrap_or_default().to_string_lossy()));
+    let (tmp_tensors, tmp_state) = (hidden(&final_tensors), hidden(&final_state));
     let result = (|| -> Result<()> {
         candle_core::safetensors::save(&map, &tmp_tensors).with_path(&tmp_tensors)?;
         File::open(&tmp_tensors).and_then(|f| f.sync_all()).with_path(&tmp_tensors)?;
@@ -105,8 +94,8 @@ pub fn save(run_dir: impl AsRef<Path>, step: u64, tensors: &[(String, Tensor)], 
 }
 
 /// Loads the tensors (on the CPU) and the state of the checkpoint of `step`.
-pub fn load<S: DeserializeOwned>(run_dir: impl AsRef<Path>, step: u64) -> Result<(HashMap<String, Tensor>, S)> {
-    load_path(tensors_path(run_dir, step))
+pub fn load<S: DeserializeOwned>(run: &RunDir, step: u64) -> Result<(HashMap<String, Tensor>, S)> {
+    load_path(run.tensors_path(step))
 }
 
 /// Loads a checkpoint from the path of its `.safetensors` file (the json is its sibling
@@ -127,44 +116,37 @@ pub fn load_tensors(tensors_file: impl AsRef<Path>) -> Result<HashMap<String, Te
     candle_core::safetensors::load_buffer(&bytes, &Device::Cpu).with_path(tensors_file)
 }
 
-/// Steps that have a complete checkpoint (both files present), ascending. A run without a
-/// `ckpt` folder has none.
-pub fn list(run_dir: impl AsRef<Path>) -> Result<Vec<u64>> {
-    let run_dir = run_dir.as_ref();
-    let dir = ckpt_dir(run_dir);
-    let entries = match fs::read_dir(&dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(Error::file(&dir, e.to_string())),
-    };
-    let mut steps = Vec::new();
-    for entry in entries {
-        let entry = entry.with_path(&dir)?;
-        let name = entry.file_name();
-        let Some(step) = name
-            .to_str()
-            .and_then(|n| n.strip_prefix(PREFIX))
-            .and_then(|n| n.strip_suffix(TENSORS_EXT))
-            .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-            .and_then(|n| n.parse::<u64>().ok())
-        else {
-            continue;
-        };
-        // Canonical names only (`step-007` would not round-trip through `tensors_path`).
-        if tensors_path(run_dir, step).file_name() != Some(name.as_os_str()) {
-            continue;
-        }
-        if entry.path().is_file() && state_path(run_dir, step).is_file() {
-            steps.push(step);
-        }
-    }
-    steps.sort_unstable();
-    Ok(steps)
+/// Moves every tensor to `device`.
+pub fn to_device(tensors: HashMap<String, Tensor>, device: &Device) -> Result<HashMap<String, Tensor>> {
+    tensors.into_iter().map(|(k, v)| Ok((k, v.to_device(device)?))).collect()
 }
 
-/// The newest complete checkpoint, if any.
-pub fn latest(run_dir: impl AsRef<Path>) -> Result<Option<u64>> {
-    Ok(list(run_dir)?.last().copied())
+/// A run's denoiser at checkpoint `step` (or the newest) on `device`: the EMA weights unless
+/// `use_ema` is false. Returns the model, the run's preset and the image shape (C, H, W).
+pub fn load_denoiser(run: &RunDir, step: Option<u64>, use_ema: bool, device: &Device) -> Result<(Denoiser, Preset, (usize, usize, usize))> {
+    let preset = Preset::load(&run.preset_file(), &[])?;
+    let step = run.checkpoint_step(step)?;
+    let (tensors, state): (_, TrainState) = load(run, step)?;
+    let (c, _, _) = state.shape;
+    let model = Denoiser::new(&preset.model, c, preset.sampling.sigma_data, preset.seed, device)?;
+    let prefix = if use_ema { "ema." } else { "model." };
+    load_into_varmap(&model.varmap, &tensors, prefix, run.tensors_path(step))?;
+    Ok((model, preset, state.shape))
+}
+
+/// `n` samples (`steps` of 1 or 2) from a run's checkpoint; noise from stream "sample" of `seed`.
+pub fn sample_checkpoint(
+    run: &RunDir,
+    step: Option<u64>,
+    n: usize,
+    steps: usize,
+    use_ema: bool,
+    seed: u64,
+    device: &Device,
+) -> Result<Tensor> {
+    let (model, preset, shape) = load_denoiser(run, step, use_ema, device)?;
+    let mut rng = crate::rng::stream(seed, "sample");
+    crate::sample::generate(&model, n, shape, steps, &preset.sampling, &mut rng)
 }
 
 /// Every variable of `varmap` as `(<prefix><name>, copy of its value)`, sorted by name. The
@@ -244,10 +226,11 @@ mod tests {
     #[test]
     fn round_trip_tensors_and_state() {
         let dir = tempfile::tempdir().unwrap();
-        let path = save(dir.path(), 40, &tensors(), &state(40)).unwrap();
+        let run = RunDir::new(dir.path());
+        let path = save(&run, 40, &tensors(), &state(40)).unwrap();
         assert_eq!(path, dir.path().join("ckpt/step-40.safetensors"));
         assert!(dir.path().join("ckpt/step-40.state.json").is_file());
-        let (loaded, st): (HashMap<String, Tensor>, State) = load(dir.path(), 40).unwrap();
+        let (loaded, st): (HashMap<String, Tensor>, State) = load(&run, 40).unwrap();
         assert_eq!(st, state(40));
         assert_eq!(loaded.len(), 5);
         for (name, t) in tensors() {
@@ -268,74 +251,56 @@ mod tests {
     #[test]
     fn overwrite_same_step() {
         let dir = tempfile::tempdir().unwrap();
-        save(dir.path(), 3, &tensors(), &state(3)).unwrap();
+        let run = RunDir::new(dir.path());
+        save(&run, 3, &tensors(), &state(3)).unwrap();
         let t = vec![("model.w".to_string(), Tensor::new(&[9.0f32], &Device::Cpu).unwrap())];
-        save(dir.path(), 3, &t, &state(4)).unwrap();
-        let (loaded, st): (HashMap<String, Tensor>, State) = load(dir.path(), 3).unwrap();
+        save(&run, 3, &t, &state(4)).unwrap();
+        let (loaded, st): (HashMap<String, Tensor>, State) = load(&run, 3).unwrap();
         assert_eq!(st.step, 4);
         assert_eq!(loaded.len(), 1);
-        assert_eq!(list(dir.path()).unwrap(), vec![3]);
+        assert_eq!(run.checkpoints().unwrap(), vec![3]);
     }
 
     #[test]
     fn truncated_or_corrupt_files_name_the_file() {
         let dir = tempfile::tempdir().unwrap();
-        let path = save(dir.path(), 7, &tensors(), &state(7)).unwrap();
+        let run = RunDir::new(dir.path());
+        let path = save(&run, 7, &tensors(), &state(7)).unwrap();
         let bytes = fs::read(&path).unwrap();
         fs::write(&path, &bytes[..bytes.len() - 10]).unwrap();
-        let e = load::<State>(dir.path(), 7).unwrap_err().to_string();
+        let e = load::<State>(&run, 7).unwrap_err().to_string();
         assert!(e.contains("step-7.safetensors"), "{e}");
         fs::write(&path, &bytes[..5]).unwrap();
-        let e = load::<State>(dir.path(), 7).unwrap_err().to_string();
+        let e = load::<State>(&run, 7).unwrap_err().to_string();
         assert!(e.contains("step-7.safetensors"), "{e}");
         fs::write(&path, b"garbage garbage garbage").unwrap();
-        let e = load::<State>(dir.path(), 7).unwrap_err().to_string();
+        let e = load::<State>(&run, 7).unwrap_err().to_string();
         assert!(e.contains("step-7.safetensors"), "{e}");
 
         fs::write(&path, &bytes).unwrap();
-        let json = state_path(dir.path(), 7);
+        let json = run.state_path(7);
         let text = fs::read(&json).unwrap();
         fs::write(&json, &text[..text.len() / 2]).unwrap();
-        let e = load::<State>(dir.path(), 7).unwrap_err().to_string();
+        let e = load::<State>(&run, 7).unwrap_err().to_string();
         assert!(e.contains("step-7.state.json"), "{e}");
         fs::remove_file(&json).unwrap();
-        let e = load::<State>(dir.path(), 7).unwrap_err().to_string();
+        let e = load::<State>(&run, 7).unwrap_err().to_string();
         assert!(e.contains("step-7.state.json"), "{e}");
-        let e = load::<State>(dir.path(), 8).unwrap_err().to_string();
+        let e = load::<State>(&run, 8).unwrap_err().to_string();
         assert!(e.contains("step-8"), "{e}");
         let e = load_path::<State>(dir.path().join("x.bin")).unwrap_err().to_string();
         assert!(e.contains("x.bin"), "{e}");
     }
 
     #[test]
-    fn list_and_latest() {
-        let dir = tempfile::tempdir().unwrap();
-        assert_eq!(list(dir.path()).unwrap(), Vec::<u64>::new());
-        assert_eq!(latest(dir.path()).unwrap(), None);
-        for s in [100, 20, 3] {
-            save(dir.path(), s, &tensors(), &state(s)).unwrap();
-        }
-        save(dir.path(), 500, &tensors(), &state(500)).unwrap();
-        fs::remove_file(state_path(dir.path(), 500)).unwrap();
-        // Stray files that are not checkpoints.
-        let ck = dir.path().join("ckpt");
-        fs::write(ck.join("step-600.state.json"), "{}").unwrap();
-        fs::write(ck.join(".step-700.safetensors.tmp"), "").unwrap();
-        fs::write(ck.join("step-x.safetensors"), "").unwrap();
-        fs::write(ck.join("step-007.safetensors"), "").unwrap();
-        fs::write(ck.join("step-007.state.json"), "").unwrap();
-        assert_eq!(list(dir.path()).unwrap(), vec![3, 20, 100]);
-        assert_eq!(latest(dir.path()).unwrap(), Some(100));
-    }
-
-    #[test]
     fn duplicate_names_rejected() {
         let dir = tempfile::tempdir().unwrap();
+        let run = RunDir::new(dir.path());
         let mut t = tensors();
         t.push(t[0].clone());
-        let e = save(dir.path(), 1, &t, &state(1)).unwrap_err().to_string();
+        let e = save(&run, 1, &t, &state(1)).unwrap_err().to_string();
         assert!(e.contains("model.w"), "{e}");
-        assert_eq!(list(dir.path()).unwrap(), Vec::<u64>::new());
+        assert_eq!(run.checkpoints().unwrap(), Vec::<u64>::new());
     }
 
     #[test]
@@ -349,10 +314,11 @@ mod tests {
         assert_eq!(names, ["model.conv.bias", "model.conv.weight"]);
 
         let dir = tempfile::tempdir().unwrap();
+        let run = RunDir::new(dir.path());
         let mut all = named.clone();
         all.push(("ema.conv.bias".into(), Tensor::zeros(3, DType::F32, &dev).unwrap()));
-        let path = save(dir.path(), 1, &all, &0u64).unwrap();
-        let (loaded, _): (HashMap<String, Tensor>, u64) = load(dir.path(), 1).unwrap();
+        let path = save(&run, 1, &all, &0u64).unwrap();
+        let (loaded, _): (HashMap<String, Tensor>, u64) = load(&run, 1).unwrap();
 
         let vm2 = VarMap::new();
         vm2.get((2, 3), "conv.weight", candle_nn::Init::Const(0.0), DType::F32, &dev).unwrap();
@@ -418,6 +384,7 @@ mod tests {
         }
 
         let dir = tempfile::tempdir().unwrap();
+        let run = RunDir::new(dir.path());
         let (vm1, ema1, mut opt1, w1, b1) = make();
         for _ in 0..4 {
             step(&vm1, &ema1, &mut opt1, &w1, &b1);
@@ -425,13 +392,13 @@ mod tests {
         let mut all = vars_to_named(&vm1, "model.").unwrap();
         all.extend(vars_to_named(&ema1, "ema.").unwrap());
         all.extend(opt1.state_tensors());
-        save(dir.path(), opt1.step_count, &all, &opt1.step_count).unwrap();
+        save(&run, opt1.step_count, &all, &opt1.step_count).unwrap();
         drop((vm1, ema1, opt1));
 
-        let at = latest(dir.path()).unwrap().unwrap();
-        let (tensors, step_count): (HashMap<String, Tensor>, u64) = load(dir.path(), at).unwrap();
+        let at = run.latest_checkpoint().unwrap().unwrap();
+        let (tensors, step_count): (HashMap<String, Tensor>, u64) = load(&run, at).unwrap();
         let (vm2, ema2, mut opt2, w2, b2) = make();
-        let file = tensors_path(dir.path(), at);
+        let file = run.tensors_path(at);
         load_into_varmap(&vm2, &tensors, "model.", &file).unwrap();
         load_into_varmap(&ema2, &tensors, "ema.", &file).unwrap();
         opt2.load_state(&tensors, step_count).unwrap();

@@ -1,8 +1,39 @@
-//! Per-sample losses on `D_t` (method.md sections 3 and 5).
+//! Per-sample losses on `D_t` (method.md sections 3 and 5), and what the training objectives
+//! (`edm.rs`, `ect.rs`) share: their input and their result.
 
-use candle_core::{Tensor, D};
+use candle_core::{Device, Tensor, D};
 
+use crate::model::Denoiser;
+use crate::nn::Ctx;
 use crate::Result;
+
+/// One step's batch for an objective: the model in training, clean images, their noise, and the
+/// forward context (dropout seed).
+pub struct StepInput<'a> {
+    pub model: &'a Denoiser,
+    pub x0: &'a Tensor,
+    pub eps: &'a Tensor,
+    pub ctx: Ctx,
+}
+
+/// What an objective gives the trainer.
+pub struct Objective {
+    /// The tensor to differentiate.
+    pub loss: Tensor,
+    /// The value to report (for the tangent-form losses, the weighted distance).
+    pub value: f64,
+    /// Mean `t - r` over the batch (ECT), or 0 (EDM).
+    pub mean_gap: f64,
+}
+
+pub fn to_f32(v: &[f64]) -> Vec<f32> {
+    v.iter().map(|&x| x as f32).collect()
+}
+
+/// A [B,1,1,1] column from per-sample values.
+pub fn column(v: &[f64], device: &Device) -> candle_core::Result<Tensor> {
+    Tensor::from_vec(to_f32(v), (v.len(), 1, 1, 1), device)
+}
 
 /// Per-sample squared L2 norm over C*H*W: [B].
 pub fn sq_norm(x: &Tensor) -> candle_core::Result<Tensor> {

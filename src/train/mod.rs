@@ -1,7 +1,9 @@
-//! Training: EDM pre-training and ECT consistency training, losses, schedules, the optimiser,
-//! EMA of the weights, checkpoints.
+//! Training: the EDM and ECT objectives, losses, schedules, the optimiser, EMA of the weights,
+//! checkpoints, and the trainer that steps them.
 
 pub mod checkpoint;
+pub mod ect;
+pub mod edm;
 pub mod ema;
 pub mod loss;
 pub mod optim;
@@ -9,7 +11,7 @@ pub mod schedule;
 pub mod tangent;
 pub mod trainer;
 
-pub use checkpoint::{latest, list, load, load_into_varmap, load_path, save, vars_to_named};
+pub use checkpoint::{load, load_into_varmap, load_path, save, vars_to_named, TrainState};
 pub use ema::Ema;
 pub use optim::{RAdam, RAdamConfig};
-pub use trainer::{StepStats, TrainState, Trainer};
+pub use trainer::{StepStats, Trainer};

@@ -8,15 +8,8 @@
 
 use candle_core::{Tensor, Var, D};
 
+use crate::model::feature::FeatureDistance;
 use crate::Result;
-
-/// A frozen, differentiable distance between image batches in [-1, 1].
-pub trait FeatureDistance: Send {
-    /// Per-sample distances [B] between `x` and `y` ([B,C,H,W]); differentiable w.r.t. `x`.
-    fn distance(&self, x: &Tensor, y: &Tensor) -> Result<Tensor>;
-    /// A short name for logs ("lpips-alex", "mfd", ...).
-    fn name(&self) -> String;
-}
 
 /// Floor of the gradient norm in the normalisation, as the reference code.
 pub const NORM_FLOOR: f64 = 1e-5;

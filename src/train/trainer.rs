@@ -1,35 +1,22 @@
-//! One training run's state and its step: EDM pre-training or ECT consistency training.
+//! One training run's state and its step: EDM pre-training or ECT consistency training (the
+//! objectives are `edm.rs` and `ect.rs`). The run's random streams, data order and optimiser
+//! state go into its checkpoints, so a resumed run takes the same steps as an uninterrupted one.
 
 use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Tensor};
 use rand::RngCore;
 use rand_chacha::ChaCha8Rng;
-use serde::{Deserialize, Serialize};
 
-use super::tangent::{self, FeatureDistance};
-use super::{checkpoint, loss, schedule, Ema, RAdam, RAdamConfig};
-use crate::config::{LossKind, Mode, Preset};
-use crate::data::batch::{DataSource, SourceState};
-use crate::model::lpips::Lpips;
-use crate::model::Denoiser;
+use super::checkpoint::{self, TrainState};
+use super::loss::StepInput;
+use super::{ect, edm, schedule, Ema, RAdam, RAdamConfig};
+use crate::config::{Mode, Preset};
+use crate::data::batch::DataSource;
+use crate::model::{Denoiser, FeatureDistance};
 use crate::nn::Ctx;
+use crate::paths::RunDir;
 use crate::{Error, Result};
-
-/// Everything besides tensors that a checkpoint needs for a bit-exact resume.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct TrainState {
-    pub step: u64,
-    pub stage: u64,
-    pub images_seen: u64,
-    pub wall_s: f64,
-    pub opt_steps: u64,
-    pub noise_rng: ChaCha8Rng,
-    pub dropout_rng: ChaCha8Rng,
-    pub source: SourceState,
-    /// Image shape (C, H, W) the model was built for.
-    pub shape: (usize, usize, usize),
-}
 
 /// What one step reports.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -43,27 +30,30 @@ pub struct StepStats {
 }
 
 pub struct Trainer {
-    pub preset: Preset,
-    pub model: Denoiser,
-    pub ema: Denoiser,
-    pub opt: RAdam,
+    preset: Preset,
+    model: Denoiser,
+    ema: Denoiser,
+    opt: RAdam,
     ema_update: Ema,
-    pub source: DataSource,
+    source: DataSource,
     noise_rng: ChaCha8Rng,
     dropout_rng: ChaCha8Rng,
-    pub step: u64,
-    pub images_seen: u64,
+    step: u64,
+    images_seen: u64,
     /// Training seconds before the current process (accumulated across resumes).
-    pub wall_before_s: f64,
+    wall_before_s: f64,
     started: std::time::Instant,
-    pub shape: (usize, usize, usize),
+    shape: (usize, usize, usize),
     device: Device,
-    /// The frozen network of a feature-space loss (MFD), set by `set_feature_distance`.
+    /// The frozen network of a feature-space loss (LPIPS, MFD); `None` for the pixel losses.
     feature_distance: Option<Box<dyn FeatureDistance>>,
 }
 
 impl Trainer {
-    pub fn new(preset: &Preset, source: DataSource, device: &Device) -> Result<Self> {
+    /// A fresh run of `preset` on `source`. `feature_distance` is the frozen network the loss
+    /// differentiates through when `train.loss` is a feature-space loss (see the engine's loss
+    /// factory), `None` for L2 and pseudo-Huber.
+    pub fn new(preset: &Preset, source: DataSource, feature_distance: Option<Box<dyn FeatureDistance>>, device: &Device) -> Result<Self> {
         let (c, h, w) = source.shape();
         preset.model.check_image_size(h.min(w)).map_err(Error::msg)?;
         let sd = preset.sampling.sigma_data;
@@ -72,13 +62,6 @@ impl Trainer {
         let t = &preset.train;
         let cfg = RAdamConfig { lr: t.lr, beta1: t.beta1, beta2: t.beta2, weight_decay: t.weight_decay, ..RAdamConfig::default() };
         let opt = RAdam::new(model.named_vars(), cfg)?;
-        let feature_loss: Option<Box<dyn FeatureDistance>> = match (preset.train.mode, preset.train.loss) {
-            (Mode::Ect, LossKind::Lpips) => {
-                preset.lpips.check_image_size(h, w).map_err(Error::msg)?;
-                Some(Box::new(Lpips::from_config(&preset.lpips, candle_core::DType::F32, device)?))
-            }
-            _ => None,
-        };
         Ok(Trainer {
             preset: preset.clone(),
             model,
@@ -94,13 +77,17 @@ impl Trainer {
             started: std::time::Instant::now(),
             shape: (c, h, w),
             device: device.clone(),
-            feature_distance: feature_loss,
+            feature_distance,
         })
     }
 
-    /// The frozen distance a feature-space loss (`train.loss = "mfd"`) differentiates through.
-    pub fn set_feature_distance(&mut self, d: Box<dyn FeatureDistance>) {
-        self.feature_distance = Some(d);
+    /// Optimiser steps taken so far.
+    pub fn steps_done(&self) -> u64 {
+        self.step
+    }
+
+    pub fn images_seen(&self) -> u64 {
+        self.images_seen
     }
 
     pub fn kimg(&self) -> f64 {
@@ -109,6 +96,31 @@ impl Trainer {
 
     pub fn wall_s(&self) -> f64 {
         self.wall_before_s + self.started.elapsed().as_secs_f64()
+    }
+
+    /// The learning rate of the next step.
+    pub fn lr(&self) -> f64 {
+        self.opt.lr()
+    }
+
+    /// The online weights.
+    pub fn model(&self) -> &Denoiser {
+        &self.model
+    }
+
+    /// The EMA weights (what samples and evaluations use).
+    pub fn ema(&self) -> &Denoiser {
+        &self.ema
+    }
+
+    /// The training data (probes draw their fixed batch from a fresh copy of it).
+    pub fn source(&self) -> &DataSource {
+        &self.source
+    }
+
+    /// Image shape (C, H, W).
+    pub fn shape(&self) -> (usize, usize, usize) {
+        self.shape
     }
 
     pub fn stage(&self) -> u64 {
@@ -130,43 +142,18 @@ impl Trainer {
         let (c, h, w) = self.shape;
         let x0 = Tensor::from_vec(batch.x, (b, c, h, w), &self.device)?;
         let eps = Tensor::from_vec(crate::rng::normal_vec(&mut self.noise_rng, b * c * h * w), (b, c, h, w), &self.device)?;
-        let s = &self.preset.sampling;
-        let ((loss, loss_value), mean_gap) = match self.preset.train.mode {
-            Mode::Edm => {
-                let e = &self.preset.edm;
-                let t: Vec<f64> = (0..b).map(|_| schedule::lognormal(&mut self.noise_rng, e.p_mean, e.p_std)).collect();
-                let lambda: Vec<f32> = t.iter().map(|&t| schedule::edm_weight(t, s.sigma_data) as f32).collect();
-                let ctx = Ctx::train(self.dropout_rng.next_u64());
-                let x_t = (&x0 + eps.broadcast_mul(&column(&t, &self.device)?)?)?;
-                let d = self.model.forward(&x_t, &to_f32(&t), &ctx)?;
-                let l = loss::edm(&d, &x0, &Tensor::from_vec(lambda, b, &self.device)?)?;
-                let v = l.to_scalar::<f32>()? as f64;
-                ((l, v), 0.0)
-            }
+        let input = StepInput { model: &self.model, x0: &x0, eps: &eps, ctx: Ctx::train(self.dropout_rng.next_u64()) };
+        let objective = match self.preset.train.mode {
+            Mode::Edm => edm::objective(&input, &self.preset.edm, &self.preset.sampling, &mut self.noise_rng)?,
             Mode::Ect => {
-                let e = &self.preset.ect;
-                let t: Vec<f64> =
-                    (0..b).map(|_| schedule::lognormal(&mut self.noise_rng, e.p_mean, e.p_std).clamp(s.sigma_min, s.sigma_max)).collect();
-                let r: Vec<f64> = t.iter().map(|&t| schedule::ect_r(t, stage, e)).collect();
-                let ctx = Ctx::train(self.dropout_rng.next_u64());
-                let x_t = (&x0 + eps.broadcast_mul(&column(&t, &self.device)?)?)?;
-                let d_t = self.model.forward(&x_t, &to_f32(&t), &ctx)?;
-                let d_r = self.target_at_r(&x0, &eps, &r, &ctx)?;
-                let weight: Vec<f32> = t.iter().zip(&r).map(|(t, r)| (1.0 / (t - r)) as f32).collect();
-                let huber_c = match self.preset.train.loss {
-                    LossKind::L2 | LossKind::Lpips => 0.0,
-                    // the pixel term of a hybrid MFD loss is pseudo-Huber too
-                    LossKind::PseudoHuber | LossKind::Mfd => self.preset.train.c_mult * ((c * h * w) as f64).sqrt(),
-                };
-                let gap = t.iter().zip(&r).map(|(t, r)| t - r).sum::<f64>() / b as f64;
-                let weight = Tensor::from_vec(weight, b, &self.device)?;
-                (self.ect_loss(&d_t, &d_r, &weight, huber_c)?, gap)
+                let distance = self.feature_distance.as_deref();
+                ect::objective(&input, &self.preset, stage, self.step, distance, &mut self.noise_rng)?
             }
         };
-        if !loss_value.is_finite() {
-            return Err(Error::msg(format!("step {}: the loss is {loss_value}; lower train.lr or check the data", self.step + 1)));
+        if !objective.value.is_finite() {
+            return Err(Error::msg(format!("step {}: the loss is {}; lower train.lr or check the data", self.step + 1, objective.value)));
         }
-        let grads = loss.backward()?;
+        let grads = objective.loss.backward()?;
         self.opt.step(&grads)?;
         let vars: Vec<_> = self.model.named_vars().into_iter().map(|(_, v)| v).collect();
         let ema_vars: Vec<_> = self.ema.named_vars().into_iter().map(|(_, v)| v).collect();
@@ -177,58 +164,7 @@ impl Trainer {
         }
         self.step += 1;
         self.images_seen += b as u64;
-        Ok(StepStats { step: self.step, loss: loss_value, stage, mean_gap })
-    }
-
-    /// The ECT loss on `(D_t, D_r)` with per-sample weights `w = 1 / (t - r)`: the tensor to
-    /// differentiate, and the value to report (they differ for the normalised-tangent form).
-    fn ect_loss(&self, d_t: &Tensor, d_r: &Tensor, w: &Tensor, huber_c: f64) -> Result<(Tensor, f64)> {
-        let value = |t: &Tensor| -> Result<f64> { Ok(t.to_scalar::<f32>()? as f64) };
-        match self.preset.train.loss {
-            LossKind::L2 | LossKind::PseudoHuber => {
-                let l = loss::consistency(d_t, d_r, w, huber_c)?;
-                let v = value(&l)?;
-                Ok((l, v))
-            }
-            LossKind::Lpips => {
-                let dist = self.feature_distance.as_deref().ok_or_else(|| Error::msg("train.loss = \"lpips\" but LPIPS was not loaded"))?;
-                let tl = tangent::tangent_loss(dist, d_t, d_r, w)?;
-                let reported = value(&tl.weighted_distance)?;
-                Ok((tl.surrogate, reported))
-            }
-            LossKind::Mfd => {
-                let dist =
-                    self.feature_distance.as_deref().ok_or_else(|| Error::msg("train.loss = \"mfd\" but no feature network was loaded"))?;
-                let tl = tangent::tangent_loss(dist, d_t, d_r, w)?;
-                let reported = value(&tl.weighted_distance)?;
-                match self.preset.mfd.lambda {
-                    None => Ok((tl.surrogate, reported)),
-                    Some(lambda) => {
-                        let ramp = match self.preset.mfd.n_rampup {
-                            0 => 1.0,
-                            n => ((self.step + 1) as f64 / n as f64).min(1.0),
-                        };
-                        let pixel = loss::consistency(d_t, d_r, w, huber_c)?;
-                        let pixel_value = value(&pixel)?;
-                        Ok(((pixel + (tl.surrogate * (lambda * ramp))?)?, pixel_value + lambda * ramp * reported))
-                    }
-                }
-            }
-        }
-    }
-
-    /// `stopgrad(D(x0 + r eps, r))`, and `x0` where `r <= 0`; the pass uses the same dropout mask.
-    fn target_at_r(&self, x0: &Tensor, eps: &Tensor, r: &[f64], ctx: &Ctx) -> Result<Tensor> {
-        if r.iter().all(|&r| r <= 0.0) {
-            return Ok(x0.clone());
-        }
-        let sigma_min = self.preset.sampling.sigma_min;
-        let r_eval: Vec<f64> = r.iter().map(|&r| r.max(sigma_min)).collect();
-        let x_r = (x0 + eps.broadcast_mul(&column(r, &self.device)?)?)?;
-        let d_r = self.model.forward(&x_r, &to_f32(&r_eval), ctx)?.detach();
-        let keep: Vec<f64> = r.iter().map(|&r| if r > 0.0 { 1.0 } else { 0.0 }).collect();
-        let keep = column(&keep, &self.device)?;
-        Ok((d_r.broadcast_mul(&keep)? + x0.broadcast_mul(&(1.0 - keep)?)?)?)
+        Ok(StepStats { step: self.step, loss: objective.value, stage, mean_gap: objective.mean_gap })
     }
 
     fn state(&self) -> TrainState {
@@ -246,18 +182,18 @@ impl Trainer {
     }
 
     /// Writes `ckpt/step-<n>` (model, EMA, optimiser moments, RNG and data state).
-    pub fn save_checkpoint(&self, run_dir: &Path) -> Result<PathBuf> {
+    pub fn save_checkpoint(&self, run: &RunDir) -> Result<PathBuf> {
         let mut tensors = checkpoint::vars_to_named(&self.model.varmap, "model.")?;
         tensors.extend(checkpoint::vars_to_named(&self.ema.varmap, "ema.")?);
         tensors.extend(self.opt.state_tensors());
-        checkpoint::save(run_dir, self.step, &tensors, &self.state())
+        checkpoint::save(run, self.step, &tensors, &self.state())
     }
 
     /// Restores everything a checkpoint holds, so the next steps equal an uninterrupted run's.
-    pub fn restore(&mut self, run_dir: &Path, step: u64) -> Result<()> {
-        let (tensors, state): (_, TrainState) = checkpoint::load(run_dir, step)?;
-        let file = checkpoint::tensors_path(run_dir, step);
-        let tensors = to_device(tensors, &self.device)?;
+    pub fn restore(&mut self, run: &RunDir, step: u64) -> Result<()> {
+        let (tensors, state): (_, TrainState) = checkpoint::load(run, step)?;
+        let file = run.tensors_path(step);
+        let tensors = checkpoint::to_device(tensors, &self.device)?;
         checkpoint::load_into_varmap(&self.model.varmap, &tensors, "model.", &file)?;
         checkpoint::load_into_varmap(&self.ema.varmap, &tensors, "ema.", &file)?;
         self.opt.load_state(&tensors, state.opt_steps)?;
@@ -273,8 +209,8 @@ impl Trainer {
 
     /// Initialises model and EMA from another run's weights (its EMA), e.g. ECT from an EDM run.
     pub fn init_from(&mut self, path: &Path) -> Result<()> {
-        let file = resolve_checkpoint(path)?;
-        let tensors = to_device(checkpoint::load_tensors(&file)?, &self.device)?;
+        let file = RunDir::resolve_checkpoint(path)?;
+        let tensors = checkpoint::to_device(checkpoint::load_tensors(&file)?, &self.device)?;
         let prefix = if tensors.keys().any(|k| k.starts_with("ema.")) { "ema." } else { "model." };
         checkpoint::load_into_varmap(&self.model.varmap, &tensors, prefix, &file)?;
         checkpoint::load_into_varmap(&self.ema.varmap, &tensors, prefix, &file)?;
@@ -290,34 +226,8 @@ impl Trainer {
     }
 }
 
-/// A run folder (its latest checkpoint) or a `.safetensors` file.
-pub fn resolve_checkpoint(path: &Path) -> Result<PathBuf> {
-    if path.is_dir() {
-        let step =
-            checkpoint::latest(path)?.ok_or_else(|| Error::file(path, "no checkpoint in this run folder (ckpt/step-<n>.safetensors)"))?;
-        Ok(checkpoint::tensors_path(path, step))
-    } else if path.is_file() {
-        Ok(path.to_path_buf())
-    } else {
-        Err(Error::file(path, "no such checkpoint file or run folder"))
-    }
-}
-
-fn to_device(tensors: std::collections::HashMap<String, Tensor>, device: &Device) -> Result<std::collections::HashMap<String, Tensor>> {
-    tensors.into_iter().map(|(k, v)| Ok((k, v.to_device(device)?))).collect()
-}
-
-fn to_f32(v: &[f64]) -> Vec<f32> {
-    v.iter().map(|&x| x as f32).collect()
-}
-
-/// A [B,1,1,1] column from per-sample values.
-fn column(v: &[f64], device: &Device) -> candle_core::Result<Tensor> {
-    Tensor::from_vec(to_f32(v), (v.len(), 1, 1, 1), device)
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::data::disks::DisksConfig;
 
@@ -355,7 +265,7 @@ n_stages = 2
 
     fn trainer(p: &Preset) -> Trainer {
         let src = DataSource::disks(p.data.disks.clone(), p.seed).unwrap();
-        Trainer::new(p, src, &Device::Cpu).unwrap()
+        Trainer::new(p, src, None, &Device::Cpu).unwrap()
     }
 
     #[test]
@@ -369,13 +279,13 @@ n_stages = 2
         for _ in 0..3 {
             b.step().unwrap();
         }
-        b.save_checkpoint(dir.path()).unwrap();
+        b.save_checkpoint(&RunDir::new(dir.path())).unwrap();
         drop(b);
         let mut c = trainer(&p);
-        c.restore(dir.path(), 3).unwrap();
+        c.restore(&RunDir::new(dir.path()), 3).unwrap();
         let resumed: Vec<f64> = (0..3).map(|_| c.step().unwrap().loss).collect();
         assert_eq!(&full[3..], &resumed[..], "resumed losses differ from the uninterrupted run");
-        assert_eq!(c.images_seen, 6 * 8);
+        assert_eq!(c.images_seen(), 6 * 8);
     }
 
     #[test]
@@ -389,30 +299,6 @@ n_stages = 2
         let mut q = p.clone();
         q.seed = 4;
         assert_ne!(run(&p), run(&q));
-    }
-
-    #[test]
-    fn ect_with_the_lpips_loss_trains_and_resumes_bit_for_bit() {
-        let mut p = tiny_preset("ect", 4);
-        p.data.disks.size = 16;
-        p.train.loss = LossKind::Lpips;
-        p.lpips = crate::model::lpips::LpipsConfig { net: crate::model::lpips::LpipsNet::Vgg, resize: 0 };
-        let mut a = trainer(&p);
-        let full: Vec<f64> = (0..3).map(|_| a.step().unwrap().loss).collect();
-        assert!(full.iter().all(|l| l.is_finite()), "{full:?}");
-        let dir = tempfile::tempdir().unwrap();
-        let mut b = trainer(&p);
-        b.step().unwrap();
-        b.save_checkpoint(dir.path()).unwrap();
-        let mut c = trainer(&p);
-        c.restore(dir.path(), 1).unwrap();
-        let resumed: Vec<f64> = (0..2).map(|_| c.step().unwrap().loss).collect();
-        assert_eq!(&full[1..], &resumed[..]);
-        // AlexNet on 16x16 images without a resize is refused, naming the key
-        p.lpips.net = crate::model::lpips::LpipsNet::Alex;
-        let src = DataSource::disks(p.data.disks.clone(), p.seed).unwrap();
-        let e = Trainer::new(&p, src, &Device::Cpu).err().unwrap().to_string();
-        assert!(e.contains("lpips.resize"), "{e}");
     }
 
     #[test]

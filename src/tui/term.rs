@@ -214,21 +214,21 @@ pub fn discover_runs(paths: &Paths) -> Vec<RunEntry> {
     let Ok(rd) = std::fs::read_dir(paths.runs()) else { return Vec::new() };
     let mut dirs: Vec<(SystemTime, PathBuf)> = rd
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|d| d.join(engine::run::LOG_FILE).exists())
-        .map(|d| (std::fs::metadata(d.join(engine::run::LOG_FILE)).and_then(|m| m.modified()).unwrap_or(SystemTime::UNIX_EPOCH), d))
+        .filter(|d| d.join(crate::paths::LOG_FILE).exists())
+        .map(|d| (std::fs::metadata(d.join(crate::paths::LOG_FILE)).and_then(|m| m.modified()).unwrap_or(SystemTime::UNIX_EPOCH), d))
         .collect();
     dirs.sort_by_key(|d| std::cmp::Reverse(d.0));
     dirs.into_iter()
         .map(|(_, dir)| {
             let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             let mut summary = String::new();
-            let ckpts = crate::train::checkpoint::list(&dir).unwrap_or_default();
+            let ckpts = crate::paths::RunDir::new(&dir).checkpoints().unwrap_or_default();
             let ckpt_list: Vec<String> = ckpts.iter().map(|s| s.to_string()).collect();
             summary.push_str(&format!(
                 "checkpoints: {}\nenter: open read-only · r: resume from the latest checkpoint\n\n",
                 if ckpt_list.is_empty() { "none".to_string() } else { ckpt_list.join(", ") }
             ));
-            summary.push_str(&std::fs::read_to_string(dir.join(engine::run::PRESET_FILE)).unwrap_or_default());
+            summary.push_str(&std::fs::read_to_string(dir.join(crate::paths::PRESET_FILE)).unwrap_or_default());
             RunEntry { dir, name, summary }
         })
         .collect()
@@ -236,7 +236,7 @@ pub fn discover_runs(paths: &Paths) -> Vec<RunEntry> {
 
 /// Reads a run folder's `run.h5` into dashboard data.
 pub fn load_run(dir: &Path) -> Result<RunData> {
-    let path = if dir.is_file() { dir.to_path_buf() } else { dir.join(engine::run::LOG_FILE) };
+    let path = if dir.is_file() { dir.to_path_buf() } else { dir.join(crate::paths::LOG_FILE) };
     let dir = if dir.is_file() { dir.parent().unwrap_or(dir).to_path_buf() } else { dir.to_path_buf() };
     let log = RunLog::open(&path)?;
     let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| dir.display().to_string());
@@ -292,7 +292,7 @@ fn read_probes(log: &RunLog, run: &mut RunData) -> Result<()> {
 }
 
 fn mtime(dir: &Path) -> Option<SystemTime> {
-    let p = if dir.is_file() { dir.to_path_buf() } else { dir.join(engine::run::LOG_FILE) };
+    let p = if dir.is_file() { dir.to_path_buf() } else { dir.join(crate::paths::LOG_FILE) };
     std::fs::metadata(p).and_then(|m| m.modified()).ok()
 }
 
@@ -376,7 +376,7 @@ impl Loop {
             return;
         }
         self.live_mtime = t;
-        let Ok(log) = RunLog::open(dir.join(engine::run::LOG_FILE)) else { return };
+        let Ok(log) = RunLog::open(dir.join(crate::paths::LOG_FILE)) else { return };
         let mut probes = RunData::new("", None, RunState::Viewing);
         if read_probes(&log, &mut probes).is_ok() {
             if let Some(run) = self.app.runs.get_mut(idx) {
@@ -405,7 +405,8 @@ impl Loop {
         self.raw_busy = true;
         let tx = self.raw_tx.clone();
         let _ = std::thread::Builder::new().name("ayt-tui-raw".into()).spawn(move || {
-            let r = crate::sample::from_run(&dir, Some(step), n, 1, false, 0)
+            let run = crate::paths::RunDir::new(&dir);
+            let r = crate::train::checkpoint::sample_checkpoint(&run, Some(step), n, 1, false, 0, &candle_core::Device::Cpu)
                 .and_then(|x| crate::sample::to_u8_nhwc(&x))
                 .map(|(images, n, h, w, c)| SampleGrid { n, h, w, c, images })
                 .map_err(|e| e.to_string());
@@ -601,7 +602,7 @@ mod tests {
         let dir = tmp.path().join("run-a");
         std::fs::create_dir_all(&dir).unwrap();
         let preset = "name = \"a\"\n[data]\ndataset = \"disks\"\n[train]\nmode = \"ect\"\nbatch_size = 4\niterations = 30\n";
-        let w = RunLogWriter::create(dir.join(engine::run::LOG_FILE), &RunMeta::new(preset, 0, "disks", "00")).unwrap();
+        let w = RunLogWriter::create(dir.join(crate::paths::LOG_FILE), &RunMeta::new(preset, 0, "disks", "00")).unwrap();
         for s in 1..=30 {
             w.scalar("loss", s, s as f64 * 0.004, s as f64 * 0.1, 1.0 / s as f64).unwrap();
             w.scalar("img_per_s", s, s as f64 * 0.004, s as f64 * 0.1, 40.0).unwrap();

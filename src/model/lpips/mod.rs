@@ -21,8 +21,8 @@ use candle_core::{DType, Device, Module, Tensor, D};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::model::feature::FeatureDistance;
 use crate::nn::{bilinear, pool, Conv2d};
-use crate::train::tangent::FeatureDistance;
 use crate::{Error, Result};
 
 #[cfg(test)]

@@ -1,23 +1,32 @@
-//! Opens the data a preset names: the synthetic disks, or a data set of the HDF5 store.
+//! Opens the data a preset's `[data]` table names: the synthetic disks, or a data set of the
+//! HDF5 store (the built-in MNIST imported on first use).
 
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::config::{DataConfig, Preset};
-use crate::data::{batch::DataSource, mnist, DatasetStore};
+use super::batch::DataSource;
+use super::disks::DisksConfig;
+use super::{mnist, DatasetStore};
 use crate::paths::Paths;
 use crate::{Error, Result};
+
+/// The `[data]` table of a preset.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    /// `"disks"` (synthetic, endless) or the name of a data set in the store (`"mnist"`, ...).
+    pub dataset: String,
+    #[serde(default)]
+    pub disks: DisksConfig,
+}
 
 /// The data source and its identity (name and checksum, recorded in `run.h5`).
 pub struct OpenedData {
     pub source: DataSource,
     pub name: String,
     pub sha256: String,
-}
-
-pub fn open(preset: &Preset, paths: &Paths) -> Result<OpenedData> {
-    open_data(&preset.data, preset.seed, paths)
 }
 
 /// Opens `data` with its order (or disk draws) seeded by `seed`.

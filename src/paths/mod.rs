@@ -1,7 +1,12 @@
-//! Where runs, data sets and feature caches live: `$AYT_HOME` (or `--home`), else the platform
-//! data dir (e.g. `~/.local/share/ayt`).
+//! Where things live: the ayt home (`$AYT_HOME`, or `--home`, else the platform data dir, e.g.
+//! `~/.local/share/ayt`) with its runs, data sets and feature caches, and a run folder's layout
+//! ([`RunDir`]).
+
+mod run_dir;
 
 use std::path::PathBuf;
+
+pub use run_dir::{state_path_for, RunDir, LOG_FILE, PRESET_FILE};
 
 pub const HOME_ENV: &str = "AYT_HOME";
 

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::hist::Histogram;
+use crate::metrics::hist::Histogram;
 use crate::Result;
 
 /// Colours by loss name (L2 red, MFD green, LPIPS blue, anything else grey).

@@ -1,4 +1,4 @@
-//! `ayt bench`: CPU throughput of the two hot paths, with exactly the architectures of
+//! `ayt bench`: throughput of the two hot paths on a device (CPU or CUDA), with exactly the architectures of
 //! scripts/torch_reference.py so the numbers can be set beside PyTorch's (scripts/bench_vs_torch.py):
 //! the consistency-training step of the benchmark UNet, and the frozen feature net's two forwards
 //! plus the gradient with respect to its input. Prints img/s, achieved GFLOP/s (convolution and
@@ -80,9 +80,14 @@ pub struct UnetTiming {
 /// The consistency-training step of torch_reference.py's `bench_unet`: a forward with gradient at
 /// `t`, one without at `r`, pseudo-Huber loss weighted by `1/(t-r)`, backward, optimiser step
 /// (RAdam here, AdamW there: the same cost). Two untimed warm-up steps, then `steps` timed ones.
-pub fn unet(batch: usize, steps: usize) -> Result<UnetTiming> {
+pub fn unet(batch: usize, steps: usize, dev: &Device) -> Result<UnetTiming> {
     reset_peak_rss();
-    let dev = Device::Cpu;
+    let dev = dev.clone();
+    // On CUDA the ops only queue work: each clock reading waits for the device first.
+    let now = || -> Result<Instant> {
+        dev.synchronize()?;
+        Ok(Instant::now())
+    };
     let model = Denoiser::new(&bench_unet_config(), 1, SIGMA_DATA, 0, &dev)?;
     let params: usize = model.varmap.all_vars().iter().map(|v| v.elem_count()).sum();
     let mut opt = RAdam::from_varmap(&model.varmap, RAdamConfig { lr: 2e-4, ..RAdamConfig::default() })?;
@@ -107,23 +112,22 @@ pub fn unet(batch: usize, steps: usize) -> Result<UnetTiming> {
     let mut gflop = 0.0;
     let mut last_loss = 0.0;
     for i in 0..steps + 2 {
-        let f0 = flops::take();
-        let t0 = Instant::now();
+        flops::take();
+        let t0 = now()?;
         let pred = model.forward(&x_hi, &s_hi, &ctx)?;
-        let t1 = Instant::now();
+        let t1 = now()?;
         let f1 = flops::take();
         let target = model.forward(&x_lo, &s_lo, &ctx)?.detach();
-        let t2 = Instant::now();
+        let t2 = now()?;
         let f2 = flops::take();
         let l = loss::consistency(&pred, &target, &w, c)?;
         last_loss = l.to_scalar::<f32>()? as f64;
-        let t3a = Instant::now();
+        let t3a = now()?;
         let grads = l.backward()?;
-        let t3 = Instant::now();
+        let t3 = now()?;
         opt.step(&grads)?;
         drop(grads);
-        let t4 = Instant::now();
-        let _ = f0;
+        let t4 = now()?;
         // Backward of a forward with gradient: input and weight gradients, twice its FLOPs.
         gflop = (3.0 * f1 as f64 + f2 as f64) / 1e9;
         if i >= 2 {
@@ -167,9 +171,9 @@ impl FeatTiming {
 
 /// torch_reference.py's `bench_feat`: the frozen feature net on `x` (with gradient) and `y`
 /// (without), `sum_i mean((f_i(x) - f_i(y))^2)`, and its gradient with respect to `x`.
-pub fn feat(batch: usize, iters: usize, batch_norm: bool) -> Result<FeatTiming> {
+pub fn feat(batch: usize, iters: usize, batch_norm: bool, dev: &Device) -> Result<FeatTiming> {
     reset_peak_rss();
-    let dev = Device::Cpu;
+    let dev = dev.clone();
     let vm = VarMap::new();
     let pb = ParamBuilder::new(&vm, crate::rng::stream(0, "init"), &dev, DType::F32);
     let mut net = FeatNet::new(&pb, &bench_featnet_config(batch_norm))?;
@@ -182,6 +186,7 @@ pub fn feat(batch: usize, iters: usize, batch_norm: bool) -> Result<FeatTiming> 
     let mut gflop = 0.0;
     for i in 0..iters + 2 {
         flops::take();
+        dev.synchronize()?;
         let t0 = Instant::now();
         let fx = net.forward(x.as_tensor())?;
         let fy = net.forward(&y)?.into_iter().map(|t| t.detach()).collect::<Vec<_>>();
@@ -189,6 +194,7 @@ pub fn feat(batch: usize, iters: usize, batch_norm: bool) -> Result<FeatTiming> 
         for (a, r) in fx.iter().zip(&fy) {
             l = (l + (a - r)?.sqr()?.mean_all()?)?;
         }
+        dev.synchronize()?;
         let t1 = Instant::now();
         let f = flops::take();
         let grads = l.backward()?;
@@ -205,11 +211,12 @@ pub fn feat(batch: usize, iters: usize, batch_norm: bool) -> Result<FeatTiming> 
     Ok(FeatTiming { batch, batch_norm, fwd_ms: median(&tf), bwd_ms: median(&tb), gflop_per_iter: gflop, peak_rss_mib: peak_rss_mib() })
 }
 
-/// Runs the named case(s) and prints one line each (parsed by scripts/bench_vs_torch.py).
-pub fn run(what: &str, batch: usize, steps: usize) -> Result<()> {
-    println!("ayt {} threads {}", env!("CARGO_PKG_VERSION"), candle_core::utils::get_num_threads());
+/// Runs the named case(s) on `dev` and prints one line each (parsed by scripts/bench_vs_torch.py).
+pub fn run(what: &str, batch: usize, steps: usize, dev: &Device) -> Result<()> {
+    let device = crate::device::name(dev);
+    println!("ayt {} threads {} device {device}", env!("CARGO_PKG_VERSION"), candle_core::utils::get_num_threads());
     if what == "unet" || what == "all" {
-        let t = unet(batch, steps)?;
+        let t = unet(batch, steps, dev)?;
         println!(
             "AYT UNET B={} params={} step_ms(median of {steps})={:.1} [min {:.1}] fwd1={:.1} fwd2(no_grad)={:.1} bwd={:.1} opt={:.1} ms ({:.1} img/s) gflops={:.1} peak_rss_mib={:.0} loss={:.4}",
             t.batch,
@@ -228,7 +235,7 @@ pub fn run(what: &str, batch: usize, steps: usize) -> Result<()> {
     }
     if what == "feat" || what == "all" {
         for bn in [false, true] {
-            let t = feat(batch, steps, bn)?;
+            let t = feat(batch, steps, bn, dev)?;
             println!(
                 "AYT FEAT bn={} frozen B={} fwd(x2)={:.1} ms bwd(input grad)={:.1} ms total={:.1} ms ({:.1} img/s) gflops={:.1} peak_rss_mib={:.0}",
                 if bn { "True" } else { "False" },

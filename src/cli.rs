@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+use ayt::device::DEVICE_ENV;
 use ayt::paths::HOME_ENV;
 
 #[derive(Parser)]
@@ -24,8 +25,8 @@ pub enum Cmd {
     /// Continue a run from its latest checkpoint
     Resume {
         run_dir: PathBuf,
-        #[arg(long, default_value = "cpu")]
-        device: String,
+        #[command(flatten)]
+        device: DeviceArg,
     },
     /// Draw samples from a run's checkpoint as a PNG grid
     Sample {
@@ -44,6 +45,8 @@ pub enum Cmd {
         step: Option<u64>,
         #[arg(long)]
         out: PathBuf,
+        #[command(flatten)]
+        device: DeviceArg,
     },
     /// Data sets in the HDF5 store
     #[command(subcommand)]
@@ -59,6 +62,8 @@ pub enum Cmd {
         /// Timed steps (after two warm-up steps); medians are reported
         #[arg(long, default_value_t = 10)]
         steps: usize,
+        #[command(flatten)]
+        device: DeviceArg,
     },
     /// LPIPS v0.1 distance between two PNGs (pixels map to [-1, 1] as x / 127.5 - 1)
     Lpips {
@@ -73,6 +78,8 @@ pub enum Cmd {
         /// Weights folder holding lpips/ [default: $AYT_WEIGHTS, else the source tree's weights/]
         #[arg(long, env = ayt::model::lpips::WEIGHTS_ENV)]
         weights: Option<PathBuf>,
+        #[command(flatten)]
+        device: DeviceArg,
     },
     /// Tangent-alignment probe of a checkpoint: a table per loss and metric, and a PNG of the
     /// overlaid histograms
@@ -85,6 +92,8 @@ pub enum Cmd {
         /// Also probe MFD with this feature network (default: the run's mfd.features)
         #[arg(long)]
         mfd: Option<String>,
+        #[command(flatten)]
+        device: DeviceArg,
     },
     /// FD-evalnet of 1-step and 2-step samples and dFD at sigma 0.2 / 0.4 / 0.8 for a run's
     /// checkpoint (EMA weights); values go to the run's run.h5 under /eval with their protocol
@@ -103,6 +112,8 @@ pub enum Cmd {
         /// eval.inception; without one, no value is called FID]
         #[arg(long)]
         inception: Option<PathBuf>,
+        #[command(flatten)]
+        device: DeviceArg,
     },
     /// Run a sweep file's members in turn under <home>/sweeps/<name>/ (finished members are
     /// skipped, an interrupted one resumes from its latest checkpoint); or list them, or write a
@@ -125,8 +136,8 @@ pub enum Cmd {
         /// Time limit per array task, e.g. 04:00:00 (--emit-slurm)
         #[arg(long, default_value = "04:00:00")]
         time: String,
-        #[arg(long, default_value = "cpu")]
-        device: String,
+        #[command(flatten)]
+        device: DeviceArg,
     },
     /// One table of a run's or a sweep's logs, a row per (run, step): run, step, kimg, the swept
     /// fields, every scalar (probe means included) and eval metric (eval/<name>)
@@ -171,8 +182,8 @@ pub enum Cmd {
         /// Queue the unfinished members of this sweep file (see `ayt sweep`)
         #[arg(long, value_name = "FILE")]
         sweep: Option<PathBuf>,
-        #[arg(long, default_value = "cpu")]
-        device: String,
+        #[command(flatten)]
+        device: DeviceArg,
     },
     /// The dashboard, read-only, over runs on disk (finished or running); several are overlaid
     View {
@@ -210,9 +221,8 @@ pub struct PresetJob {
     /// Run folder [default: <home>/runs/<name>-<time>]
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// cpu or cuda:N (needs the `cuda` feature)
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
+    #[command(flatten)]
+    pub device: DeviceArg,
 }
 
 #[derive(Subcommand)]
@@ -266,4 +276,18 @@ pub enum ImportCmd {
         #[arg(long)]
         name: String,
     },
+}
+
+/// Where a command runs its networks.
+#[derive(clap::Args, Clone, Debug)]
+pub struct DeviceArg {
+    /// cpu or cuda:N (CUDA needs a build with the `cuda` feature)
+    #[arg(long = "device", env = DEVICE_ENV, default_value = "cpu", value_name = "DEVICE")]
+    pub spec: String,
+}
+
+impl DeviceArg {
+    pub fn open(&self) -> anyhow::Result<candle_core::Device> {
+        Ok(ayt::device::parse(&self.spec)?)
+    }
 }

@@ -1,14 +1,17 @@
 //! `ayt`: a workbench for training consistency models with manifold-aligned tangents.
 //!
-//! Layers, from the bottom up: `nn` (layers, gradient-checked), `model` (EDM UNet),
-//! `data` (HDF5 dataset store, importers, synthetic disks, batching), `train` (EDM/ECT loops,
-//! optimiser, checkpoints), `store` (HDF5 run log), `engine` (training thread), `report`
-//! (headless progress). Nothing below `engine` knows about a UI.
+//! Layers, from the bottom up (README's "How it is built" lists them with what each is for, and
+//! `tests/architecture.rs` checks that every import points down): foundations (`error`, `rng`,
+//! `runtime`, `image_io`, `progress`), `paths`, `store`, `nn`, `model`, `data`, `augment`,
+//! `config`, `sample`, `train`, `features`, `metrics`, `plot`, `engine`, `report`, `sweep`,
+//! `export`, `bench`, `tui`. Nothing below `engine` knows about a training thread, nothing below
+//! `tui` about a terminal UI.
 
 pub mod augment;
 pub mod bench;
 pub mod config;
 pub mod data;
+pub mod device;
 pub mod engine;
 pub mod error;
 pub mod export;

@@ -46,6 +46,43 @@ fn a_bad_preset_names_file_key_and_value() {
     assert_clean_failure(&ayt(tmp.path(), &["train", "--preset", p.to_str().unwrap(), "--set", "train.lr=-1"]), &["train.lr"]);
 }
 
+/// Every command that runs a network takes `--device` (and `$AYT_DEVICE`); without the `cuda`
+/// feature a CUDA device is one line naming the feature, before anything is written.
+#[cfg(not(feature = "cuda"))]
+#[test]
+fn a_cuda_device_without_the_cuda_feature_is_one_clear_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = write_preset(tmp.path(), &tiny());
+    let preset = p.to_str().unwrap();
+    let run = tmp.path().join("run");
+    let runs = run.to_str().unwrap();
+    let commands: Vec<Vec<&str>> = vec![
+        vec!["train", "--preset", preset, "--out", runs],
+        vec!["resume", runs],
+        vec!["sample", runs, "--out", "x.png"],
+        vec!["eval", runs],
+        vec!["probe", runs],
+        vec!["bench", "unet"],
+        vec!["features", "train", "--preset", preset],
+        vec!["lpips", "a.png", "b.png"],
+        vec!["sweep", preset],
+        vec!["tui"],
+    ];
+    for args in commands {
+        let mut with_flag = args.clone();
+        with_flag.extend(["--device", "cuda:0"]);
+        let o = ayt(tmp.path(), &with_flag);
+        assert_clean_failure(&o, &["--device cuda:0", "`cuda` feature", "--features cuda"]);
+        assert_eq!(stderr(&o).trim().lines().count(), 1, "{args:?}: {}", stderr(&o));
+        // the same from the environment
+        let o = Command::new(env!("CARGO_BIN_EXE_ayt")).args(&args).env("AYT_HOME", tmp.path()).env("AYT_DEVICE", "cuda:1").output().unwrap();
+        assert_clean_failure(&o, &["--device cuda:1", "`cuda` feature"]);
+    }
+    assert!(!run.exists(), "nothing is written before the device is opened");
+    let o = ayt(tmp.path(), &["train", "--preset", preset, "--device", "tpu"]);
+    assert_clean_failure(&o, &["--device tpu", "expected cpu or cuda:N"]);
+}
+
 #[test]
 fn truncated_and_wrong_magic_idx_files_are_clear_errors() {
     let tmp = tempfile::tempdir().unwrap();

@@ -3,14 +3,17 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::bail;
+use candle_core::Device;
 
+use crate::cli::DeviceArg;
 use ayt::config::EvalConfig;
 use ayt::model::lpips::{self, Lpips, LpipsNet};
 use ayt::paths::{Paths, RunDir};
 
-pub fn sample(run_dir: &Path, step: Option<u64>, n: usize, steps: usize, raw: bool, seed: u64, out: &Path) -> anyhow::Result<()> {
+#[allow(clippy::too_many_arguments)]
+pub fn sample(run_dir: &Path, step: Option<u64>, n: usize, steps: usize, raw: bool, seed: u64, out: &Path, device: &Device) -> anyhow::Result<()> {
     let run = RunDir::new(run_dir);
-    let written = ayt::train::checkpoint::sample_checkpoint(&run, step, n, steps, !raw, seed, &candle_core::Device::Cpu)?;
+    let written = ayt::train::checkpoint::sample_checkpoint(&run, step, n, steps, !raw, seed, device)?;
     ayt::sample::write_grid(&written, out)?;
     eprintln!("wrote {n} {steps}-step samples ({}) to {}", if raw { "raw weights" } else { "EMA weights" }, out.display());
     Ok(())
@@ -23,6 +26,7 @@ pub fn eval(
     n: Option<usize>,
     evalnet_iterations: Option<u64>,
     inception: Option<PathBuf>,
+    device: &Device,
 ) -> anyhow::Result<()> {
     let overrides = |cfg: &mut EvalConfig| {
         cfg.n = n.unwrap_or(cfg.n);
@@ -33,8 +37,7 @@ pub fn eval(
     };
     let log = |line: &str| eprintln!("{line}");
     let run = RunDir::new(run_dir);
-    let device = candle_core::Device::Cpu;
-    let (step, values) = ayt::metrics::evaluator::evaluate_run(paths, &run, step, overrides, &device, &log)?;
+    let (step, values) = ayt::metrics::evaluator::evaluate_run(paths, &run, step, overrides, device, &log)?;
     ayt::metrics::evaluator::log_to_run(&run, step, &values)?;
     println!("evaluation of {} at step {step} (EMA weights)", run_dir.display());
     for v in &values {
@@ -44,9 +47,9 @@ pub fn eval(
     Ok(())
 }
 
-pub fn probe(paths: &Paths, run_dir: &Path, step: Option<u64>, mfd: Option<&str>, out: &Path) -> anyhow::Result<()> {
+pub fn probe(paths: &Paths, run_dir: &Path, step: Option<u64>, mfd: Option<&str>, out: &Path, device: &Device) -> anyhow::Result<()> {
     let run = RunDir::new(run_dir);
-    let (step, hists) = ayt::engine::probe::probe_checkpoint(paths, &run, step, mfd, &candle_core::Device::Cpu)?;
+    let (step, hists) = ayt::engine::probe::probe_checkpoint(paths, &run, step, mfd, device)?;
     println!("tangent alignment at step {step} of {}", run_dir.display());
     println!("{:<28} {:>5} {:>8} {:>8} {:>8} {:>8}", "loss/metric", "n", "mean", "q1", "median", "q3");
     for (name, _, s) in &hists {
@@ -60,10 +63,10 @@ pub fn probe(paths: &Paths, run_dir: &Path, step: Option<u64>, mfd: Option<&str>
     Ok(())
 }
 
-pub fn lpips(a: &Path, b: &Path, net: LpipsNet, resize: usize, weights: Option<PathBuf>) -> anyhow::Result<()> {
+pub fn lpips(a: &Path, b: &Path, net: LpipsNet, resize: usize, weights: Option<PathBuf>, device: &Device) -> anyhow::Result<()> {
     let dir = weights.unwrap_or_else(lpips::weights_root).join("lpips");
     let resize = (resize > 0).then_some(resize);
-    let model = Lpips::load(&dir, net, resize, candle_core::DType::F32, &candle_core::Device::Cpu)?;
+    let model = Lpips::load(&dir, net, resize, candle_core::DType::F32, device)?;
     let (wa, ha, ca, pa) = ayt::image_io::read_png(a)?;
     let (wb, hb, cb, pb) = ayt::image_io::read_png(b)?;
     let min = net.min_size();
@@ -75,12 +78,13 @@ pub fn lpips(a: &Path, b: &Path, net: LpipsNet, resize: usize, weights: Option<P
     Ok(())
 }
 
-pub fn bench(what: &str, batch: usize, steps: usize) -> anyhow::Result<()> {
+pub fn bench(what: &str, batch: usize, steps: usize, device: &DeviceArg) -> anyhow::Result<()> {
+    let device = device.open()?;
     if !["unet", "feat", "all"].contains(&what) {
         bail!("ayt bench {what}: expected unet, feat or all");
     }
     if steps == 0 || batch == 0 {
         bail!("ayt bench: --batch and --steps must be positive");
     }
-    Ok(ayt::bench::run(what, batch, steps)?)
+    Ok(ayt::bench::run(what, batch, steps, &device)?)
 }

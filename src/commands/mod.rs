@@ -7,22 +7,8 @@ mod sweep;
 mod train;
 mod ui;
 
-use anyhow::{bail, Context};
-
 use crate::cli::{Cli, Cmd, FeaturesCmd, PresetJob};
 use ayt::paths::Paths;
-
-/// `--device cpu|cuda:N`.
-pub fn parse_device(s: &str) -> anyhow::Result<candle_core::Device> {
-    if s == "cpu" {
-        return Ok(candle_core::Device::Cpu);
-    }
-    if let Some(n) = s.strip_prefix("cuda:") {
-        let n: usize = n.parse().with_context(|| format!("--device {s}: expected cuda:N"))?;
-        return candle_core::Device::new_cuda(n).with_context(|| format!("--device {s} (build with --features cuda)"));
-    }
-    bail!("--device {s}: expected cpu or cuda:N")
-}
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let paths = Paths::resolve(cli.home);
@@ -31,12 +17,14 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Train(job) => train::train(paths, job),
         Cmd::Resume { run_dir, device } => train::resume(paths, run_dir, &device),
         Cmd::Features(FeaturesCmd::Train(PresetJob { preset, set, out, device })) => train::features(&paths, &preset, &set, out, &device),
-        Cmd::Sample { run_dir, steps, n, raw, seed, step, out } => inspect::sample(&run_dir, step, n, steps, raw, seed, &out),
-        Cmd::Eval { run_dir, step, n, evalnet_iterations, inception } => {
-            inspect::eval(&paths, &run_dir, step, n, evalnet_iterations, inception)
+        Cmd::Sample { run_dir, steps, n, raw, seed, step, out, device } => {
+            inspect::sample(&run_dir, step, n, steps, raw, seed, &out, &device.open()?)
         }
-        Cmd::Probe { run_dir, step, out, mfd } => inspect::probe(&paths, &run_dir, step, mfd.as_deref(), &out),
-        Cmd::Lpips { a, b, net, resize, weights } => inspect::lpips(&a, &b, net, resize, weights),
+        Cmd::Eval { run_dir, step, n, evalnet_iterations, inception, device } => {
+            inspect::eval(&paths, &run_dir, step, n, evalnet_iterations, inception, &device.open()?)
+        }
+        Cmd::Probe { run_dir, step, out, mfd, device } => inspect::probe(&paths, &run_dir, step, mfd.as_deref(), &out, &device.open()?),
+        Cmd::Lpips { a, b, net, resize, weights, device } => inspect::lpips(&a, &b, net, resize, weights, &device.open()?),
         Cmd::Data(cmd) => data::data(&paths, cmd),
         Cmd::Augment(cmd) => data::augment(&paths, cmd),
         Cmd::Sweep { file, member, dry_run, emit_slurm, cpus, time, device } => {
@@ -47,6 +35,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Tui { preset, set, start, sweep, device } => ui::tui(paths, preset, set, start, sweep, &device),
         Cmd::View { run_dirs } => Ok(ayt::tui::run_view(&run_dirs, &paths)?),
         Cmd::BenchUi { points, width, height, frames } => ui::bench_ui(points, width, height, frames),
-        Cmd::Bench { what, batch, steps } => inspect::bench(&what, batch, steps),
+        Cmd::Bench { what, batch, steps, device } => inspect::bench(&what, batch, steps, &device),
     }
 }

@@ -4,8 +4,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use candle_core::Device;
 
 use super::train::engine_for;
+use crate::cli::DeviceArg;
 use ayt::engine::Command;
 use ayt::paths::Paths;
 use ayt::sweep::runner::MemberOutcome;
@@ -18,8 +20,9 @@ pub fn sweep(
     member: Option<usize>,
     dry_run: bool,
     emit_slurm: Option<(PathBuf, usize, String)>,
-    device: &str,
+    device: &DeviceArg,
 ) -> anyhow::Result<()> {
+    let device = device.open()?;
     let spec = SweepSpec::load(file)?;
     if dry_run {
         ayt::sweep::runner::dry_run(&spec, &paths)?.iter().for_each(|line| println!("{line}"));
@@ -37,8 +40,8 @@ pub fn sweep(
     run_members(paths, device, &dir, &plan, member)
 }
 
-fn run_members(paths: Paths, device: &str, dir: &SweepDir, plan: &Plan, member: Option<usize>) -> anyhow::Result<()> {
-    let handle = engine_for(paths, device)?;
+fn run_members(paths: Paths, device: Device, dir: &SweepDir, plan: &Plan, member: Option<usize>) -> anyhow::Result<()> {
+    let handle = engine_for(paths, device);
     let outcomes = ayt::sweep::runner::run(dir, plan, member, &handle, Duration::from_secs(10));
     let _ = handle.commands.send(Command::Quit);
     let outcomes = outcomes?;

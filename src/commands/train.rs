@@ -4,26 +4,28 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
+use candle_core::Device;
 
-use super::parse_device;
-use crate::cli::PresetJob;
+use crate::cli::{DeviceArg, PresetJob};
 use ayt::config::Preset;
 use ayt::engine::{self, Command, EngineHandle, RunRequest};
 use ayt::paths::Paths;
 
 pub fn train(paths: Paths, PresetJob { preset, set, out, device }: PresetJob) -> anyhow::Result<()> {
+    let device = device.open()?;
     let p = Preset::load(&preset, &set)?;
     let request = RunRequest::New { preset: Box::new(p), preset_dir: preset.parent().map(|d| d.to_path_buf()), out };
-    run_headless(paths, &device, request)
+    run_headless(paths, device, request)
 }
 
-pub fn resume(paths: Paths, run_dir: PathBuf, device: &str) -> anyhow::Result<()> {
-    run_headless(paths, device, RunRequest::Resume { run_dir })
+pub fn resume(paths: Paths, run_dir: PathBuf, device: &DeviceArg) -> anyhow::Result<()> {
+    run_headless(paths, device.open()?, RunRequest::Resume { run_dir })
 }
 
-pub fn features(paths: &Paths, preset: &Path, set: &[String], out: Option<PathBuf>, device: &str) -> anyhow::Result<()> {
+pub fn features(paths: &Paths, preset: &Path, set: &[String], out: Option<PathBuf>, device: &DeviceArg) -> anyhow::Result<()> {
+    let device = device.open()?;
     let p = ayt::features::FeaturesPreset::load(preset, set)?;
-    let o = ayt::features::train::train(&p, paths, out, &parse_device(device)?)?;
+    let o = ayt::features::train::train(&p, paths, out, &device)?;
     eprintln!("phi {}: final loss {:.5}, {:.1} s; R^2 on held-out augmented images:", p.name, o.final_loss, o.wall_s);
     for r in o.r2_groups.iter().chain(&o.r2_labels) {
         eprintln!("  {:<14} {:>7.3}", r.name, r.value);
@@ -46,14 +48,14 @@ pub fn quit_on_ctrl_c(commands: crossbeam_channel::Sender<Command>) {
 }
 
 /// The engine on `device`, with Ctrl-C wired to stop it cleanly.
-pub fn engine_for(paths: Paths, device: &str) -> anyhow::Result<EngineHandle> {
-    let handle = engine::spawn(paths, parse_device(device)?);
+pub fn engine_for(paths: Paths, device: Device) -> EngineHandle {
+    let handle = engine::spawn(paths, device);
     quit_on_ctrl_c(handle.commands.clone());
-    Ok(handle)
+    handle
 }
 
-fn run_headless(paths: Paths, device: &str, request: RunRequest) -> anyhow::Result<()> {
-    let handle = engine_for(paths, device)?;
+fn run_headless(paths: Paths, device: Device, request: RunRequest) -> anyhow::Result<()> {
+    let handle = engine_for(paths, device);
     handle.commands.send(Command::Start(request)).context("starting the engine")?;
     let outcome = ayt::report::follow(&handle, Duration::from_secs(10));
     let _ = handle.commands.send(Command::Quit);

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use super::parse_device;
+use crate::cli::DeviceArg;
 use ayt::paths::Paths;
 use ayt::sweep::SweepSpec;
 
@@ -19,7 +19,7 @@ pub fn launcher(paths: Paths) -> anyhow::Result<()> {
     Ok(ayt::tui::run_live(opts)?)
 }
 
-pub fn tui(paths: Paths, presets: Vec<PathBuf>, set: Vec<String>, start: bool, sweep: Option<PathBuf>, device: &str) -> anyhow::Result<()> {
+pub fn tui(paths: Paths, presets: Vec<PathBuf>, set: Vec<String>, start: bool, sweep: Option<PathBuf>, device: &DeviceArg) -> anyhow::Result<()> {
     // The members' locks are held while the UI runs (a concurrent `ayt sweep` skips them).
     let (queue, _locks) = match sweep {
         Some(file) => {
@@ -28,7 +28,7 @@ pub fn tui(paths: Paths, presets: Vec<PathBuf>, set: Vec<String>, start: bool, s
         }
         None => (Vec::new(), Vec::new()),
     };
-    let opts = ayt::tui::LiveOptions { paths, device: parse_device(device)?, presets, set, start, queue };
+    let opts = ayt::tui::LiveOptions { paths, device: device.open()?, presets, set, start, queue };
     Ok(ayt::tui::run_live(opts)?)
 }
 

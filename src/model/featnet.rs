@@ -1,6 +1,6 @@
 //! A VGG-style feature network: stages of `Conv3x3 -> Norm -> ReLU`, 2x max-pooling between
 //! stages; `forward` returns every stage's activation. It is the benchmark feature net of
-//! ../shared/bench/torch_reference.py (channels 32/64/128/128, GroupNorm(8) or BatchNorm), and the
+//! `scripts/torch_reference.py` (channels 32/64/128/128, GroupNorm(8) or BatchNorm), and the
 //! shape the phi network of method.md section 6 builds on: keep it generic (config in, features out).
 
 use candle_core::{Module, Tensor};

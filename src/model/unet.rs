@@ -276,7 +276,7 @@ mod tests {
 
     #[test]
     fn benchmark_architecture_has_the_reference_parameter_count() {
-        // ../shared/bench/torch_reference.py's UNet: channels 32/64, two blocks, shift embedding.
+        // scripts/torch_reference.py's UNet: channels 32/64, two blocks, shift embedding.
         let cfg = UNetConfig { emb_mode: EmbMode::Shift, ..UNetConfig::default() };
         let vm = VarMap::new();
         let pb = ParamBuilder::new(&vm, crate::rng::stream(0, "init"), &Device::Cpu, DType::F32);

@@ -1,4 +1,5 @@
-//! The HDF5 run log, `<run>/run.h5` (schema: `docs/design.md`, "Runs on disk").
+//! The HDF5 run log, `<run>/run.h5`, schema version 1 (README's "A run folder" describes it for
+//! users):
 //!
 //! ```text
 //! attrs: schema_version (int = 1), ayt_version, preset_toml, seed (int), created_utc (RFC 3339),

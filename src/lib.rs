@@ -2,7 +2,7 @@
 //!
 //! Layers, from the bottom up (README's "How it is built" lists them with what each is for, and
 //! `tests/architecture.rs` checks that every import points down): foundations (`error`, `rng`,
-//! `runtime`, `image_io`, `progress`), `paths`, `store`, `nn`, `model`, `data`, `augment`,
+//! `runtime`, `device`, `image_io`, `progress`), `paths`, `store`, `nn`, `model`, `data`, `augment`,
 //! `config`, `sample`, `train`, `features`, `metrics`, `plot`, `engine`, `report`, `sweep`,
 //! `export`, `bench`, `tui`. Nothing below `engine` knows about a training thread, nothing below
 //! `tui` about a terminal UI.

@@ -53,7 +53,7 @@ impl Geom {
 }
 
 fn slice<'a, T: WithDType>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a [T]> {
-    super::simd::contiguous_slice(s, l, format_args!("max-pool: input"))
+    super::kernels::cpu::simd::contiguous_slice(s, l, format_args!("max-pool: input"))
 }
 
 fn pool_fwd<T: WithDType>(x: &[T], g: &Geom) -> Vec<T> {

@@ -12,7 +12,7 @@ use candle_core::{CpuStorage, CustomOp3, DType, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::im2col::Float;
-use super::norm::Act;
+use crate::nn::kernels::Act;
 
 #[derive(Clone, Copy, Debug)]
 struct Dims {

@@ -204,7 +204,7 @@ mod tests {
         self,
         tests::{max_abs_diff, randn},
     };
-    use crate::nn::im2col::conv2d_fused;
+    use crate::nn::kernels::cpu::im2col::conv2d_fused;
 
     #[test]
     fn matches_candle_conv2d_on_odd_and_even_sizes() {

@@ -50,15 +50,7 @@ impl Conv2d {
             (b, None) => b.clone(),
         };
         if x.device().is_cpu() {
-            return super::kernels::cpu::im2col::conv2d_fused(
-                x,
-                &self.weight,
-                bias.as_ref(),
-                self.stride,
-                self.padding,
-                relu,
-                self.winograd,
-            );
+            return super::kernels::cpu::conv::conv2d_fused(x, &self.weight, bias.as_ref(), self.stride, self.padding, relu, self.winograd);
         }
         let mut y = x.conv2d(&self.weight, self.padding, self.stride, 1, 1)?;
         if let Some(b) = &bias {

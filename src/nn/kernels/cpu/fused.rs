@@ -34,14 +34,14 @@ crate::avx2_dispatch! {
 }
 
 fn add_scaled_kernel<T: Float>(a: &[T], b: &[T], s: f64) -> Vec<T> {
-    let mut out = super::im2col::alloc_unset(a.len());
+    let mut out = super::gemm::alloc_unset(a.len());
     let s = super::simd::from_f64::<T>(s);
     out.par_chunks_mut(CHUNK).zip(a.par_chunks(CHUNK)).zip(b.par_chunks(CHUNK)).for_each(|((o, x), y)| add_scaled_chunk(o, x, y, s));
     out
 }
 
 fn scale_kernel<T: Float>(a: &[T], s: f64) -> Vec<T> {
-    let mut out = super::im2col::alloc_unset(a.len());
+    let mut out = super::gemm::alloc_unset(a.len());
     let s = super::simd::from_f64::<T>(s);
     out.par_chunks_mut(CHUNK).zip(a.par_chunks(CHUNK)).for_each(|(o, x)| scale_chunk(o, x, s));
     out
@@ -50,7 +50,7 @@ fn scale_kernel<T: Float>(a: &[T], s: f64) -> Vec<T> {
 /// `[B, C1, rest] ++ [B, C2, rest] -> [B, C1 + C2, rest]`, as flat per-sample blocks.
 fn cat_kernel<T: Float>(a: &[T], b: &[T], n: usize) -> Vec<T> {
     let (la, lb) = (a.len() / n.max(1), b.len() / n.max(1));
-    let mut out = super::im2col::alloc_unset(a.len() + b.len());
+    let mut out = super::gemm::alloc_unset(a.len() + b.len());
     if out.is_empty() {
         return out;
     }
@@ -64,7 +64,7 @@ fn cat_kernel<T: Float>(a: &[T], b: &[T], n: usize) -> Vec<T> {
 /// Per-sample block `[lo, lo + len)` of each `[B, stride]` row.
 fn take_kernel<T: Float>(x: &[T], n: usize, lo: usize, len: usize) -> Vec<T> {
     let stride = x.len() / n.max(1);
-    let mut out = super::im2col::alloc_unset(n * len);
+    let mut out = super::gemm::alloc_unset(n * len);
     if out.is_empty() {
         return out;
     }

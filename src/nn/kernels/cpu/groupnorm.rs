@@ -11,7 +11,7 @@ use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::im2col::Float;
+use super::simd::Float;
 use crate::nn::kernels::Act;
 
 #[derive(Clone, Copy, Debug)]

@@ -2,7 +2,9 @@
 //! differences and against the composite candle op on random inputs. `simd` holds what they
 //! share (the element trait, scratch buffers, lane sums, `avx2_dispatch!`).
 
+pub mod conv;
 pub mod fused;
+pub mod gemm;
 pub mod groupnorm;
 pub mod im2col;
 pub mod resample;

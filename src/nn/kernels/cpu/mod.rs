@@ -7,6 +7,7 @@ pub mod fused;
 pub mod gemm;
 pub mod groupnorm;
 pub mod im2col;
+pub mod maxpool;
 pub mod resample;
 pub mod simd;
 pub mod winograd;

@@ -363,7 +363,6 @@ pub fn conv2d_fused(
         candle_core::bail!("conv2d: a {k}x{k} kernel (stride {stride}, padding {pad}) does not fit a {h}x{w} input");
     }
     let g = Geometry { b, c, h, w, k, stride, pad };
-    crate::nn::flops::add_matmul(b * g.hw_out(), o, c * k * k);
     let (bias, per_sample_bias) = match bias {
         Some(t) if t.dims() == [o] => (t.contiguous()?, false),
         Some(t) if t.dims() == [b, o] => (t.contiguous()?, true),

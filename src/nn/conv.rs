@@ -2,6 +2,7 @@
 
 use candle_core::{Module, Tensor};
 
+use super::kernels::cpu;
 use super::ParamBuilder;
 use crate::Result;
 
@@ -50,7 +51,11 @@ impl Conv2d {
             (b, None) => b.clone(),
         };
         if x.device().is_cpu() {
-            return super::im2col::conv2d_fused(x, &self.weight, bias.as_ref(), self.stride, self.padding, relu, self.winograd);
+            let y = cpu::conv::conv2d_fused(x, &self.weight, bias.as_ref(), self.stride, self.padding, relu, self.winograd)?;
+            // the CPU kernel's products, counted as a direct convolution's (also under Winograd)
+            let ((b, _, ho, wo), (_, c, k, _)) = (y.dims4()?, self.weight.dims4()?);
+            super::flops::add_matmul(b * ho * wo, o, c * k * k);
+            return Ok(y);
         }
         let mut y = x.conv2d(&self.weight, self.padding, self.stride, 1, 1)?;
         if let Some(b) = &bias {

@@ -1,6 +1,7 @@
 //! Layers and ops on the gradient path. Each layer is our own type around candle ops, so a
 //! faster kernel can replace the op without touching models; each is checked against finite
-//! differences (see `gradcheck`).
+//! differences (see `gradcheck`). The layers (this folder's files) call into `kernels` (CPU
+//! custom ops in `kernels/cpu`); kernels never import a layer.
 
 pub mod attention;
 pub mod bilinear;
@@ -9,16 +10,12 @@ pub mod dropout;
 pub mod flops;
 pub mod fused;
 pub mod gradcheck;
-pub mod groupnorm_op;
-pub mod im2col;
+pub mod kernels;
 pub mod linear;
 pub mod norm;
 pub mod params;
 pub mod pool;
 pub mod resample;
-pub mod resample_op;
-pub mod simd;
-pub mod winograd;
 
 pub use attention::SelfAttention;
 pub use conv::Conv2d;

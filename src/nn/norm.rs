@@ -2,6 +2,7 @@
 
 use candle_core::{Module, Tensor};
 
+pub use super::kernels::Act;
 use super::ParamBuilder;
 use crate::Result;
 
@@ -33,19 +34,11 @@ impl GroupNorm {
     }
 }
 
-/// An activation applied after the norm's affine map (fused into one kernel on CPU).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Act {
-    Identity,
-    Silu,
-    Relu,
-}
-
 impl GroupNorm {
     /// `act(GroupNorm(x))`.
     pub fn forward_act(&self, x: &Tensor, act: Act) -> candle_core::Result<Tensor> {
         if x.device().is_cpu() && matches!(x.dtype(), candle_core::DType::F32 | candle_core::DType::F64) {
-            super::groupnorm_op::group_norm_act(x, &self.weight, &self.bias, self.groups, self.eps, act)
+            super::kernels::cpu::groupnorm::group_norm_act(x, &self.weight, &self.bias, self.groups, self.eps, act)
         } else {
             self.forward_act_composite(x, act)
         }

@@ -3,10 +3,10 @@
 
 use candle_core::{DType, Tensor, D};
 
-/// Nearest-neighbour 2x upsampling (a CPU kernel on CPU, see `resample_op`).
+/// Nearest-neighbour 2x upsampling (a CPU kernel on CPU, see `kernels::cpu::resample`).
 pub fn upsample_nearest2x(x: &Tensor) -> candle_core::Result<Tensor> {
     if x.device().is_cpu() && matches!(x.dtype(), DType::F32 | DType::F64) {
-        return super::resample_op::upsample_nearest2x(x);
+        return super::kernels::cpu::resample::upsample_nearest2x(x);
     }
     upsample_nearest2x_composite(x)
 }
@@ -23,7 +23,7 @@ pub fn max_pool2x(x: &Tensor) -> candle_core::Result<Tensor> {
     if x.device().is_cpu() && matches!(x.dtype(), DType::F32 | DType::F64) {
         let (_, _, h, w) = x.dims4()?;
         let x = if h % 2 == 1 || w % 2 == 1 { x.narrow(2, 0, h - h % 2)?.narrow(3, 0, w - w % 2)? } else { x.clone() };
-        return super::resample_op::max_pool2x(&x);
+        return super::kernels::cpu::resample::max_pool2x(&x);
     }
     max_pool2x_composite(x)
 }

@@ -11,8 +11,8 @@ use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::im2col::Float;
-use super::norm::Act;
+use super::simd::Float;
+use crate::nn::kernels::Act;
 
 #[derive(Clone, Copy, Debug)]
 struct Dims {

@@ -180,18 +180,18 @@ macro_rules! avx2_dispatch {
     ($(#[$meta:meta])* $vis:vis fn $name:ident<$T:ident>($($arg:ident : $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
         $(#[$meta])*
         #[allow(clippy::too_many_arguments)]
-        $vis fn $name<$T: $crate::nn::simd::Float>($($arg: $ty),*) $(-> $ret)? {
+        $vis fn $name<$T: $crate::nn::kernels::cpu::simd::Float>($($arg: $ty),*) $(-> $ret)? {
             #[inline(always)]
             #[allow(clippy::too_many_arguments)]
-            fn body<$T: $crate::nn::simd::Float>($($arg: $ty),*) $(-> $ret)? $body
+            fn body<$T: $crate::nn::kernels::cpu::simd::Float>($($arg: $ty),*) $(-> $ret)? $body
             #[cfg(target_arch = "x86_64")]
             {
                 #[target_feature(enable = "avx2,fma")]
                 #[allow(clippy::too_many_arguments)]
-                unsafe fn avx2<$T: $crate::nn::simd::Float>($($arg: $ty),*) $(-> $ret)? {
+                unsafe fn avx2<$T: $crate::nn::kernels::cpu::simd::Float>($($arg: $ty),*) $(-> $ret)? {
                     body($($arg),*)
                 }
-                if $crate::nn::simd::has_avx2_fma() {
+                if $crate::nn::kernels::cpu::simd::has_avx2_fma() {
                     // SAFETY: the CPU has AVX2 and FMA (checked just above).
                     return unsafe { avx2($($arg),*) };
                 }

@@ -11,202 +11,17 @@
 //!   result is bit-identical from run to run.
 //!
 //! Only the inputs that need a gradient get one (a frozen network's weights cost nothing).
+//!
+//! The column matrices come from `im2col` and the products from `gemm`; where the layer allows it
+//! and it applies, `winograd` does the forward and the input gradient instead.
 
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Shape, Tensor, WithDType};
-use gemm::Parallelism;
 use rayon::prelude::*;
 
-/// Geometry of one convolution: input [B, C, H, W], square kernel `k`, `stride`, `pad`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Geometry {
-    pub b: usize,
-    pub c: usize,
-    pub h: usize,
-    pub w: usize,
-    pub k: usize,
-    pub stride: usize,
-    pub pad: usize,
-}
-
-impl Geometry {
-    pub fn out_hw(&self) -> (usize, usize) {
-        ((self.h + 2 * self.pad - self.k) / self.stride + 1, (self.w + 2 * self.pad - self.k) / self.stride + 1)
-    }
-    /// Rows of one sample's column matrix: C * k * k.
-    pub fn ckk(&self) -> usize {
-        self.c * self.k * self.k
-    }
-    /// Columns of one sample's column matrix: Ho * Wo.
-    pub fn hw_out(&self) -> usize {
-        let (ho, wo) = self.out_hw();
-        ho * wo
-    }
-    fn is_pointwise(&self) -> bool {
-        self.k == 1 && self.stride == 1 && self.pad == 0
-    }
-    /// Output column range `[lo, hi)` whose input column `ox * s - p + kx` is inside the image.
-    #[inline]
-    fn valid_range(&self, kx: usize, wo: usize) -> (usize, usize) {
-        let (s, p) = (self.stride, self.pad);
-        // ix = ox*s + kx - p >= 0  <=>  ox >= ceil((p - kx) / s)
-        let lo = if kx >= p { 0 } else { (p - kx).div_ceil(s) };
-        // ix <= w - 1  <=>  ox <= (w - 1 + p - kx) / s
-        let hi = if self.w + p > kx { ((self.w - 1 + p - kx) / s + 1).min(wo) } else { 0 };
-        (lo.min(hi), hi)
-    }
-}
-
-pub use super::simd::Float;
-
-/// Output rows `[lo, hi)` whose input row `oy * s - p + ky` is inside the image.
-#[inline]
-fn valid_rows(g: &Geometry, ky: usize, ho: usize) -> (usize, usize) {
-    let (s, p) = (g.stride, g.pad);
-    let lo = if ky >= p { 0 } else { (p - ky).div_ceil(s) };
-    let hi = if g.h + p > ky { ((g.h - 1 + p - ky) / s + 1).min(ho) } else { 0 };
-    (lo.min(hi), hi)
-}
-
-/// For a stride-1 "same" convolution the input and output rows have the same width, so the
-/// valid part of one column-matrix row is the input plane shifted by `offset`: one block copy
-/// (or add) instead of one per output row. The entries that would read across a row's edge are
-/// the border columns `[0, lo)` and `[hi, wo)`, which the callers zero.
-struct Shift {
-    /// Range of the column-matrix row to copy, clipped to the plane.
-    start: usize,
-    end: usize,
-    /// `input index = column index + offset`.
-    offset: isize,
-}
-
-impl Shift {
-    fn new(g: &Geometry, ky: usize, kx: usize, rows: (usize, usize)) -> Shift {
-        let offset = (ky as isize - g.pad as isize) * g.w as isize + (kx as isize - g.pad as isize);
-        let plane = (g.h * g.w) as isize;
-        let start = ((rows.0 * g.w) as isize).max(-offset).max(0) as usize;
-        let end = ((rows.1 * g.w) as isize).min(plane - offset).max(start as isize) as usize;
-        Shift { start, end, offset }
-    }
-    fn src(&self) -> std::ops::Range<usize> {
-        (self.start as isize + self.offset) as usize..(self.end as isize + self.offset) as usize
-    }
-}
-
-/// Zeroes the columns `[0, lo)` and `[hi, wo)` of output rows `rows` of one column-matrix row.
-#[inline]
-fn zero_border_columns<T: Float>(row: &mut [T], wo: usize, rows: (usize, usize), (lo, hi): (usize, usize)) {
-    // column by column: the borders are one or two entries a row, and a `fill` per row was a
-    // library call each
-    for col in (0..lo).chain(hi..wo) {
-        for oy in rows.0..rows.1 {
-            row[oy * wo + col] = T::zero();
-        }
-    }
-}
-
-/// One sample's column matrix: `col[(c*k + ky)*k + kx][oy*wo + ox] = x[c][iy][ix]`, 0 outside.
-fn im2col<T: Float>(x: &[T], g: &Geometry, col: &mut [T]) {
-    let (ho, wo) = g.out_hw();
-    let (k, s, p) = (g.k, g.stride, g.pad);
-    let hwo = ho * wo;
-    let same = s == 1 && wo == g.w;
-    for c in 0..g.c {
-        let plane = &x[c * g.h * g.w..(c + 1) * g.h * g.w];
-        for ky in 0..k {
-            let rows = valid_rows(g, ky, ho);
-            for kx in 0..k {
-                let row = &mut col[((c * k + ky) * k + kx) * hwo..][..hwo];
-                let (lo, hi) = g.valid_range(kx, wo);
-                row[..rows.0 * wo].fill(T::zero());
-                row[rows.1 * wo..].fill(T::zero());
-                if lo >= hi {
-                    row.fill(T::zero());
-                    continue;
-                }
-                if same {
-                    let sh = Shift::new(g, ky, kx, rows);
-                    row[sh.start..sh.end].copy_from_slice(&plane[sh.src()]);
-                    zero_border_columns(row, wo, rows, (lo, hi));
-                    continue;
-                }
-                for oy in rows.0..rows.1 {
-                    let out = &mut row[oy * wo..(oy + 1) * wo];
-                    let iy = oy * s + ky - p;
-                    let src = &plane[iy * g.w..(iy + 1) * g.w];
-                    out[..lo].fill(T::zero());
-                    out[hi..].fill(T::zero());
-                    let ix0 = lo * s + kx - p;
-                    if s == 1 {
-                        out[lo..hi].copy_from_slice(&src[ix0..ix0 + (hi - lo)]);
-                    } else {
-                        for (j, o) in out[lo..hi].iter_mut().enumerate() {
-                            *o = src[ix0 + j * s];
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// The adjoint of `im2col`: adds every column entry back to its input pixel (`dx` zeroed first).
-/// `col` is scratch: its entries that belong to padding may be zeroed.
-fn col2im<T: Float>(col: &mut [T], g: &Geometry, dx: &mut [T]) {
-    let (ho, wo) = g.out_hw();
-    let (k, s, p) = (g.k, g.stride, g.pad);
-    let hwo = ho * wo;
-    let same = s == 1 && wo == g.w;
-    dx.fill(T::zero());
-    for c in 0..g.c {
-        let plane = &mut dx[c * g.h * g.w..(c + 1) * g.h * g.w];
-        for ky in 0..k {
-            let rows = valid_rows(g, ky, ho);
-            for kx in 0..k {
-                let row = &mut col[((c * k + ky) * k + kx) * hwo..][..hwo];
-                let (lo, hi) = g.valid_range(kx, wo);
-                if lo >= hi {
-                    continue;
-                }
-                if same {
-                    // padding entries zeroed, so the block add puts nothing across a row's edge
-                    zero_border_columns(row, wo, rows, (lo, hi));
-                    let sh = Shift::new(g, ky, kx, rows);
-                    for (d, v) in plane[sh.src()].iter_mut().zip(&row[sh.start..sh.end]) {
-                        *d += *v;
-                    }
-                    continue;
-                }
-                for oy in rows.0..rows.1 {
-                    let iy = oy * s + ky - p;
-                    let dst = &mut plane[iy * g.w..(iy + 1) * g.w];
-                    let src = &row[oy * wo + lo..oy * wo + hi];
-                    let ix0 = lo * s + kx - p;
-                    if s == 1 {
-                        for (d, v) in dst[ix0..ix0 + (hi - lo)].iter_mut().zip(src) {
-                            *d += *v;
-                        }
-                    } else {
-                        for (j, v) in src.iter().enumerate() {
-                            dst[ix0 + j * s] += *v;
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// A vector of `n` elements that the caller overwrites completely before anything reads it:
-/// zero-filling activations that a kernel then overwrites was a measurable share of the step.
-#[allow(clippy::uninit_vec)]
-pub(crate) fn alloc_unset<T: Float>(n: usize) -> Vec<T> {
-    let mut v = Vec::with_capacity(n);
-    // SAFETY: f32 and f64 have no invalid bit patterns, and every caller writes all `n` elements
-    // (a kernel's full output) before reading any.
-    unsafe { v.set_len(n) };
-    v
-}
+use super::gemm::{alloc_unset, matmul};
+use super::im2col::{col2im, im2col, Geometry};
+use super::simd::Float;
 
 crate::avx2_dispatch! {
     fn relu_in_place<T>(y: &mut [T]) {
@@ -227,51 +42,6 @@ crate::avx2_dispatch! {
     /// Per (sample, channel) sums of `dy [B, O, HW]`: the gradient of a per-sample bias.
     fn channel_sums<T>(dy: &[T], hw: usize) -> Vec<T> {
         dy.chunks(hw).map(|row| super::simd::from_f64(super::simd::sum_map(row, |v| v))).collect()
-    }
-}
-
-/// `dst[m x n] (+)= lhs[m x k] * rhs[k x n]` with explicit (row, column) strides, single-threaded
-/// (the callers parallelise over the batch).
-#[allow(clippy::too_many_arguments)]
-#[inline]
-pub(crate) fn matmul<T: Float>(
-    m: usize,
-    n: usize,
-    k: usize,
-    dst: &mut [T],
-    accumulate: bool,
-    lhs: &[T],
-    (lhs_rs, lhs_cs): (usize, usize),
-    rhs: &[T],
-    (rhs_rs, rhs_cs): (usize, usize),
-) {
-    debug_assert!(dst.len() >= m * n);
-    debug_assert!(m == 0 || k == 0 || lhs.len() > (m - 1) * lhs_rs + (k - 1) * lhs_cs);
-    debug_assert!(k == 0 || n == 0 || rhs.len() > (k - 1) * rhs_rs + (n - 1) * rhs_cs);
-    // SAFETY: the slices cover every index the strides reach (checked above in debug builds, and
-    // by construction at every call site); dst does not alias lhs or rhs.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            n as isize,
-            accumulate,
-            lhs.as_ptr(),
-            lhs_cs as isize,
-            lhs_rs as isize,
-            rhs.as_ptr(),
-            rhs_cs as isize,
-            rhs_rs as isize,
-            T::one(),
-            T::one(),
-            false,
-            false,
-            false,
-            Parallelism::None,
-        )
     }
 }
 
@@ -593,7 +363,6 @@ pub fn conv2d_fused(
         candle_core::bail!("conv2d: a {k}x{k} kernel (stride {stride}, padding {pad}) does not fit a {h}x{w} input");
     }
     let g = Geometry { b, c, h, w, k, stride, pad };
-    super::flops::add_matmul(b * g.hw_out(), o, c * k * k);
     let (bias, per_sample_bias) = match bias {
         Some(t) if t.dims() == [o] => (t.contiguous()?, false),
         Some(t) if t.dims() == [b, o] => (t.contiguous()?, true),

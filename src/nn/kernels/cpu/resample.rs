@@ -6,7 +6,7 @@ use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::im2col::Float;
+use super::simd::Float;
 
 fn slice<'a, T: candle_core::WithDType>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a [T]> {
     super::simd::contiguous_slice(s, l, format_args!("resample: input"))
@@ -96,7 +96,7 @@ crate::avx2_dispatch! {
 
 fn maxpool_fwd<T: Float>(x: &[T], p: Planes) -> Vec<T> {
     let (ho, wo) = (p.h / 2, p.w / 2);
-    let mut y = super::im2col::alloc_unset(p.n * ho * wo);
+    let mut y = super::gemm::alloc_unset(p.n * ho * wo);
     if y.is_empty() {
         return y;
     }
@@ -114,7 +114,7 @@ fn maxpool_bwd<T: Float>(x: &[T], dy: &[T], p: Planes) -> Vec<T> {
     if ho * wo == 0 {
         return vec![T::zero(); x.len()];
     }
-    let mut dx = super::im2col::alloc_unset(x.len());
+    let mut dx = super::gemm::alloc_unset(x.len());
     let per = planes_per_task(p.h * p.w);
     dx.par_chunks_mut(per * p.h * p.w).zip(x.par_chunks(per * p.h * p.w)).zip(dy.par_chunks(per * ho * wo)).for_each(|((dxs, xs), dys)| {
         for ((dxp, xp), dyp) in dxs.chunks_mut(p.h * p.w).zip(xs.chunks(p.h * p.w)).zip(dys.chunks(ho * wo)) {

@@ -4,7 +4,7 @@
 //! products `M_xi = U_xi V_xi` ([O x C] by [C x tiles]), 2.25x fewer multiply-adds than im2col's
 //! single product, and the transforms move less memory than the 9x column matrix.
 //!
-//! Only the forward uses it (the backward is the same linear map, computed by `im2col`).
+//! Only the forward uses it (the backward is the same linear map, computed by `conv` with `im2col`).
 
 use super::simd::{from_f64, Float};
 
@@ -173,7 +173,7 @@ fn conv_sample<T: Float>(xb: &[T], u: &[T], bias_b: &[T], yb: &mut [T], c: usize
         }
         for xi in 0..16 {
             let (uxi, vxi) = (&u[xi * o * c..(xi + 1) * o * c], &v[xi * c * nt..(xi + 1) * c * nt]);
-            super::im2col::matmul(o, nt, c, &mut m[xi * o * nt..(xi + 1) * o * nt], false, uxi, (c, 1), vxi, (nt, 1));
+            super::gemm::matmul(o, nt, c, &mut m[xi * o * nt..(xi + 1) * o * nt], false, uxi, (c, 1), vxi, (nt, 1));
         }
         for (oi, yo) in yb.chunks_mut(h * w).enumerate() {
             output_transform(&m[oi * nt..], o * nt, yo, h, w, bias_b[oi], relu, tmp);
@@ -187,7 +187,7 @@ pub fn conv_fwd<T: Float>(x: &[T], w: &[T], bias: &[T], b: usize, c: usize, h: u
     use rayon::prelude::*;
     let u = transform_weights(w, o, c);
     let per_sample = bias.len() == b * o && b > 1;
-    let mut y = super::im2col::alloc_unset(b * o * h * wd);
+    let mut y = super::gemm::alloc_unset(b * o * h * wd);
     y.par_chunks_mut(o * h * wd).enumerate().for_each(|(i, yb)| {
         let xb = &x[i * c * h * wd..(i + 1) * c * h * wd];
         let bias_b = if per_sample { &bias[i * o..(i + 1) * o] } else { &bias[..o] };
@@ -204,7 +204,7 @@ mod tests {
         self,
         tests::{max_abs_diff, randn},
     };
-    use crate::nn::im2col::conv2d_fused;
+    use crate::nn::kernels::cpu::conv::conv2d_fused;
 
     #[test]
     fn matches_candle_conv2d_on_odd_and_even_sizes() {

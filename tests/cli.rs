@@ -75,7 +75,8 @@ fn a_cuda_device_without_the_cuda_feature_is_one_clear_line() {
         assert_clean_failure(&o, &["--device cuda:0", "`cuda` feature", "--features cuda"]);
         assert_eq!(stderr(&o).trim().lines().count(), 1, "{args:?}: {}", stderr(&o));
         // the same from the environment
-        let o = Command::new(env!("CARGO_BIN_EXE_ayt")).args(&args).env("AYT_HOME", tmp.path()).env("AYT_DEVICE", "cuda:1").output().unwrap();
+        let o =
+            Command::new(env!("CARGO_BIN_EXE_ayt")).args(&args).env("AYT_HOME", tmp.path()).env("AYT_DEVICE", "cuda:1").output().unwrap();
         assert_clean_failure(&o, &["--device cuda:1", "`cuda` feature"]);
     }
     assert!(!run.exists(), "nothing is written before the device is opened");

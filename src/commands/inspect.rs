@@ -11,7 +11,16 @@ use ayt::model::lpips::{self, Lpips, LpipsNet};
 use ayt::paths::{Paths, RunDir};
 
 #[allow(clippy::too_many_arguments)]
-pub fn sample(run_dir: &Path, step: Option<u64>, n: usize, steps: usize, raw: bool, seed: u64, out: &Path, device: &Device) -> anyhow::Result<()> {
+pub fn sample(
+    run_dir: &Path,
+    step: Option<u64>,
+    n: usize,
+    steps: usize,
+    raw: bool,
+    seed: u64,
+    out: &Path,
+    device: &Device,
+) -> anyhow::Result<()> {
     let run = RunDir::new(run_dir);
     let written = ayt::train::checkpoint::sample_checkpoint(&run, step, n, steps, !raw, seed, device)?;
     ayt::sample::write_grid(&written, out)?;

@@ -19,7 +19,14 @@ pub fn launcher(paths: Paths) -> anyhow::Result<()> {
     Ok(ayt::tui::run_live(opts)?)
 }
 
-pub fn tui(paths: Paths, presets: Vec<PathBuf>, set: Vec<String>, start: bool, sweep: Option<PathBuf>, device: &DeviceArg) -> anyhow::Result<()> {
+pub fn tui(
+    paths: Paths,
+    presets: Vec<PathBuf>,
+    set: Vec<String>,
+    start: bool,
+    sweep: Option<PathBuf>,
+    device: &DeviceArg,
+) -> anyhow::Result<()> {
     // The members' locks are held while the UI runs (a concurrent `ayt sweep` skips them).
     let (queue, _locks) = match sweep {
         Some(file) => {

@@ -4,6 +4,7 @@ pub mod featnet;
 pub mod feature;
 pub mod inception;
 pub mod lpips;
+pub mod parity;
 pub mod phi;
 pub mod precond;
 pub mod unet;

@@ -2,7 +2,7 @@
 
 use candle_core::{Module, Tensor};
 
-use super::kernels::cpu;
+use super::kernels::{cpu, cpu_kernels_for, portable};
 use super::ParamBuilder;
 use crate::Result;
 
@@ -50,23 +50,14 @@ impl Conv2d {
             (None, Some(s)) => Some(s.clone()),
             (b, None) => b.clone(),
         };
-        if x.device().is_cpu() {
+        if cpu_kernels_for(x) {
             let y = cpu::conv::conv2d_fused(x, &self.weight, bias.as_ref(), self.stride, self.padding, relu, self.winograd)?;
             // the CPU kernel's products, counted as a direct convolution's (also under Winograd)
             let ((b, _, ho, wo), (_, c, k, _)) = (y.dims4()?, self.weight.dims4()?);
             super::flops::add_matmul(b * ho * wo, o, c * k * k);
             return Ok(y);
         }
-        let mut y = x.conv2d(&self.weight, self.padding, self.stride, 1, 1)?;
-        if let Some(b) = &bias {
-            let b = if b.rank() == 1 { b.reshape((1, o, 1, 1))? } else { b.reshape((b.dim(0)?, o, 1, 1))? };
-            y = y.broadcast_add(&b)?;
-        }
-        if relu {
-            y.relu()
-        } else {
-            Ok(y)
-        }
+        portable::conv2d(x, &self.weight, bias.as_ref(), self.stride, self.padding, relu)
     }
 
     /// This convolution followed by a per-output-channel affine map `y * scale + shift` (an

@@ -1,19 +1,20 @@
 //! The UNet's glue ops: the residual join `(a + b) * s` and the channel concatenation of a skip
 //! connection. CPU f32 and f64 tensors go to the kernels of `kernels::cpu::fused`; anything else
-//! (another device or dtype, shapes a kernel does not take) to candle's ops.
+//! (another device or dtype, shapes a kernel does not take) to `kernels::portable`'s.
 
-use candle_core::{DType, Tensor};
+use candle_core::Tensor;
 
 use super::kernels::cpu::fused;
+use super::kernels::portable;
 
 fn cpu_float(t: &Tensor) -> bool {
-    t.device().is_cpu() && matches!(t.dtype(), DType::F32 | DType::F64)
+    super::kernels::cpu_kernels_for(t)
 }
 
 /// `(a + b) * s` for two tensors of one shape.
 pub fn add_scaled(a: &Tensor, b: &Tensor, s: f64) -> candle_core::Result<Tensor> {
     if !cpu_float(a) || a.dims() != b.dims() || a.dtype() != b.dtype() {
-        return (a + b)? * s;
+        return portable::add_scaled(a, b, s);
     }
     fused::add_scaled(a, b, s)
 }
@@ -24,7 +25,7 @@ pub fn cat_channels(a: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
     // an empty side would leave the kernel's per-sample chunks unpaired (and its output unwritten)
     let empty = a.elem_count() == 0 || b.elem_count() == 0;
     if !cpu_float(a) || !same_rest || a.dtype() != b.dtype() || empty {
-        return Tensor::cat(&[a, b], 1);
+        return portable::cat_channels(a, b);
     }
     fused::cat_channels(a, b)
 }
@@ -33,6 +34,7 @@ pub fn cat_channels(a: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
 mod tests {
     use super::*;
     use crate::nn::gradcheck::tests::{max_abs_diff, randn};
+    use candle_core::DType;
 
     #[test]
     fn cat_with_an_empty_side_is_the_other_side() {

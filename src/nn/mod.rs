@@ -14,6 +14,7 @@ pub mod kernels;
 pub mod linear;
 pub mod norm;
 pub mod params;
+pub mod parity;
 pub mod pool;
 pub mod resample;
 

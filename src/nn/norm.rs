@@ -3,6 +3,7 @@
 use candle_core::{Module, Tensor};
 
 pub use super::kernels::Act;
+use super::kernels::{cpu_kernels_for, portable};
 use super::ParamBuilder;
 use crate::Result;
 
@@ -21,43 +22,21 @@ impl GroupNorm {
         }
         Ok(GroupNorm { weight: pb.constant("weight", &[channels], 1.0)?, bias: pb.constant("bias", &[channels], 0.0)?, groups, eps: 1e-5 })
     }
-
-    /// Normalise only (no affine), shared with layers that apply their own scale and shift.
-    pub fn normalize(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let (b, c, h, w) = x.dims4()?;
-        let xg = x.reshape((b, self.groups, (c / self.groups) * h * w))?;
-        let mean = xg.mean_keepdim(2)?;
-        let centered = xg.broadcast_sub(&mean)?;
-        let var = centered.sqr()?.mean_keepdim(2)?;
-        let normed = centered.broadcast_div(&(var + self.eps)?.sqrt()?)?;
-        normed.reshape((b, c, h, w))
-    }
 }
 
 impl GroupNorm {
     /// `act(GroupNorm(x))`.
     pub fn forward_act(&self, x: &Tensor, act: Act) -> candle_core::Result<Tensor> {
-        if x.device().is_cpu() && matches!(x.dtype(), candle_core::DType::F32 | candle_core::DType::F64) {
+        if cpu_kernels_for(x) {
             super::kernels::cpu::groupnorm::group_norm_act(x, &self.weight, &self.bias, self.groups, self.eps, act)
         } else {
-            self.forward_act_composite(x, act)
+            portable::group_norm_act(x, &self.weight, &self.bias, self.groups, self.eps, act)
         }
     }
 
-    /// The same as `forward_act`, written with candle's ops (the reference for the fused kernel).
+    /// The same as `forward_act` by the portable kernel (the reference for the CPU kernel).
     pub fn forward_act_composite(&self, x: &Tensor, act: Act) -> candle_core::Result<Tensor> {
-        let y = self.forward_composite(x)?;
-        match act {
-            Act::Identity => Ok(y),
-            Act::Silu => y.silu(),
-            Act::Relu => y.relu(),
-        }
-    }
-
-    fn forward_composite(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let c = x.dim(1)?;
-        let y = self.normalize(x)?;
-        y.broadcast_mul(&self.weight.reshape((1, c, 1, 1))?)?.broadcast_add(&self.bias.reshape((1, c, 1, 1))?)
+        portable::group_norm_act(x, &self.weight, &self.bias, self.groups, self.eps, act)
     }
 }
 

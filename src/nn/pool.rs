@@ -1,29 +1,12 @@
 //! Max-pooling with any kernel and stride (AlexNet uses kernel 3, stride 2). candle 0.11's own
 //! `max_pool2d` has a wrong backward, and none at all when the kernel differs from the stride.
 //!
-//! On CPU the custom op of `kernels::cpu::maxpool`, with PyTorch's semantics at ties (each
-//! window's gradient goes to its first maximum). Other devices fall back to strided views and
-//! `max` (correct except at exact ties).
+//! On CPU the custom op of `kernels::cpu::maxpool`, on other devices `kernels::portable`'s, both
+//! with PyTorch's semantics at ties (each window's gradient goes to its first maximum).
 
 use candle_core::{Tensor, D};
 
-/// `x.narrow(dim, start, ..)` taking `count` elements `stride` apart: `start + stride * i`.
-fn strided(x: &Tensor, dim: usize, start: usize, count: usize, stride: usize) -> candle_core::Result<Tensor> {
-    let len = x.dim(dim)?;
-    let span = stride * (count - 1) + 1;
-    let v = x.narrow(dim, start, span)?;
-    if stride == 1 {
-        return Ok(v);
-    }
-    // pad to stride * count so the view reshapes to [.., count, stride, ..]; index 0 of the
-    // stride axis is never a padded element.
-    let v = v.pad_with_zeros(dim, 0, stride * count - span)?;
-    let mut shape = v.dims().to_vec();
-    shape[dim] = count;
-    shape.insert(dim + 1, stride);
-    debug_assert!(start + span <= len);
-    v.reshape(shape)?.narrow(dim + 1, 0, 1)?.squeeze(dim + 1)
-}
+use super::kernels::portable::{self, strided};
 
 /// Max-pooling over `k x k` windows with stride `stride`, no padding, floor mode (PyTorch's
 /// `MaxPool2d(k, stride)`): [B,C,H,W] -> [B,C,(H-k)/s+1,(W-k)/s+1].
@@ -32,21 +15,10 @@ pub fn max_pool2d(x: &Tensor, k: usize, stride: usize) -> candle_core::Result<Te
     if k == 0 || stride == 0 || h < k || w < k {
         candle_core::bail!("max_pool2d: kernel {k}, stride {stride} does not fit an input of {h}x{w}");
     }
-    if !x.device().is_cpu() {
-        return max_pool2d_views(x, k, stride);
+    if !super::kernels::cpu_kernels_for(x) {
+        return portable::max_pool2d(x, k, stride);
     }
     super::kernels::cpu::maxpool::max_pool2d(x, k, stride)
-}
-
-/// The same as separable strided views and `max` (any device; at exact ties, every tied
-/// element gets the gradient).
-pub fn max_pool2d_views(x: &Tensor, k: usize, stride: usize) -> candle_core::Result<Tensor> {
-    let (_, _, h, w) = x.dims4()?;
-    let (ho, wo) = ((h - k) / stride + 1, (w - k) / stride + 1);
-    let cols: Vec<Tensor> = (0..k).map(|dx| strided(x, 3, dx, wo, stride)).collect::<candle_core::Result<_>>()?;
-    let xw = Tensor::stack(&cols, D::Minus1)?.max(D::Minus1)?; // [B,C,H,wo]
-    let rows: Vec<Tensor> = (0..k).map(|dy| strided(&xw, 2, dy, ho, stride)).collect::<candle_core::Result<_>>()?;
-    Tensor::stack(&rows, D::Minus1)?.max(D::Minus1)
 }
 
 /// Average pooling over `k x k` windows, stride `stride`, zero padding `pad`, padded zeros
@@ -101,15 +73,15 @@ mod tests {
     }
 
     #[test]
-    fn views_fallback_agrees_with_the_cpu_op() {
+    fn the_portable_fallback_agrees_with_the_cpu_op() {
         for (h, w, k, s) in [(7, 7, 3, 2), (8, 6, 2, 2), (9, 9, 3, 1)] {
             // (seed 77 draws a window whose two largest values are within the finite-difference step)
             let x = randn(&[2, 3, h, w], 170 + h as u64);
             let a = max_pool2d(&x, k, s).unwrap().flatten_all().unwrap().to_vec1::<f64>().unwrap();
-            let b = max_pool2d_views(&x, k, s).unwrap().flatten_all().unwrap().to_vec1::<f64>().unwrap();
+            let b = portable::max_pool2d(&x, k, s).unwrap().flatten_all().unwrap().to_vec1::<f64>().unwrap();
             assert_eq!(a, b);
-            let g = check(&|ts: &[Tensor]| max_pool2d_views(&ts[0], k, s), &[x], 30, 1e-6, 71).unwrap();
-            assert!(g.max_err < 1e-6, "views h{h} w{w}: {}", g.max_err);
+            let g = check(&|ts: &[Tensor]| portable::max_pool2d(&ts[0], k, s), &[x], 30, 1e-6, 71).unwrap();
+            assert!(g.max_err < 1e-6, "portable h{h} w{w}: {}", g.max_err);
         }
     }
 }

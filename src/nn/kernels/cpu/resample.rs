@@ -257,20 +257,19 @@ mod tests {
         self,
         tests::{max_abs_diff, randn},
     };
-    use crate::nn::resample;
 
     #[test]
     fn match_the_composite_ops_and_finite_differences() {
         for dt in [DType::F64, DType::F32] {
             let x = randn(&[2, 3, 6, 4], 1).to_dtype(dt).unwrap();
-            assert_eq!(max_abs_diff(&max_pool2x(&x).unwrap(), &resample::max_pool2x_composite(&x).unwrap()), 0.0);
-            assert_eq!(max_abs_diff(&upsample_nearest2x(&x).unwrap(), &resample::upsample_nearest2x_composite(&x).unwrap()), 0.0);
+            assert_eq!(max_abs_diff(&max_pool2x(&x).unwrap(), &crate::nn::kernels::portable::max_pool2x(&x).unwrap()), 0.0);
+            assert_eq!(max_abs_diff(&upsample_nearest2x(&x).unwrap(), &crate::nn::kernels::portable::upsample_nearest2x(&x).unwrap()), 0.0);
         }
         for shape in [[2, 3, 6, 4], [2, 3, 7, 5], [1, 2, 3, 3]] {
             let x = randn(&shape, 2);
             let g = gradcheck::check(&|ts: &[Tensor]| max_pool2x(&ts[0]), std::slice::from_ref(&x), 40, 1e-6, 3).unwrap();
             assert!(g.max_err < 1e-6, "max-pool {shape:?}: {}", g.max_err);
-            assert_eq!(max_abs_diff(&max_pool2x(&x).unwrap(), &resample::max_pool2x_composite(&x).unwrap()), 0.0, "{shape:?}");
+            assert_eq!(max_abs_diff(&max_pool2x(&x).unwrap(), &crate::nn::kernels::portable::max_pool2x(&x).unwrap()), 0.0, "{shape:?}");
         }
         let x = randn(&[2, 3, 6, 4], 2);
         let g = gradcheck::check(&|ts: &[Tensor]| upsample_nearest2x(&ts[0]), std::slice::from_ref(&x), 40, 1e-6, 4).unwrap();

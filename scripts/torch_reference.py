@@ -1,5 +1,7 @@
-# Copied from ../shared/bench/torch_reference.py (the project's PyTorch CPU reference for issue 8),
-# unchanged below this header; scripts/bench_vs_torch.py runs it beside `ayt bench`.
+# Copied from ../shared/bench/torch_reference.py (the project's PyTorch CPU reference for issue 8);
+# scripts/bench_vs_torch.py runs it beside `ayt bench`. Changed only by the options for the GPU
+# check (scripts/gpu_check.sh): `--device cuda` (the device synchronised at every clock reading)
+# and `--precision bf16` (the forwards under bf16 autocast); without them it is the original.
 """PyTorch CPU reference for the performance goal of `ayt`.
 
 Defines the benchmark UNet (EDM-preconditioned, 28x28x1, channels 32/64, two residual blocks per level,
@@ -10,10 +12,30 @@ forward on two batches plus the gradient w.r.t. its input, as the MFD loss needs
 Usage:  python torch_reference.py unet BATCH STEPS      python torch_reference.py feat BATCH ITERS
 Needs:  pip install torch   (in a venv; the default wheel is large, the CPU is what is used).
 """
-import math, sys, time
+import contextlib, math, sys, time
 import torch, torch.nn as nn, torch.nn.functional as F
-torch.set_num_threads(2)
+
+def option(name, default):
+    """Removes `--name VALUE` from argv and returns VALUE."""
+    if name in sys.argv:
+        i = sys.argv.index(name); value = sys.argv[i + 1]; del sys.argv[i:i + 2]; return value
+    return default
+
+DEVICE = torch.device(option("--device", "cpu"))
+PRECISION = option("--precision", "fp32")
+if DEVICE.type == "cpu":
+    torch.set_num_threads(2)
 SIGMA_DATA, SIGMA_MIN = 0.5, 0.002
+
+def clock():
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter()
+
+def autocast():
+    if PRECISION == "bf16":
+        return torch.autocast(DEVICE.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 class ResBlock(nn.Module):
     def __init__(s, cin, cout, ed):
@@ -68,30 +90,33 @@ def karras(n, smin=SIGMA_MIN, smax=80.0, rho=7.0):
 
 def bench_unet(B, steps):
     torch.manual_seed(0)
-    m = UNet(); opt = torch.optim.AdamW(m.parameters(), lr=2e-4, weight_decay=0.0)
+    m = UNet().to(DEVICE); opt = torch.optim.AdamW(m.parameters(), lr=2e-4, weight_decay=0.0)
     npar = sum(p.numel() for p in m.parameters())
     ks = karras(18); idx = torch.randint(0, 17, (B,))
     s_lo, s_hi = ks[idx], ks[idx + 1]
     x0 = torch.rand(B, 1, 28, 28) * 2 - 1; z = torch.randn(B, 1, 28, 28)
+    x0, z, s_lo, s_hi = (v.to(DEVICE) for v in (x0, z, s_lo, s_hi))
     x_hi = x0 + z * s_hi[:, None, None, None]; x_lo = x0 + z * s_lo[:, None, None, None]
     c = 0.00054 * math.sqrt(784)
     tt, t1s, t2s, t3s, t4s = [], [], [], [], []
     for i in range(steps + 2):
-        t0 = time.perf_counter()
-        pred = m.denoise(x_hi, s_hi)
-        t1 = time.perf_counter()
-        with torch.no_grad():
+        t0 = clock()
+        with autocast():
+            pred = m.denoise(x_hi, s_hi)
+        t1 = clock()
+        with torch.no_grad(), autocast():
             target = m.denoise(x_lo, s_lo)
-        t2 = time.perf_counter()
-        d2 = ((pred - target) ** 2).flatten(1).sum(1)
+        t2 = clock()
+        d2 = ((pred.float() - target.float()) ** 2).flatten(1).sum(1)
         loss = ((torch.sqrt(d2 + c * c) - c) / (s_hi - s_lo)).mean()
         opt.zero_grad(set_to_none=True)
-        t3a = time.perf_counter(); loss.backward(); t3 = time.perf_counter()
-        opt.step(); t4 = time.perf_counter()
+        t3a = clock(); loss.backward(); t3 = clock()
+        opt.step(); t4 = clock()
         if i >= 2:
             tt.append(t4 - t0); t1s.append(t1 - t0); t2s.append(t2 - t1); t3s.append(t3 - t3a); t4s.append(t4 - t3)
     med = lambda v: sorted(v)[len(v) // 2] * 1e3
-    print(f"TORCH UNET B={B} params={npar} step_ms(median of {steps})={med(tt):.1f} [min {min(tt)*1e3:.1f}] fwd1={med(t1s):.1f} fwd2(no_grad)={med(t2s):.1f} bwd={med(t3s):.1f} opt={med(t4s):.1f} ms ({B/med(tt)*1e3:.1f} img/s) loss={loss.item():.4f}")
+    peak = f" peak_gpu_mib={torch.cuda.max_memory_allocated() / 2**20:.0f}" if DEVICE.type == "cuda" else ""
+    print(f"TORCH UNET B={B} params={npar} step_ms(median of {steps})={med(tt):.1f} [min {min(tt)*1e3:.1f}] fwd1={med(t1s):.1f} fwd2(no_grad)={med(t2s):.1f} bwd={med(t3s):.1f} opt={med(t4s):.1f} ms ({B/med(tt)*1e3:.1f} img/s) loss={loss.item():.4f}{peak}")
 
 class FeatNet(nn.Module):
     def __init__(s, chans=(32, 64, 128, 128), bn=False):
@@ -108,24 +133,25 @@ class FeatNet(nn.Module):
         return out
 
 def bench_feat(B, iters, bn):
-    net = FeatNet(bn=bn).eval()
+    net = FeatNet(bn=bn).eval().to(DEVICE)
     for p in net.parameters(): p.requires_grad_(False)
-    x = torch.randn(B, 1, 28, 28, requires_grad=True); y = torch.randn(B, 1, 28, 28)
+    x = torch.randn(B, 1, 28, 28).to(DEVICE).requires_grad_(True); y = torch.randn(B, 1, 28, 28).to(DEVICE)
     tf, tb = [], []
     for i in range(iters + 2):
-        t0 = time.perf_counter()
-        fx = net(x)
-        with torch.no_grad(): fy = net(y)
-        loss = sum(((a - r) ** 2).mean() for a, r in zip(fx, fy))
-        t1 = time.perf_counter()
+        t0 = clock()
+        with autocast():
+            fx = net(x)
+        with torch.no_grad(), autocast(): fy = net(y)
+        loss = sum(((a.float() - r.float()) ** 2).mean() for a, r in zip(fx, fy))
+        t1 = clock()
         gx, = torch.autograd.grad(loss, x)
-        t2 = time.perf_counter()
+        t2 = clock()
         if i >= 2: tf.append(t1 - t0); tb.append(t2 - t1)
     med = lambda v: sorted(v)[len(v) // 2] * 1e3
     print(f"TORCH FEAT bn={bn} frozen B={B} fwd(x2)={med(tf):.1f} ms bwd(input grad)={med(tb):.1f} ms total={med(tf)+med(tb):.1f} ms")
 
 if __name__ == "__main__":
-    print("torch", torch.__version__, "threads", torch.get_num_threads(), "mkldnn", torch.backends.mkldnn.is_available())
+    print("torch", torch.__version__, "threads", torch.get_num_threads(), "mkldnn", torch.backends.mkldnn.is_available(), "device", DEVICE, "precision", PRECISION)
     what = sys.argv[1] if len(sys.argv) > 1 else "unet"
     if what == "unet": bench_unet(int(sys.argv[2]), int(sys.argv[3]))
     elif what == "feat":

@@ -109,8 +109,8 @@ pub struct HistRow {
     pub counts: Vec<u64>,
 }
 
-/// A histogram probe result: what a future `Event::TangentHistograms` carries, and what `ayt
-/// view` reads from `run.h5`'s `/hist`.
+/// A histogram probe result: one histogram of an `Event::Probe` (the live run), or the latest
+/// row of one in `run.h5`'s `/hist` (what `ayt view` reads).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ProbeHist {
     pub name: String,
@@ -621,6 +621,31 @@ mod tests {
         assert_eq!(evals["fd_evalnet_1step"].kimg, vec![0.64, 1.28]);
         assert_eq!(evals["disk_in_range_1step"].step, vec![10.0]);
         assert!(app.log.back().unwrap().contains("eval at step 20"));
+    }
+
+    #[test]
+    fn probe_and_eval_events_reach_the_live_run_not_the_shown_one() {
+        use crate::metrics::hist::{Histogram, Summary};
+        let mut app = App::new(Launcher::new(vec![], vec![]));
+        started(&mut app);
+        // A run opened from disk beside it, and shown.
+        app.add_view_run(RunData::new("old", Some("/r/old".into()), RunState::Viewing));
+        app.selected = 1;
+        let hist = |counts: Vec<i64>| Histogram { edges: vec![0.0, 0.5, 1.0], counts };
+        app.on_event(Event::Probe {
+            step: 7,
+            hists: vec![
+                ("tangent/mfd/rho".into(), hist(vec![2, 1]), Summary::of(&[0.1, 0.2, 0.7])),
+                ("tangent/l2/toward_t1".into(), hist(vec![-1, 4]), Summary::of(&[0.6, 0.8])),
+            ],
+        });
+        app.on_event(Event::Eval { step: 7, kimg: 0.2, values: vec![("fd_evalnet_1step".into(), 3.5)] });
+        let live = app.live_run().unwrap();
+        assert_eq!(live.hists["tangent/mfd/rho"], HistRow { step: 7, edges: vec![0.0, 0.5, 1.0], counts: vec![2, 1] });
+        assert_eq!(live.hists["tangent/l2/toward_t1"].counts, vec![0, 4], "negative counts clamp to 0");
+        assert_eq!(live.evals["fd_evalnet_1step"].raw, vec![3.5]);
+        assert!(app.runs[1].hists.is_empty() && app.runs[1].evals.is_empty(), "the shown run read from disk is untouched");
+        assert!(app.log.iter().any(|l| l == "probe at step 7"));
     }
 
     #[test]

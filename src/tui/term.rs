@@ -310,7 +310,6 @@ struct Loop {
     log_written: u64,
     viewed: HashMap<PathBuf, Option<SystemTime>>,
     last_reload: Instant,
-    live_mtime: Option<SystemTime>,
 }
 
 impl Loop {
@@ -357,36 +356,11 @@ impl Loop {
             return;
         }
         self.last_reload = Instant::now();
-        self.poll_live_probes();
         let changed: Vec<PathBuf> = self.viewed.iter().filter(|(d, t)| mtime(d) != **t).map(|(d, _)| d.clone()).collect();
         for d in changed {
             let selected = self.app.selected;
             self.open_run(&d);
             self.app.selected = selected;
-        }
-    }
-
-    /// Histograms and eval metrics of the live run, as the engine logs them to `run.h5` (the
-    /// engine has no probe event yet): re-read when the file changes.
-    fn poll_live_probes(&mut self) {
-        let Some(idx) = self.app.live else { return };
-        let Some(dir) = self.app.runs.get(idx).and_then(|r| r.dir.clone()) else { return };
-        let t = mtime(&dir);
-        if t.is_none() || t == self.live_mtime {
-            return;
-        }
-        self.live_mtime = t;
-        let Ok(log) = RunLog::open(dir.join(crate::paths::LOG_FILE)) else { return };
-        let mut probes = RunData::new("", None, RunState::Viewing);
-        if read_probes(&log, &mut probes).is_ok() {
-            if let Some(run) = self.app.runs.get_mut(idx) {
-                if !probes.hists.is_empty() {
-                    run.hists = probes.hists;
-                }
-                if !probes.evals.is_empty() {
-                    run.evals = probes.evals;
-                }
-            }
         }
     }
 
@@ -543,7 +517,6 @@ pub fn run_live(opts: LiveOptions) -> Result<()> {
         log_written: 0,
         viewed: HashMap::new(),
         last_reload: Instant::now(),
-        live_mtime: None,
     };
     let result = run_loop(&mut terminal, &mut lp, handle.events.clone(), captured, raw_rx);
     let _ = handle.commands.send(Command::Quit);
@@ -573,17 +546,7 @@ pub fn run_view(dirs: &[PathBuf], paths: &Paths) -> Result<()> {
     let (raw_tx, raw_rx) = unbounded();
     let log_file = open_log_file(&paths.home);
     let (mut terminal, guard, captured) = setup()?;
-    let mut lp = Loop {
-        app,
-        commands: None,
-        raw_tx,
-        raw_busy: false,
-        log_file,
-        log_written: 0,
-        viewed,
-        last_reload: Instant::now(),
-        live_mtime: None,
-    };
+    let mut lp = Loop { app, commands: None, raw_tx, raw_busy: false, log_file, log_written: 0, viewed, last_reload: Instant::now() };
     let result = run_loop(&mut terminal, &mut lp, never(), captured, raw_rx);
     lp.flush_log();
     drop(terminal);

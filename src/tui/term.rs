@@ -1,5 +1,6 @@
-//! The event loop, the only impure part of the UI: terminal setup and restore (on quit, error
-//! and panic), stray output capture, and a select over input, engine events and a tick.
+//! The event loop, the only part of the UI that touches the terminal: terminal setup and
+//! restore (on quit, error and panic), stray output capture, and a select over input, engine
+//! events and a tick. Reading runs from disk is `runs`'s job.
 //!
 //! While the UI runs, file descriptors 1 and 2 point into a pipe: whatever a library prints
 //! (or a panicking engine thread reports) becomes a line in the log pane and in
@@ -21,13 +22,13 @@ use crossterm::terminal::{disable_raw_mode, enable_raw_mode, EnterAlternateScree
 use ratatui::backend::CrosstermBackend;
 use ratatui::Terminal;
 
-use super::app::{App, Grid, HistRow, Launcher, PresetEntry, RunData, RunEntry, RunState};
+use super::app::{App, Grid, Launcher};
 use super::keys::{handle_key, Effect};
 use super::render;
-use crate::config::Preset;
+use super::runs::{discover_presets, discover_runs, load_run, mtime};
 use crate::engine::{self, Command, Event, RunRequest};
 use crate::paths::Paths;
-use crate::store::{RunLog, SampleGrid};
+use crate::store::SampleGrid;
 use crate::{Error, Result};
 
 /// Shortest time between two frames (about 30 frames/s).
@@ -171,129 +172,6 @@ fn input_thread(stop: Arc<AtomicBool>) -> Receiver<TermEvent> {
         })
         .ok();
     rx
-}
-
-// ------------------------------------------------------------------------------ disk reading
-
-/// Presets: the named files, then `presets/` here, then `<config dir>/presets` (phi presets,
-/// which `ayt features train` takes, and sweep files, which `ayt sweep` takes, are skipped).
-pub fn discover_presets(named: &[PathBuf], set: &[String]) -> Vec<PresetEntry> {
-    let mut entries: Vec<PresetEntry> = named
-        .iter()
-        .map(|p| {
-            let mut e = PresetEntry::load(p.clone());
-            if !set.is_empty() {
-                e.preset = Preset::load(p, set).map_err(|e| e.to_string());
-            }
-            e
-        })
-        .collect();
-    let mut dirs = vec![PathBuf::from("presets")];
-    if let Some(d) = directories::ProjectDirs::from("", "", "ayt") {
-        dirs.push(d.config_dir().join("presets"));
-    }
-    for dir in dirs {
-        let Ok(rd) = std::fs::read_dir(&dir) else { continue };
-        let mut files: Vec<PathBuf> =
-            rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "toml")).collect();
-        files.sort();
-        for f in files {
-            let text = std::fs::read_to_string(&f).unwrap_or_default();
-            let other_job = crate::config::is_features_preset(&text) || crate::config::is_sweep_preset(&text);
-            if other_job || entries.iter().any(|e| e.path == f) {
-                continue;
-            }
-            entries.push(PresetEntry::load(f));
-        }
-    }
-    entries
-}
-
-/// Run folders under `<home>/runs`, newest first.
-pub fn discover_runs(paths: &Paths) -> Vec<RunEntry> {
-    let Ok(rd) = std::fs::read_dir(paths.runs()) else { return Vec::new() };
-    let mut dirs: Vec<(SystemTime, PathBuf)> = rd
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|d| d.join(crate::paths::LOG_FILE).exists())
-        .map(|d| (std::fs::metadata(d.join(crate::paths::LOG_FILE)).and_then(|m| m.modified()).unwrap_or(SystemTime::UNIX_EPOCH), d))
-        .collect();
-    dirs.sort_by_key(|d| std::cmp::Reverse(d.0));
-    dirs.into_iter()
-        .map(|(_, dir)| {
-            let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            let mut summary = String::new();
-            let ckpts = crate::paths::RunDir::new(&dir).checkpoints().unwrap_or_default();
-            let ckpt_list: Vec<String> = ckpts.iter().map(|s| s.to_string()).collect();
-            summary.push_str(&format!(
-                "checkpoints: {}\nenter: open read-only · r: resume from the latest checkpoint\n\n",
-                if ckpt_list.is_empty() { "none".to_string() } else { ckpt_list.join(", ") }
-            ));
-            summary.push_str(&std::fs::read_to_string(dir.join(crate::paths::PRESET_FILE)).unwrap_or_default());
-            RunEntry { dir, name, summary }
-        })
-        .collect()
-}
-
-/// Reads a run folder's `run.h5` into dashboard data.
-pub fn load_run(dir: &Path) -> Result<RunData> {
-    let path = if dir.is_file() { dir.to_path_buf() } else { dir.join(crate::paths::LOG_FILE) };
-    let dir = if dir.is_file() { dir.parent().unwrap_or(dir).to_path_buf() } else { dir.to_path_buf() };
-    let log = RunLog::open(&path)?;
-    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| dir.display().to_string());
-    let mut run = RunData::new(name, Some(dir), RunState::Viewing);
-    if let Ok(meta) = log.meta() {
-        if let Ok(p) = Preset::parse(&meta.preset_toml, &path, &[]) {
-            run.progress.total = p.train.iterations;
-        }
-    }
-    let names = log.scalar_names()?;
-    if names.iter().any(|n| n == "loss") {
-        let s = log.scalar("loss")?;
-        for i in 0..s.len() {
-            run.loss.push(s.step[i] as f64, s.kimg[i], s.value[i]);
-        }
-        if let (Some(&step), Some(&kimg), Some(&wall)) = (s.step.last(), s.kimg.last(), s.wall.last()) {
-            run.progress.step = step.max(0) as u64;
-            run.progress.kimg = kimg;
-            run.progress.wall_s = wall;
-        }
-    }
-    if names.iter().any(|n| n == "img_per_s") {
-        run.progress.img_per_s = log.scalar("img_per_s")?.value.last().copied().unwrap_or(0.0);
-    }
-    read_probes(&log, &mut run)?;
-    if let Some((step, grid)) = log.last_samples()? {
-        run.samples_ema = Some(Grid { step: step.max(0) as u64, grid });
-    }
-    if run.progress.total > 0 && run.progress.step >= run.progress.total {
-        run.state = RunState::Finished;
-    }
-    Ok(run)
-}
-
-/// Reads the evaluation metrics and the latest row of each histogram into `run`.
-fn read_probes(log: &RunLog, run: &mut RunData) -> Result<()> {
-    for name in log.eval_names()? {
-        let e = log.eval(&name)?;
-        let mut h = super::series::History::default();
-        for i in 0..e.step.len() {
-            h.push(e.step[i] as f64, e.kimg[i], e.value[i]);
-        }
-        run.evals.insert(name, h);
-    }
-    for name in log.hist_names()? {
-        let h = log.hist(&name)?;
-        if let (Some(&step), Some(edges), Some(counts)) = (h.step.last(), h.edges.last(), h.counts.last()) {
-            let row = HistRow { step: step.max(0) as u64, edges: edges.clone(), counts: counts.iter().map(|&c| c.max(0) as u64).collect() };
-            run.hists.insert(name, row);
-        }
-    }
-    Ok(())
-}
-
-fn mtime(dir: &Path) -> Option<SystemTime> {
-    let p = if dir.is_file() { dir.to_path_buf() } else { dir.join(crate::paths::LOG_FILE) };
-    std::fs::metadata(p).and_then(|m| m.modified()).ok()
 }
 
 // -------------------------------------------------------------------------------- event loop
@@ -552,53 +430,4 @@ pub fn run_view(dirs: &[PathBuf], paths: &Paths) -> Result<()> {
     drop(terminal);
     drop(guard);
     result
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::{RunLogWriter, RunMeta};
-
-    #[test]
-    fn load_run_reads_what_the_engine_logs() {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().join("run-a");
-        std::fs::create_dir_all(&dir).unwrap();
-        let preset = "name = \"a\"\n[data]\ndataset = \"disks\"\n[train]\nmode = \"ect\"\nbatch_size = 4\niterations = 30\n";
-        let w = RunLogWriter::create(dir.join(crate::paths::LOG_FILE), &RunMeta::new(preset, 0, "disks", "00")).unwrap();
-        for s in 1..=30 {
-            w.scalar("loss", s, s as f64 * 0.004, s as f64 * 0.1, 1.0 / s as f64).unwrap();
-            w.scalar("img_per_s", s, s as f64 * 0.004, s as f64 * 0.1, 40.0).unwrap();
-        }
-        w.hist("tangent/mfd/rho", 10, vec![0.0, 0.5, 1.0], vec![3, 1]).unwrap();
-        w.hist("tangent/mfd/rho", 20, vec![0.0, 0.5, 1.0], vec![1, 3]).unwrap();
-        w.eval("fd", 30, 0.12, 42.0, vec![("extractor".into(), "test".into())]).unwrap();
-        w.samples(30, vec![128; 4 * 8 * 8], 4, 8, 8, 1).unwrap();
-        w.close().unwrap();
-
-        let run = load_run(&dir).unwrap();
-        assert_eq!(run.name, "run-a");
-        assert_eq!(run.loss.len(), 30);
-        assert_eq!((run.progress.step, run.progress.total), (30, 30));
-        assert_eq!(run.state, RunState::Finished);
-        assert_eq!(run.progress.img_per_s, 40.0);
-        assert_eq!(run.hists["tangent/mfd/rho"], HistRow { step: 20, edges: vec![0.0, 0.5, 1.0], counts: vec![1, 3] });
-        assert_eq!(run.evals["fd"].raw, vec![42.0]);
-        assert_eq!(run.samples_ema.as_ref().unwrap().grid.n, 4);
-        // And the viewer draws it: histograms instead of "no probes yet".
-        let text = crate::tui::render_to_text(&App::viewer(vec![run]), 80, 24);
-        assert!(text.contains("MFD") && !text.contains("no probes yet"), "{text}");
-        assert!(load_run(&tmp.path().join("missing")).is_err());
-    }
-
-    #[test]
-    fn discovery_lists_presets_and_runs() {
-        let tmp = tempfile::tempdir().unwrap();
-        let p = tmp.path().join("x.toml");
-        std::fs::write(&p, "name = \"x\"\n[data]\ndataset = \"disks\"\n[train]\nmode = \"ect\"\nbatch_size = 4\niterations = 3\n").unwrap();
-        let entries = discover_presets(std::slice::from_ref(&p), &["train.iterations=7".to_string()]);
-        assert_eq!(entries[0].name, "x");
-        assert_eq!(entries[0].preset.as_ref().unwrap().train.iterations, 7, "--set applies to named presets");
-        assert!(discover_runs(&Paths { home: tmp.path().to_path_buf() }).is_empty());
-    }
 }

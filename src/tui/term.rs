@@ -181,6 +181,8 @@ type RawSamples = (PathBuf, u64, std::result::Result<SampleGrid, String>);
 
 struct Loop {
     app: App,
+    /// Where the UI was started (`--home`, `$AYT_HOME` or the default): reloads list its runs.
+    paths: Paths,
     commands: Option<Sender<Command>>,
     raw_tx: Sender<RawSamples>,
     raw_busy: bool,
@@ -191,6 +193,20 @@ struct Loop {
 }
 
 impl Loop {
+    /// A loop over `app` (`commands`: the engine's, `None` when viewing); also returns the
+    /// receiving end for raw-weight samples, for [`run_loop`].
+    fn new(
+        app: App,
+        paths: Paths,
+        commands: Option<Sender<Command>>,
+        log_file: Option<File>,
+        viewed: HashMap<PathBuf, Option<SystemTime>>,
+    ) -> (Loop, Receiver<RawSamples>) {
+        let (raw_tx, raw_rx) = unbounded();
+        let lp = Loop { app, paths, commands, raw_tx, raw_busy: false, log_file, log_written: 0, viewed, last_reload: Instant::now() };
+        (lp, raw_rx)
+    }
+
     fn effects(&mut self, effects: Vec<Effect>) {
         for e in effects {
             match e {
@@ -207,15 +223,11 @@ impl Loop {
                     for d in dirs {
                         self.open_run(&d);
                     }
-                    self.app.launcher.runs = discover_runs(&Paths { home: self.home() });
+                    self.app.launcher.runs = discover_runs(&self.paths);
                 }
                 Effect::Exit => self.app.exit = true,
             }
         }
-    }
-
-    fn home(&self) -> PathBuf {
-        Paths::resolve(None).home
     }
 
     fn open_run(&mut self, dir: &Path) {
@@ -385,17 +397,7 @@ pub fn run_live(opts: LiveOptions) -> Result<()> {
     for r in start.into_iter().chain(opts.queue) {
         let _ = handle.commands.send(Command::Start(r));
     }
-    let (raw_tx, raw_rx) = unbounded();
-    let mut lp = Loop {
-        app,
-        commands: Some(handle.commands.clone()),
-        raw_tx,
-        raw_busy: false,
-        log_file,
-        log_written: 0,
-        viewed: HashMap::new(),
-        last_reload: Instant::now(),
-    };
+    let (mut lp, raw_rx) = Loop::new(app, opts.paths, Some(handle.commands.clone()), log_file, HashMap::new());
     let result = run_loop(&mut terminal, &mut lp, handle.events.clone(), captured, raw_rx);
     let _ = handle.commands.send(Command::Quit);
     // Give the engine a moment to end cleanly (it checkpoints a running run on Quit).
@@ -421,13 +423,37 @@ pub fn run_view(dirs: &[PathBuf], paths: &Paths) -> Result<()> {
     let mut app = App::viewer(runs);
     app.truecolor = truecolor();
     app.push_log(format!("viewing {} run(s); r reloads, the view follows running runs every 2 s", dirs.len()));
-    let (raw_tx, raw_rx) = unbounded();
     let log_file = open_log_file(&paths.home);
     let (mut terminal, guard, captured) = setup()?;
-    let mut lp = Loop { app, commands: None, raw_tx, raw_busy: false, log_file, log_written: 0, viewed, last_reload: Instant::now() };
+    let (mut lp, raw_rx) = Loop::new(app, paths.clone(), None, log_file, viewed);
     let result = run_loop(&mut terminal, &mut lp, never(), captured, raw_rx);
     lp.flush_log();
     drop(terminal);
     drop(guard);
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::paths::RunDir;
+
+    fn idle_app() -> App {
+        App::new(Launcher::new(Vec::new(), Vec::new()))
+    }
+
+    #[test]
+    fn reload_lists_the_runs_of_the_home_the_ui_was_started_with() {
+        // A home named like `--home` does (not $AYT_HOME, which points elsewhere or nowhere).
+        let tmp = tempfile::tempdir().unwrap();
+        let paths = Paths { home: tmp.path().join("home") };
+        let run = RunDir::new(paths.runs().join("only-in-this-home"));
+        std::fs::create_dir_all(run.path()).unwrap();
+        std::fs::write(run.log_file(), b"").unwrap();
+        let (mut lp, _raw) = Loop::new(idle_app(), paths, None, None, HashMap::new());
+        assert!(lp.app.launcher.runs.is_empty());
+        lp.effects(vec![Effect::Reload]);
+        let names: Vec<&str> = lp.app.launcher.runs.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["only-in-this-home"]);
+    }
 }

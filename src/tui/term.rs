@@ -19,7 +19,7 @@ use std::time::{Duration, Instant, SystemTime};
 use crossbeam_channel::{never, select, unbounded, Receiver, Sender};
 use crossterm::event::Event as TermEvent;
 use crossterm::terminal::{disable_raw_mode, enable_raw_mode, EnterAlternateScreen, LeaveAlternateScreen};
-use ratatui::backend::CrosstermBackend;
+use ratatui::backend::{Backend, CrosstermBackend};
 use ratatui::Terminal;
 
 use super::app::{App, Grid, Launcher};
@@ -312,18 +312,34 @@ fn open_log_file(home: &Path) -> Option<File> {
     std::fs::OpenOptions::new().create(true).append(true).open(home.join("tui.log")).ok()
 }
 
-fn run_loop(
+/// Runs [`run_loop`] on the real terminal, with key presses from the input thread.
+fn run_in_terminal(
     terminal: &mut Tui,
     lp: &mut Loop,
-    mut events: Receiver<Event>,
-    mut captured: Receiver<String>,
+    events: Receiver<Event>,
+    captured: Receiver<String>,
     raw_rx: Receiver<RawSamples>,
 ) -> Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     let inputs = input_thread(stop.clone());
+    let result = run_loop(terminal, lp, inputs, events, captured, raw_rx);
+    stop.store(true, Ordering::Relaxed);
+    result
+}
+
+/// The select loop: terminal input (keys, resizes), engine events, captured output lines and
+/// raw-weight samples come in; effects go out and frames are drawn on `terminal`, until the
+/// app asks to exit or the input ends.
+fn run_loop<B: Backend>(
+    terminal: &mut Terminal<B>,
+    lp: &mut Loop,
+    inputs: Receiver<TermEvent>,
+    mut events: Receiver<Event>,
+    mut captured: Receiver<String>,
+    raw_rx: Receiver<RawSamples>,
+) -> Result<()> {
     let mut dirty = true;
     let mut last_draw = Instant::now() - FRAME;
-    let draw_err = |e: std::io::Error| Error::msg(format!("drawing: {e}"));
     while !lp.app.exit {
         let wait = if dirty { FRAME.saturating_sub(last_draw.elapsed()) } else { TICK };
         select! {
@@ -354,7 +370,7 @@ fn run_loop(
         lp.reload_changed();
         lp.flush_log();
         if dirty && last_draw.elapsed() >= FRAME {
-            terminal.draw(|f| render::draw(f, &lp.app)).map_err(draw_err)?;
+            terminal.draw(|f| render::draw(f, &lp.app)).map_err(|e| Error::msg(format!("drawing: {e}")))?;
             last_draw = Instant::now();
             dirty = false;
             // For the end-to-end test of the restore on panic.
@@ -363,7 +379,6 @@ fn run_loop(
             }
         }
     }
-    stop.store(true, Ordering::Relaxed);
     Ok(())
 }
 
@@ -398,7 +413,7 @@ pub fn run_live(opts: LiveOptions) -> Result<()> {
         let _ = handle.commands.send(Command::Start(r));
     }
     let (mut lp, raw_rx) = Loop::new(app, opts.paths, Some(handle.commands.clone()), log_file, HashMap::new());
-    let result = run_loop(&mut terminal, &mut lp, handle.events.clone(), captured, raw_rx);
+    let result = run_in_terminal(&mut terminal, &mut lp, handle.events.clone(), captured, raw_rx);
     let _ = handle.commands.send(Command::Quit);
     // Give the engine a moment to end cleanly (it checkpoints a running run on Quit).
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -426,7 +441,7 @@ pub fn run_view(dirs: &[PathBuf], paths: &Paths) -> Result<()> {
     let log_file = open_log_file(&paths.home);
     let (mut terminal, guard, captured) = setup()?;
     let (mut lp, raw_rx) = Loop::new(app, paths.clone(), None, log_file, viewed);
-    let result = run_loop(&mut terminal, &mut lp, never(), captured, raw_rx);
+    let result = run_in_terminal(&mut terminal, &mut lp, never(), captured, raw_rx);
     lp.flush_log();
     drop(terminal);
     drop(guard);
@@ -455,5 +470,60 @@ mod tests {
         lp.effects(vec![Effect::Reload]);
         let names: Vec<&str> = lp.app.launcher.runs.iter().map(|r| r.name.as_str()).collect();
         assert_eq!(names, ["only-in-this-home"]);
+    }
+
+    /// A key -> effect -> command round trip through `run_loop` on a test backend: an engine
+    /// that has started a run, keys from a channel, commands read back from the engine's side.
+    #[test]
+    fn keys_become_engine_commands_and_a_confirmed_quit_ends_the_loop() {
+        use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+        let (cmd_tx, cmd_rx) = unbounded();
+        let (key_tx, key_rx) = unbounded();
+        let (event_tx, event_rx) = unbounded();
+        let (_captured_tx, captured_rx) = unbounded::<String>();
+        let mut app = idle_app();
+        app.on_event(Event::Started { run_dir: "/r/a".into(), name: "a".into(), start_step: 0, total_steps: 100, params: 1 });
+        let home = tempfile::tempdir().unwrap();
+        let (mut lp, raw_rx) = Loop::new(app, Paths { home: home.path().into() }, Some(cmd_tx), None, HashMap::new());
+        let ui = std::thread::spawn(move || {
+            let mut terminal = Terminal::new(ratatui::backend::TestBackend::new(80, 24)).unwrap();
+            let result = run_loop(&mut terminal, &mut lp, key_rx, event_rx, captured_rx, raw_rx);
+            (result, lp, crate::tui::buffer_text(terminal.backend().buffer()))
+        });
+        let press = |c: char| key_tx.send(TermEvent::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE))).unwrap();
+        let command = || cmd_rx.recv_timeout(Duration::from_secs(10)).map(|c| format!("{c:?}")).expect("a command");
+        key_tx.send(TermEvent::Resize(100, 30)).unwrap();
+        press(' ');
+        assert_eq!(command(), "Pause");
+        // The engine answers; `p` is handled after it (each turn drains the pending events), so
+        // the next space sees the run paused.
+        event_tx.send(Event::Paused { step: 3 }).unwrap();
+        press('p');
+        assert_eq!(command(), "Probe");
+        press(' ');
+        assert_eq!(command(), "Resume");
+        press('c');
+        assert_eq!(command(), "Checkpoint");
+        press('s');
+        assert_eq!(command(), "SampleNow");
+        press('S');
+        press('y');
+        assert_eq!(command(), "Stop");
+        press('q');
+        press('y');
+        assert_eq!(command(), "Quit");
+        // Quitting waits for the engine to end the run.
+        event_tx.send(Event::Finished { run_dir: "/r/a".into(), step: 5, stopped_early: true, final_loss: 0.5, wall_s: 1.0 }).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !ui.is_finished() {
+            assert!(Instant::now() < deadline, "the loop did not exit after the run ended");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let (result, lp, screen) = ui.join().unwrap();
+        result.unwrap();
+        assert!(lp.app.exit && lp.app.quitting);
+        assert_eq!(lp.app.live_run().unwrap().state, crate::tui::app::RunState::Stopped);
+        assert!(cmd_rx.try_recv().is_err(), "no other command");
+        assert!(screen.contains(" ayt "), "frames went to the test backend:\n{screen}");
     }
 }

@@ -5,6 +5,7 @@
 //! - [`keys`]: key bindings, returning effects for the event loop;
 //! - [`render`]: pure render functions, one per screen and panel (snapshot-tested);
 //! - [`widgets`], [`series`]: half-block sample grids, decimated histories;
+//! - [`runs`]: presets and run folders on disk, and loading a run's `run.h5`;
 //! - [`term`]: the event loop, the only part that touches the terminal;
 //! - [`fixtures`]: fixed data for snapshots and the frame-time benchmark.
 
@@ -12,6 +13,7 @@ pub mod app;
 pub mod fixtures;
 pub mod keys;
 pub mod render;
+pub mod runs;
 pub mod series;
 pub mod term;
 pub mod widgets;

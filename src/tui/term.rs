@@ -1,5 +1,6 @@
-//! The event loop, the only impure part of the UI: terminal setup and restore (on quit, error
-//! and panic), stray output capture, and a select over input, engine events and a tick.
+//! The event loop, the only part of the UI that touches the terminal: terminal setup and
+//! restore (on quit, error and panic), stray output capture, and a select over input, engine
+//! events and a tick. Reading runs from disk is `runs`'s job.
 //!
 //! While the UI runs, file descriptors 1 and 2 point into a pipe: whatever a library prints
 //! (or a panicking engine thread reports) becomes a line in the log pane and in
@@ -18,16 +19,16 @@ use std::time::{Duration, Instant, SystemTime};
 use crossbeam_channel::{never, select, unbounded, Receiver, Sender};
 use crossterm::event::Event as TermEvent;
 use crossterm::terminal::{disable_raw_mode, enable_raw_mode, EnterAlternateScreen, LeaveAlternateScreen};
-use ratatui::backend::CrosstermBackend;
+use ratatui::backend::{Backend, CrosstermBackend};
 use ratatui::Terminal;
 
-use super::app::{App, Grid, HistRow, Launcher, PresetEntry, RunData, RunEntry, RunState};
+use super::app::{App, Grid, Launcher};
 use super::keys::{handle_key, Effect};
 use super::render;
-use crate::config::Preset;
+use super::runs::{discover_presets, discover_runs, load_run, mtime};
 use crate::engine::{self, Command, Event, RunRequest};
 use crate::paths::Paths;
-use crate::store::{RunLog, SampleGrid};
+use crate::store::SampleGrid;
 use crate::{Error, Result};
 
 /// Shortest time between two frames (about 30 frames/s).
@@ -173,129 +174,6 @@ fn input_thread(stop: Arc<AtomicBool>) -> Receiver<TermEvent> {
     rx
 }
 
-// ------------------------------------------------------------------------------ disk reading
-
-/// Presets: the named files, then `presets/` here, then `<config dir>/presets` (phi presets,
-/// which `ayt features train` takes, and sweep files, which `ayt sweep` takes, are skipped).
-pub fn discover_presets(named: &[PathBuf], set: &[String]) -> Vec<PresetEntry> {
-    let mut entries: Vec<PresetEntry> = named
-        .iter()
-        .map(|p| {
-            let mut e = PresetEntry::load(p.clone());
-            if !set.is_empty() {
-                e.preset = Preset::load(p, set).map_err(|e| e.to_string());
-            }
-            e
-        })
-        .collect();
-    let mut dirs = vec![PathBuf::from("presets")];
-    if let Some(d) = directories::ProjectDirs::from("", "", "ayt") {
-        dirs.push(d.config_dir().join("presets"));
-    }
-    for dir in dirs {
-        let Ok(rd) = std::fs::read_dir(&dir) else { continue };
-        let mut files: Vec<PathBuf> =
-            rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "toml")).collect();
-        files.sort();
-        for f in files {
-            let text = std::fs::read_to_string(&f).unwrap_or_default();
-            let other_job = crate::config::is_features_preset(&text) || crate::config::is_sweep_preset(&text);
-            if other_job || entries.iter().any(|e| e.path == f) {
-                continue;
-            }
-            entries.push(PresetEntry::load(f));
-        }
-    }
-    entries
-}
-
-/// Run folders under `<home>/runs`, newest first.
-pub fn discover_runs(paths: &Paths) -> Vec<RunEntry> {
-    let Ok(rd) = std::fs::read_dir(paths.runs()) else { return Vec::new() };
-    let mut dirs: Vec<(SystemTime, PathBuf)> = rd
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|d| d.join(crate::paths::LOG_FILE).exists())
-        .map(|d| (std::fs::metadata(d.join(crate::paths::LOG_FILE)).and_then(|m| m.modified()).unwrap_or(SystemTime::UNIX_EPOCH), d))
-        .collect();
-    dirs.sort_by_key(|d| std::cmp::Reverse(d.0));
-    dirs.into_iter()
-        .map(|(_, dir)| {
-            let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            let mut summary = String::new();
-            let ckpts = crate::paths::RunDir::new(&dir).checkpoints().unwrap_or_default();
-            let ckpt_list: Vec<String> = ckpts.iter().map(|s| s.to_string()).collect();
-            summary.push_str(&format!(
-                "checkpoints: {}\nenter: open read-only · r: resume from the latest checkpoint\n\n",
-                if ckpt_list.is_empty() { "none".to_string() } else { ckpt_list.join(", ") }
-            ));
-            summary.push_str(&std::fs::read_to_string(dir.join(crate::paths::PRESET_FILE)).unwrap_or_default());
-            RunEntry { dir, name, summary }
-        })
-        .collect()
-}
-
-/// Reads a run folder's `run.h5` into dashboard data.
-pub fn load_run(dir: &Path) -> Result<RunData> {
-    let path = if dir.is_file() { dir.to_path_buf() } else { dir.join(crate::paths::LOG_FILE) };
-    let dir = if dir.is_file() { dir.parent().unwrap_or(dir).to_path_buf() } else { dir.to_path_buf() };
-    let log = RunLog::open(&path)?;
-    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| dir.display().to_string());
-    let mut run = RunData::new(name, Some(dir), RunState::Viewing);
-    if let Ok(meta) = log.meta() {
-        if let Ok(p) = Preset::parse(&meta.preset_toml, &path, &[]) {
-            run.progress.total = p.train.iterations;
-        }
-    }
-    let names = log.scalar_names()?;
-    if names.iter().any(|n| n == "loss") {
-        let s = log.scalar("loss")?;
-        for i in 0..s.len() {
-            run.loss.push(s.step[i] as f64, s.kimg[i], s.value[i]);
-        }
-        if let (Some(&step), Some(&kimg), Some(&wall)) = (s.step.last(), s.kimg.last(), s.wall.last()) {
-            run.progress.step = step.max(0) as u64;
-            run.progress.kimg = kimg;
-            run.progress.wall_s = wall;
-        }
-    }
-    if names.iter().any(|n| n == "img_per_s") {
-        run.progress.img_per_s = log.scalar("img_per_s")?.value.last().copied().unwrap_or(0.0);
-    }
-    read_probes(&log, &mut run)?;
-    if let Some((step, grid)) = log.last_samples()? {
-        run.samples_ema = Some(Grid { step: step.max(0) as u64, grid });
-    }
-    if run.progress.total > 0 && run.progress.step >= run.progress.total {
-        run.state = RunState::Finished;
-    }
-    Ok(run)
-}
-
-/// Reads the evaluation metrics and the latest row of each histogram into `run`.
-fn read_probes(log: &RunLog, run: &mut RunData) -> Result<()> {
-    for name in log.eval_names()? {
-        let e = log.eval(&name)?;
-        let mut h = super::series::History::default();
-        for i in 0..e.step.len() {
-            h.push(e.step[i] as f64, e.kimg[i], e.value[i]);
-        }
-        run.evals.insert(name, h);
-    }
-    for name in log.hist_names()? {
-        let h = log.hist(&name)?;
-        if let (Some(&step), Some(edges), Some(counts)) = (h.step.last(), h.edges.last(), h.counts.last()) {
-            let row = HistRow { step: step.max(0) as u64, edges: edges.clone(), counts: counts.iter().map(|&c| c.max(0) as u64).collect() };
-            run.hists.insert(name, row);
-        }
-    }
-    Ok(())
-}
-
-fn mtime(dir: &Path) -> Option<SystemTime> {
-    let p = if dir.is_file() { dir.to_path_buf() } else { dir.join(crate::paths::LOG_FILE) };
-    std::fs::metadata(p).and_then(|m| m.modified()).ok()
-}
-
 // -------------------------------------------------------------------------------- event loop
 
 /// Raw-weight samples drawn from a checkpoint in the background.
@@ -303,6 +181,8 @@ type RawSamples = (PathBuf, u64, std::result::Result<SampleGrid, String>);
 
 struct Loop {
     app: App,
+    /// Where the UI was started (`--home`, `$AYT_HOME` or the default): reloads list its runs.
+    paths: Paths,
     commands: Option<Sender<Command>>,
     raw_tx: Sender<RawSamples>,
     raw_busy: bool,
@@ -310,10 +190,23 @@ struct Loop {
     log_written: u64,
     viewed: HashMap<PathBuf, Option<SystemTime>>,
     last_reload: Instant,
-    live_mtime: Option<SystemTime>,
 }
 
 impl Loop {
+    /// A loop over `app` (`commands`: the engine's, `None` when viewing); also returns the
+    /// receiving end for raw-weight samples, for [`run_loop`].
+    fn new(
+        app: App,
+        paths: Paths,
+        commands: Option<Sender<Command>>,
+        log_file: Option<File>,
+        viewed: HashMap<PathBuf, Option<SystemTime>>,
+    ) -> (Loop, Receiver<RawSamples>) {
+        let (raw_tx, raw_rx) = unbounded();
+        let lp = Loop { app, paths, commands, raw_tx, raw_busy: false, log_file, log_written: 0, viewed, last_reload: Instant::now() };
+        (lp, raw_rx)
+    }
+
     fn effects(&mut self, effects: Vec<Effect>) {
         for e in effects {
             match e {
@@ -330,15 +223,11 @@ impl Loop {
                     for d in dirs {
                         self.open_run(&d);
                     }
-                    self.app.launcher.runs = discover_runs(&Paths { home: self.home() });
+                    self.app.launcher.runs = discover_runs(&self.paths);
                 }
                 Effect::Exit => self.app.exit = true,
             }
         }
-    }
-
-    fn home(&self) -> PathBuf {
-        Paths::resolve(None).home
     }
 
     fn open_run(&mut self, dir: &Path) {
@@ -357,36 +246,11 @@ impl Loop {
             return;
         }
         self.last_reload = Instant::now();
-        self.poll_live_probes();
         let changed: Vec<PathBuf> = self.viewed.iter().filter(|(d, t)| mtime(d) != **t).map(|(d, _)| d.clone()).collect();
         for d in changed {
             let selected = self.app.selected;
             self.open_run(&d);
             self.app.selected = selected;
-        }
-    }
-
-    /// Histograms and eval metrics of the live run, as the engine logs them to `run.h5` (the
-    /// engine has no probe event yet): re-read when the file changes.
-    fn poll_live_probes(&mut self) {
-        let Some(idx) = self.app.live else { return };
-        let Some(dir) = self.app.runs.get(idx).and_then(|r| r.dir.clone()) else { return };
-        let t = mtime(&dir);
-        if t.is_none() || t == self.live_mtime {
-            return;
-        }
-        self.live_mtime = t;
-        let Ok(log) = RunLog::open(dir.join(crate::paths::LOG_FILE)) else { return };
-        let mut probes = RunData::new("", None, RunState::Viewing);
-        if read_probes(&log, &mut probes).is_ok() {
-            if let Some(run) = self.app.runs.get_mut(idx) {
-                if !probes.hists.is_empty() {
-                    run.hists = probes.hists;
-                }
-                if !probes.evals.is_empty() {
-                    run.evals = probes.evals;
-                }
-            }
         }
     }
 
@@ -448,18 +312,34 @@ fn open_log_file(home: &Path) -> Option<File> {
     std::fs::OpenOptions::new().create(true).append(true).open(home.join("tui.log")).ok()
 }
 
-fn run_loop(
+/// Runs [`run_loop`] on the real terminal, with key presses from the input thread.
+fn run_in_terminal(
     terminal: &mut Tui,
     lp: &mut Loop,
-    mut events: Receiver<Event>,
-    mut captured: Receiver<String>,
+    events: Receiver<Event>,
+    captured: Receiver<String>,
     raw_rx: Receiver<RawSamples>,
 ) -> Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     let inputs = input_thread(stop.clone());
+    let result = run_loop(terminal, lp, inputs, events, captured, raw_rx);
+    stop.store(true, Ordering::Relaxed);
+    result
+}
+
+/// The select loop: terminal input (keys, resizes), engine events, captured output lines and
+/// raw-weight samples come in; effects go out and frames are drawn on `terminal`, until the
+/// app asks to exit or the input ends.
+fn run_loop<B: Backend>(
+    terminal: &mut Terminal<B>,
+    lp: &mut Loop,
+    inputs: Receiver<TermEvent>,
+    mut events: Receiver<Event>,
+    mut captured: Receiver<String>,
+    raw_rx: Receiver<RawSamples>,
+) -> Result<()> {
     let mut dirty = true;
     let mut last_draw = Instant::now() - FRAME;
-    let draw_err = |e: std::io::Error| Error::msg(format!("drawing: {e}"));
     while !lp.app.exit {
         let wait = if dirty { FRAME.saturating_sub(last_draw.elapsed()) } else { TICK };
         select! {
@@ -490,7 +370,7 @@ fn run_loop(
         lp.reload_changed();
         lp.flush_log();
         if dirty && last_draw.elapsed() >= FRAME {
-            terminal.draw(|f| render::draw(f, &lp.app)).map_err(draw_err)?;
+            terminal.draw(|f| render::draw(f, &lp.app)).map_err(|e| Error::msg(format!("drawing: {e}")))?;
             last_draw = Instant::now();
             dirty = false;
             // For the end-to-end test of the restore on panic.
@@ -499,7 +379,6 @@ fn run_loop(
             }
         }
     }
-    stop.store(true, Ordering::Relaxed);
     Ok(())
 }
 
@@ -533,19 +412,8 @@ pub fn run_live(opts: LiveOptions) -> Result<()> {
     for r in start.into_iter().chain(opts.queue) {
         let _ = handle.commands.send(Command::Start(r));
     }
-    let (raw_tx, raw_rx) = unbounded();
-    let mut lp = Loop {
-        app,
-        commands: Some(handle.commands.clone()),
-        raw_tx,
-        raw_busy: false,
-        log_file,
-        log_written: 0,
-        viewed: HashMap::new(),
-        last_reload: Instant::now(),
-        live_mtime: None,
-    };
-    let result = run_loop(&mut terminal, &mut lp, handle.events.clone(), captured, raw_rx);
+    let (mut lp, raw_rx) = Loop::new(app, opts.paths, Some(handle.commands.clone()), log_file, HashMap::new());
+    let result = run_in_terminal(&mut terminal, &mut lp, handle.events.clone(), captured, raw_rx);
     let _ = handle.commands.send(Command::Quit);
     // Give the engine a moment to end cleanly (it checkpoints a running run on Quit).
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -570,21 +438,10 @@ pub fn run_view(dirs: &[PathBuf], paths: &Paths) -> Result<()> {
     let mut app = App::viewer(runs);
     app.truecolor = truecolor();
     app.push_log(format!("viewing {} run(s); r reloads, the view follows running runs every 2 s", dirs.len()));
-    let (raw_tx, raw_rx) = unbounded();
     let log_file = open_log_file(&paths.home);
     let (mut terminal, guard, captured) = setup()?;
-    let mut lp = Loop {
-        app,
-        commands: None,
-        raw_tx,
-        raw_busy: false,
-        log_file,
-        log_written: 0,
-        viewed,
-        last_reload: Instant::now(),
-        live_mtime: None,
-    };
-    let result = run_loop(&mut terminal, &mut lp, never(), captured, raw_rx);
+    let (mut lp, raw_rx) = Loop::new(app, paths.clone(), None, log_file, viewed);
+    let result = run_in_terminal(&mut terminal, &mut lp, never(), captured, raw_rx);
     lp.flush_log();
     drop(terminal);
     drop(guard);
@@ -594,48 +451,79 @@ pub fn run_view(dirs: &[PathBuf], paths: &Paths) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{RunLogWriter, RunMeta};
+    use crate::paths::RunDir;
 
-    #[test]
-    fn load_run_reads_what_the_engine_logs() {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().join("run-a");
-        std::fs::create_dir_all(&dir).unwrap();
-        let preset = "name = \"a\"\n[data]\ndataset = \"disks\"\n[train]\nmode = \"ect\"\nbatch_size = 4\niterations = 30\n";
-        let w = RunLogWriter::create(dir.join(crate::paths::LOG_FILE), &RunMeta::new(preset, 0, "disks", "00")).unwrap();
-        for s in 1..=30 {
-            w.scalar("loss", s, s as f64 * 0.004, s as f64 * 0.1, 1.0 / s as f64).unwrap();
-            w.scalar("img_per_s", s, s as f64 * 0.004, s as f64 * 0.1, 40.0).unwrap();
-        }
-        w.hist("tangent/mfd/rho", 10, vec![0.0, 0.5, 1.0], vec![3, 1]).unwrap();
-        w.hist("tangent/mfd/rho", 20, vec![0.0, 0.5, 1.0], vec![1, 3]).unwrap();
-        w.eval("fd", 30, 0.12, 42.0, vec![("extractor".into(), "test".into())]).unwrap();
-        w.samples(30, vec![128; 4 * 8 * 8], 4, 8, 8, 1).unwrap();
-        w.close().unwrap();
-
-        let run = load_run(&dir).unwrap();
-        assert_eq!(run.name, "run-a");
-        assert_eq!(run.loss.len(), 30);
-        assert_eq!((run.progress.step, run.progress.total), (30, 30));
-        assert_eq!(run.state, RunState::Finished);
-        assert_eq!(run.progress.img_per_s, 40.0);
-        assert_eq!(run.hists["tangent/mfd/rho"], HistRow { step: 20, edges: vec![0.0, 0.5, 1.0], counts: vec![1, 3] });
-        assert_eq!(run.evals["fd"].raw, vec![42.0]);
-        assert_eq!(run.samples_ema.as_ref().unwrap().grid.n, 4);
-        // And the viewer draws it: histograms instead of "no probes yet".
-        let text = crate::tui::render_to_text(&App::viewer(vec![run]), 80, 24);
-        assert!(text.contains("MFD") && !text.contains("no probes yet"), "{text}");
-        assert!(load_run(&tmp.path().join("missing")).is_err());
+    fn idle_app() -> App {
+        App::new(Launcher::new(Vec::new(), Vec::new()))
     }
 
     #[test]
-    fn discovery_lists_presets_and_runs() {
+    fn reload_lists_the_runs_of_the_home_the_ui_was_started_with() {
+        // A home named like `--home` does (not $AYT_HOME, which points elsewhere or nowhere).
         let tmp = tempfile::tempdir().unwrap();
-        let p = tmp.path().join("x.toml");
-        std::fs::write(&p, "name = \"x\"\n[data]\ndataset = \"disks\"\n[train]\nmode = \"ect\"\nbatch_size = 4\niterations = 3\n").unwrap();
-        let entries = discover_presets(std::slice::from_ref(&p), &["train.iterations=7".to_string()]);
-        assert_eq!(entries[0].name, "x");
-        assert_eq!(entries[0].preset.as_ref().unwrap().train.iterations, 7, "--set applies to named presets");
-        assert!(discover_runs(&Paths { home: tmp.path().to_path_buf() }).is_empty());
+        let paths = Paths { home: tmp.path().join("home") };
+        let run = RunDir::new(paths.runs().join("only-in-this-home"));
+        std::fs::create_dir_all(run.path()).unwrap();
+        std::fs::write(run.log_file(), b"").unwrap();
+        let (mut lp, _raw) = Loop::new(idle_app(), paths, None, None, HashMap::new());
+        assert!(lp.app.launcher.runs.is_empty());
+        lp.effects(vec![Effect::Reload]);
+        let names: Vec<&str> = lp.app.launcher.runs.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["only-in-this-home"]);
+    }
+
+    /// A key -> effect -> command round trip through `run_loop` on a test backend: an engine
+    /// that has started a run, keys from a channel, commands read back from the engine's side.
+    #[test]
+    fn keys_become_engine_commands_and_a_confirmed_quit_ends_the_loop() {
+        use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+        let (cmd_tx, cmd_rx) = unbounded();
+        let (key_tx, key_rx) = unbounded();
+        let (event_tx, event_rx) = unbounded();
+        let (_captured_tx, captured_rx) = unbounded::<String>();
+        let mut app = idle_app();
+        app.on_event(Event::Started { run_dir: "/r/a".into(), name: "a".into(), start_step: 0, total_steps: 100, params: 1 });
+        let home = tempfile::tempdir().unwrap();
+        let (mut lp, raw_rx) = Loop::new(app, Paths { home: home.path().into() }, Some(cmd_tx), None, HashMap::new());
+        let ui = std::thread::spawn(move || {
+            let mut terminal = Terminal::new(ratatui::backend::TestBackend::new(80, 24)).unwrap();
+            let result = run_loop(&mut terminal, &mut lp, key_rx, event_rx, captured_rx, raw_rx);
+            (result, lp, crate::tui::buffer_text(terminal.backend().buffer()))
+        });
+        let press = |c: char| key_tx.send(TermEvent::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE))).unwrap();
+        let command = || cmd_rx.recv_timeout(Duration::from_secs(10)).map(|c| format!("{c:?}")).expect("a command");
+        key_tx.send(TermEvent::Resize(100, 30)).unwrap();
+        press(' ');
+        assert_eq!(command(), "Pause");
+        // The engine answers; `p` is handled after it (each turn drains the pending events), so
+        // the next space sees the run paused.
+        event_tx.send(Event::Paused { step: 3 }).unwrap();
+        press('p');
+        assert_eq!(command(), "Probe");
+        press(' ');
+        assert_eq!(command(), "Resume");
+        press('c');
+        assert_eq!(command(), "Checkpoint");
+        press('s');
+        assert_eq!(command(), "SampleNow");
+        press('S');
+        press('y');
+        assert_eq!(command(), "Stop");
+        press('q');
+        press('y');
+        assert_eq!(command(), "Quit");
+        // Quitting waits for the engine to end the run.
+        event_tx.send(Event::Finished { run_dir: "/r/a".into(), step: 5, stopped_early: true, final_loss: 0.5, wall_s: 1.0 }).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !ui.is_finished() {
+            assert!(Instant::now() < deadline, "the loop did not exit after the run ended");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let (result, lp, screen) = ui.join().unwrap();
+        result.unwrap();
+        assert!(lp.app.exit && lp.app.quitting);
+        assert_eq!(lp.app.live_run().unwrap().state, crate::tui::app::RunState::Stopped);
+        assert!(cmd_rx.try_recv().is_err(), "no other command");
+        assert!(screen.contains(" ayt "), "frames went to the test backend:\n{screen}");
     }
 }

@@ -1,0 +1,150 @@
+//! The tangent-alignment panel: probe histograms of the shown run, side by side or overlaid.
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Style, Stylize};
+use ratatui::symbols::Marker;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Axis, Chart, Dataset, GraphType, LegendPosition, Paragraph, Sparkline};
+use ratatui::Frame;
+
+use super::style::{axis_labels, centered_note, panel_block, title_line, Line2, DIM, RUN_COLORS};
+use crate::tui::app::{hist_key, App, HistRow, Panel, RunData, DEFAULT_HIST_METRIC};
+use crate::tui::series::{bounds, fmt_num};
+
+fn metric_color(metric: &str, i: usize) -> Color {
+    match metric {
+        "mfd" => Color::Cyan,
+        "lpips" => Color::Magenta,
+        "l2" => Color::Yellow,
+        _ => RUN_COLORS[(i + 3) % RUN_COLORS.len()],
+    }
+}
+
+/// Histogram rows to show: (metric, row) for the selected metric(s) and t range.
+fn hist_rows<'a>(app: &App, run: &'a RunData) -> Vec<(String, &'a HistRow)> {
+    let range = app.hist.t_range.as_deref().unwrap_or("all");
+    let metric = app.hist.metric.as_deref().unwrap_or(DEFAULT_HIST_METRIC);
+    let mut rows: Vec<(String, &HistRow)> = run
+        .hists
+        .iter()
+        .filter_map(|(name, row)| {
+            let (loss, m, r) = hist_key(name);
+            (r == range && m == metric).then_some((loss, row))
+        })
+        .collect();
+    // MFD, LPIPS, L2 first, in that order.
+    let rank = |m: &str| ["mfd", "lpips", "l2"].iter().position(|x| *x == m).unwrap_or(3);
+    rows.sort_by(|a, b| rank(&a.0).cmp(&rank(&b.0)).then(a.0.cmp(&b.0)));
+    rows
+}
+
+pub(super) fn draw_hist(frame: &mut Frame, app: &App, area: Rect, focused: bool) {
+    let extra = format!(
+        "{} · t {} · {}",
+        app.hist.metric.as_deref().unwrap_or(DEFAULT_HIST_METRIC),
+        app.hist.t_range.as_deref().unwrap_or("all"),
+        if app.hist.overlay { "overlaid" } else { "side by side" }
+    );
+    let block = panel_block(title_line(Panel::Hist.title(), extra, focused), focused);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let rows = app.shown_run().map(|r| hist_rows(app, r)).unwrap_or_default();
+    if rows.is_empty() {
+        let any = app.shown_run().is_some_and(|r| !r.hists.is_empty());
+        centered_note(frame, inner, if any { "no probe for this metric / t range · m, t to change" } else { "no probes yet" });
+        return;
+    }
+    if app.hist.overlay {
+        let series: Vec<Line2> =
+            rows.iter().enumerate().map(|(i, (m, row))| (m.to_uppercase(), metric_color(m, i), density(row))).collect();
+        let refs: Vec<&[(f64, f64)]> = series.iter().map(|s| s.2.as_slice()).collect();
+        let Some((xb, yb)) = bounds(&refs) else { return };
+        let yb = [0.0, yb[1]];
+        let datasets = series
+            .iter()
+            .map(|(n, c, pts)| Dataset::default().name(n.clone()).marker(Marker::Braille).graph_type(GraphType::Line).fg(*c).data(pts))
+            .collect();
+        let chart = Chart::new(datasets)
+            .x_axis(Axis::default().bounds(xb).labels(axis_labels(xb, false)).style(Style::new().fg(DIM)))
+            .y_axis(Axis::default().bounds(yb).labels(vec![Line::from("0"), Line::from(fmt_num(yb[1]))]).style(Style::new().fg(DIM)))
+            .legend_position(Some(LegendPosition::TopLeft))
+            .hidden_legend_constraints((Constraint::Percentage(60), Constraint::Percentage(60)));
+        frame.render_widget(chart, inner);
+        return;
+    }
+    let cols = Layout::horizontal(vec![Constraint::Ratio(1, rows.len() as u32); rows.len()]).spacing(1).split(inner);
+    for (i, ((metric, row), a)) in rows.iter().zip(cols.iter()).enumerate() {
+        if a.height < 3 || a.width < 4 {
+            continue;
+        }
+        let [head, bars, foot] = Layout::vertical([Constraint::Length(1), Constraint::Min(1), Constraint::Length(1)]).areas(*a);
+        let total: u64 = row.counts.iter().sum();
+        let mean = hist_mean(row);
+        let color = metric_color(metric, i);
+        let head_text = Line::from(vec![
+            Span::styled(metric.to_uppercase(), Style::new().fg(color).bold()),
+            Span::styled(format!(" mean {} n {total}", fmt_num(mean)), Style::new().fg(DIM)),
+        ]);
+        frame.render_widget(Paragraph::new(head_text), head);
+        let data = resample_counts(&row.counts, bars.width as usize);
+        frame.render_widget(Sparkline::default().data(&data).style(Style::new().fg(color)), bars);
+        let (lo, hi) = (row.edges.first().copied().unwrap_or(0.0), row.edges.last().copied().unwrap_or(0.0));
+        let lo_s = fmt_num(lo);
+        let hi_s = fmt_num(hi);
+        let pad = (foot.width as usize).saturating_sub(lo_s.len() + hi_s.len());
+        frame.render_widget(Paragraph::new(format!("{lo_s}{}{hi_s}", " ".repeat(pad))).fg(DIM), foot);
+    }
+}
+
+/// Bin counts stretched or squeezed to `width` columns (each column takes its bin's count).
+pub fn resample_counts(counts: &[u64], width: usize) -> Vec<u64> {
+    if counts.is_empty() || width == 0 {
+        return Vec::new();
+    }
+    (0..width).map(|c| counts[(c * counts.len() / width).min(counts.len() - 1)]).collect()
+}
+
+fn hist_mean(row: &HistRow) -> f64 {
+    let total: u64 = row.counts.iter().sum();
+    if total == 0 || row.edges.len() != row.counts.len() + 1 {
+        return f64::NAN;
+    }
+    row.counts.iter().enumerate().map(|(i, &c)| c as f64 * 0.5 * (row.edges[i] + row.edges[i + 1])).sum::<f64>() / total as f64
+}
+
+/// Probability density at bin centres (comparable across metrics with different counts).
+fn density(row: &HistRow) -> Vec<(f64, f64)> {
+    let total: u64 = row.counts.iter().sum();
+    if total == 0 || row.edges.len() != row.counts.len() + 1 {
+        return Vec::new();
+    }
+    row.counts
+        .iter()
+        .enumerate()
+        .map(|(i, &c)| {
+            let w = (row.edges[i + 1] - row.edges[i]).max(1e-12);
+            (0.5 * (row.edges[i] + row.edges[i + 1]), c as f64 / total as f64 / w)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_resample_to_columns() {
+        assert_eq!(resample_counts(&[1, 2], 4), vec![1, 1, 2, 2]);
+        assert_eq!(resample_counts(&[1, 2, 3, 4], 2), vec![1, 3]);
+        assert!(resample_counts(&[], 3).is_empty());
+    }
+
+    #[test]
+    fn density_integrates_to_one() {
+        let row = HistRow { step: 0, edges: vec![0.0, 0.5, 1.0, 2.0], counts: vec![1, 1, 2] };
+        let d = density(&row);
+        let integral: f64 = d.iter().zip(row.edges.windows(2)).map(|((_, p), e)| p * (e[1] - e[0])).sum();
+        assert!((integral - 1.0).abs() < 1e-12);
+        assert!((hist_mean(&row) - (0.25 + 0.75 + 3.0) / 4.0).abs() < 1e-12);
+    }
+}

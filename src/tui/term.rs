@@ -190,6 +190,8 @@ struct Loop {
     log_written: u64,
     viewed: HashMap<PathBuf, Option<SystemTime>>,
     last_reload: Instant,
+    /// Where raw-weight samples are drawn: the engine's device.
+    device: candle_core::Device,
 }
 
 impl Loop {
@@ -203,7 +205,9 @@ impl Loop {
         viewed: HashMap<PathBuf, Option<SystemTime>>,
     ) -> (Loop, Receiver<RawSamples>) {
         let (raw_tx, raw_rx) = unbounded();
-        let lp = Loop { app, paths, commands, raw_tx, raw_busy: false, log_file, log_written: 0, viewed, last_reload: Instant::now() };
+        let device = candle_core::Device::Cpu;
+        let lp =
+            Loop { app, paths, commands, raw_tx, raw_busy: false, log_file, log_written: 0, viewed, last_reload: Instant::now(), device };
         (lp, raw_rx)
     }
 
@@ -267,10 +271,10 @@ impl Loop {
         let (Some(dir), false) = (run.dir.clone(), self.raw_busy) else { return };
         let n = run.samples_ema.as_ref().map(|g| g.grid.n).unwrap_or(16).min(64);
         self.raw_busy = true;
-        let tx = self.raw_tx.clone();
+        let (tx, device) = (self.raw_tx.clone(), self.device.clone());
         let _ = std::thread::Builder::new().name("ayt-tui-raw".into()).spawn(move || {
             let run = crate::paths::RunDir::new(&dir);
-            let r = crate::train::checkpoint::sample_checkpoint(&run, Some(step), n, 1, false, 0, &candle_core::Device::Cpu)
+            let r = crate::train::checkpoint::sample_checkpoint(&run, Some(step), n, 1, false, 0, &device)
                 .and_then(|x| crate::sample::to_u8_nhwc(&x))
                 .map(|(images, n, h, w, c)| SampleGrid { n, h, w, c, images })
                 .map_err(|e| e.to_string());
@@ -408,11 +412,12 @@ pub fn run_live(opts: LiveOptions) -> Result<()> {
     }
     let log_file = open_log_file(&opts.paths.home);
     let (mut terminal, guard, captured) = setup()?;
-    let handle = engine::spawn(opts.paths.clone(), opts.device);
+    let handle = engine::spawn(opts.paths.clone(), opts.device.clone());
     for r in start.into_iter().chain(opts.queue) {
         let _ = handle.commands.send(Command::Start(r));
     }
     let (mut lp, raw_rx) = Loop::new(app, opts.paths, Some(handle.commands.clone()), log_file, HashMap::new());
+    lp.device = opts.device;
     let result = run_in_terminal(&mut terminal, &mut lp, handle.events.clone(), captured, raw_rx);
     let _ = handle.commands.send(Command::Quit);
     // Give the engine a moment to end cleanly (it checkpoints a running run on Quit).

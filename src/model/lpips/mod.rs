@@ -381,7 +381,7 @@ impl FeatureDistance for Lpips {
 pub fn distance_u8(lpips: &Lpips, a: (usize, usize, usize, &[u8]), b: (usize, usize, usize, &[u8])) -> Result<f64> {
     let to_tensor = |(w, h, c, px): (usize, usize, usize, &[u8]), want_c: usize| -> Result<Tensor> {
         let v: Vec<f32> = px.iter().map(|&p| p as f32 / 127.5 - 1.0).collect();
-        let t = Tensor::from_vec(v, (1, h, w, c), &Device::Cpu)?.permute((0, 3, 1, 2))?;
+        let t = Tensor::from_vec(v, (1, h, w, c), lpips.shift.device())?.permute((0, 3, 1, 2))?;
         Ok(if c == want_c { t.contiguous()? } else { t.broadcast_as((1, want_c, h, w))?.contiguous()? })
     };
     if (a.0, a.1) != (b.0, b.1) && lpips.resize.is_none() {

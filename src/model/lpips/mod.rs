@@ -220,7 +220,9 @@ fn load_verified(dir: &Path, name: &str, dtype: DType, device: &Device) -> Resul
     let bytes = std::fs::read(&path).map_err(|e| {
         Error::file(
             &path,
-            format!("cannot read the LPIPS weight file {name} ({e}); it ships in the repository's weights/lpips/, set {WEIGHTS_ENV} to the folder that holds lpips/"),
+            format!(
+                "cannot read the LPIPS weight file {name} ({e}); the repository's weights/lpips/ holds it (VGG16's, too large to keep in git, is made by scripts/setup.sh via scripts/fetch_lpips_weights.py), or set {WEIGHTS_ENV} to a folder that holds lpips/"
+            ),
         )
     })?;
     let expect = expected_sha256(name).ok_or_else(|| Error::file(&path, format!("{name}: no SHA256 compiled in for this file")))?;

@@ -7,7 +7,9 @@ loaded machine disturbs less than the median step. Ratios are only meaningful wi
 
 Usage: scripts/bench_vs_torch.py [--ayt target/release/ayt] [--python /work/torchvenv/bin/python]
                                  [--batches 32,128] [--reps 3] [--steps 5] [--cases unet,feat]
-Without torch importable by --python, only the ayt side is run.
+                                 [--device cpu|cuda] [--torch-precisions fp32[,bf16]]
+Without torch importable by --python, only the ayt side is run. On `--device cuda` ayt runs on
+cuda:0 and PyTorch on cuda (eager; bf16 = autocast), each precision its own peer and ratio.
 """
 import argparse, os, re, statistics, subprocess, sys
 
@@ -45,18 +47,22 @@ def main():
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--cases", default="unet,feat")
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    ap.add_argument("--torch-precisions", default="fp32")
     a = ap.parse_args()
+    ayt_device = ["--device", "cuda:0" if a.device == "cuda" else "cpu"]
+    precisions = a.torch_precisions.split(",")
     has_torch = subprocess.run([a.python, "-c", "import torch"], capture_output=True).returncode == 0
     if not has_torch:
         print(f"(torch is not importable by {a.python}: running ayt only)")
-    print("load average:", open("/proc/loadavg").read().split()[:3])
+    print("load average:", open("/proc/loadavg").read().split()[:3], "device", a.device)
     ref = os.path.join(HERE, "torch_reference.py")
     rows = []
     for case in a.cases.split(","):
         for b in [int(x) for x in a.batches.split(",")]:
             res = {}  # key -> list of (img/s, rss)
             for _ in range(a.reps):
-                out, rss = run_rss([a.ayt, "bench", case, "--batch", str(b), "--steps", str(a.steps)])
+                out, rss = run_rss([a.ayt, "bench", case, "--batch", str(b), "--steps", str(a.steps)] + ayt_device)
                 if case == "unet":
                     m = re.search(r"step_ms\(median of \d+\)=([\d.]+) \[min ([\d.]+)\]", out)
                     res.setdefault(("unet", "ayt"), []).append((b / float(m.group(1)) * 1e3, rss))
@@ -64,29 +70,33 @@ def main():
                 else:
                     for bn, tot in re.findall(r"AYT FEAT bn=(\w+) .*?total=([\d.]+) ms", out):
                         res.setdefault((f"feat bn={bn}", "ayt"), []).append((b / float(tot) * 1e3, rss))
-                if has_torch:
-                    out, rss = run_rss([a.python, ref, case, str(b), str(a.steps)])
+                for prec in precisions if has_torch else []:
+                    peer = "torch" if prec == "fp32" else f"torch {prec}"
+                    out, rss = run_rss([a.python, ref, case, str(b), str(a.steps), "--device", a.device, "--precision", prec])
                     if case == "unet":
                         m = re.search(r"step_ms\(median of \d+\)=([\d.]+) \[min ([\d.]+)\]", out)
-                        res.setdefault(("unet", "torch"), []).append((b / float(m.group(1)) * 1e3, rss))
-                        res.setdefault(("unet best step", "torch"), []).append((b / float(m.group(2)) * 1e3, rss))
+                        res.setdefault(("unet", peer), []).append((b / float(m.group(1)) * 1e3, rss))
+                        res.setdefault(("unet best step", peer), []).append((b / float(m.group(2)) * 1e3, rss))
                     else:
                         for bn, tot in re.findall(r"TORCH FEAT bn=(\w+) .*?total=([\d.]+) ms", out):
-                            res.setdefault((f"feat bn={bn}", "torch"), []).append((b / float(tot) * 1e3, rss))
+                            res.setdefault((f"feat bn={bn}", peer), []).append((b / float(tot) * 1e3, rss))
             for name in sorted({k[0] for k in res}):
                 ours = res[(name, "ayt")]
-                theirs = res.get((name, "torch"))
                 o = statistics.median(v for v, _ in ours)
                 orss = max(r for _, r in ours)
-                if theirs:
-                    t = statistics.median(v for v, _ in theirs)
-                    trss = max(r for _, r in theirs)
-                    rows.append((name, b, o, t, o / t, orss, trss))
-                else:
-                    rows.append((name, b, o, None, None, orss, None))
-                r = rows[-1]
-                print(f"{r[0]:<14} B={b:<4} ayt {o:8.1f} img/s" + (f"  torch {r[3]:8.1f} img/s  ratio {r[4]:.2f}x" if r[3] else "")
-                      + f"  peak RSS ayt {orss:.0f} MiB" + (f" torch {r[6]:.0f} MiB" if r[6] else ""), flush=True)
+                peers = [p for p in ["torch"] + [f"torch {q}" for q in precisions if q != "fp32"] if (name, p) in res] or [None]
+                for peer in peers:
+                    theirs = res.get((name, peer))
+                    label = name if peer in (None, "torch") else f"{name} vs {peer}"
+                    if theirs:
+                        t = statistics.median(v for v, _ in theirs)
+                        trss = max(r for _, r in theirs)
+                        rows.append((label, b, o, t, o / t, orss, trss))
+                    else:
+                        rows.append((label, b, o, None, None, orss, None))
+                    r = rows[-1]
+                    print(f"{r[0]:<24} B={b:<4} ayt {o:8.1f} img/s" + (f"  {peer} {r[3]:8.1f} img/s  ratio {r[4]:.2f}x" if r[3] else "")
+                          + f"  peak RSS ayt {orss:.0f} MiB" + (f" torch {r[6]:.0f} MiB" if r[6] else ""), flush=True)
     print("load average:", open("/proc/loadavg").read().split()[:3])
     print("\n| case | batch | ayt img/s | torch img/s | ratio | ayt peak RSS MiB | torch peak RSS MiB |")
     print("|---|---|---|---|---|---|---|")

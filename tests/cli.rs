@@ -225,7 +225,7 @@ fn denoiser_training_loss_falls_on_disks() {
 fn h5py_reads_the_run_log_when_available() {
     let has_h5py = Command::new("python3").args(["-c", "import h5py"]).output().map(|o| o.status.success()).unwrap_or(false);
     if !has_h5py {
-        eprintln!("h5py not installed: skipping the h5py check (.ci/run installs it)");
+        common::missing_tool("python3 with h5py");
         return;
     }
     let tmp = tempfile::tempdir().unwrap();

@@ -50,7 +50,11 @@ fn every_layer_gives_the_cpu_kernels_values_and_gradients_ties_included() {
 #[test]
 fn the_networks_agree_end_to_end() {
     let Some(g) = gpu() else { return };
-    cpu_equals_cuda(&ayt::model::parity::network_cases(), &g);
+    let (cases, missing) = ayt::model::parity::network_cases();
+    for m in missing {
+        println!("not checked here: {m}");
+    }
+    cpu_equals_cuda(&cases, &g);
 }
 
 fn tiny_preset() -> Preset {

@@ -202,7 +202,7 @@ fn export_joins_scalars_eval_and_swept_fields_and_report_writes_plots_and_table(
         let out = ok(&o);
         assert!(out.contains("toy/000-batch_size=8") && out.contains("eval/fd_evalnet_1step"), "{out}");
     } else {
-        eprintln!("pandas or h5py not installed: skipping scripts/pandas_runs.py");
+        common::missing_tool("python3 with pandas and h5py");
     }
     // Without --target-fd the target is the median of the final FDs (here member 0's).
     ok(&ayt(home, &["report", s]));

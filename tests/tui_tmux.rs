@@ -65,7 +65,7 @@ fn sh_quote(p: &Path) -> String {
 #[test]
 fn ayt_tui_in_tmux_pause_help_quit() {
     if Command::new("tmux").arg("-V").output().is_err() {
-        eprintln!("skipping: tmux is not installed");
+        common::missing_tool("tmux");
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -134,7 +134,7 @@ fn ayt_tui_in_tmux_pause_help_quit() {
 #[test]
 fn the_terminal_is_restored_after_a_panic() {
     if Command::new("tmux").arg("-V").output().is_err() {
-        eprintln!("skipping: tmux is not installed");
+        common::missing_tool("tmux");
         return;
     }
     let tmp = tempfile::tempdir().unwrap();

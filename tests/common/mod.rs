@@ -6,6 +6,15 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+/// A test whose tool is missing: under `CI=true` (where `.ci/run` installs every tool) that is
+/// a failure; elsewhere the test says why it skips.
+pub fn missing_tool(what: &str) {
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{what} is missing under CI=true (.ci/run installs it): this test must not skip in CI");
+    }
+    eprintln!("skipping: {what} is missing (.ci/run installs it)");
+}
+
 /// Runs the built `ayt` with `AYT_HOME = home` (no backtraces, so error texts are what users see).
 pub fn ayt(home: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_ayt")).args(args).env("AYT_HOME", home).env_remove("RUST_BACKTRACE").output().expect("running ayt")

@@ -59,6 +59,12 @@ impl LpipsNet {
             LpipsNet::Vgg => "vgg",
         }
     }
+    /// Whether this backbone's weight files are in the default weights folder.
+    pub fn weights_present(self) -> bool {
+        let (features, lin) = self.files();
+        let dir = weights_root().join("lpips");
+        dir.join(features).is_file() && dir.join(lin).is_file()
+    }
     fn files(self) -> (&'static str, &'static str) {
         match self {
             LpipsNet::Alex => ("alexnet_features.safetensors", "lin_alex_v0.1.safetensors"),

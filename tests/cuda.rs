@@ -13,6 +13,7 @@ use ayt::config::Preset;
 use ayt::data::batch::DataSource;
 use ayt::nn::parity::{self, Case};
 use ayt::paths::RunDir;
+use ayt::train::trainer::resume_replay;
 use ayt::train::Trainer;
 
 fn gpu() -> Option<Device> {
@@ -57,45 +58,24 @@ fn the_networks_agree_end_to_end() {
     cpu_equals_cuda(&cases, &g);
 }
 
+mod common;
+
+/// `common::tiny_ect` with dropout on (masks drawn on the host, the same on every device).
 fn tiny_preset() -> Preset {
-    let text = r#"
-name = "tiny-cuda"
-seed = 3
-[data]
-dataset = "disks"
-[data.disks]
-size = 16
-radius_min = 2.0
-radius_max = 5.0
-[model]
-channels = [8, 16]
-blocks_per_level = 1
-emb_dim = 16
-noise_freqs = 4
-groups = 4
-dropout = 0.1
-[train]
-mode = "ect"
-batch_size = 8
-iterations = 8
-lr = 2e-3
-ema_decay = 0.9
-[ect]
-q = 2
-n_stages = 2
-"#;
-    Preset::parse(text, Path::new("tiny-cuda.toml"), &[]).unwrap()
+    let text = common::tiny_ect("tiny-cuda", 8, "every = 1");
+    Preset::parse(&text, Path::new("tiny-cuda.toml"), &["model.dropout=0.1".to_string()]).unwrap()
 }
 
-fn trainer(p: &Preset, dev: &Device) -> Trainer {
-    Trainer::new(p, DataSource::disks(p.data.disks.clone(), p.seed).unwrap(), None, dev).unwrap()
+fn source(p: &Preset) -> ayt::Result<DataSource> {
+    DataSource::disks(p.data.disks.clone(), p.seed)
 }
 
 #[test]
 fn a_tiny_ect_run_starts_with_the_cpu_runs_losses() {
     let Some(g) = gpu() else { return };
     let p = tiny_preset();
-    let (mut cpu, mut cuda) = (trainer(&p, &Device::Cpu), trainer(&p, &g));
+    let trainer = |dev: &Device| Trainer::new(&p, source(&p).unwrap(), None, dev).unwrap();
+    let (mut cpu, mut cuda) = (trainer(&Device::Cpu), trainer(&g));
     for step in 1..=3 {
         let (a, b) = (cpu.step().unwrap().loss, cuda.step().unwrap().loss);
         let rel = (a - b).abs() / a.abs().max(1e-12);
@@ -105,26 +85,13 @@ fn a_tiny_ect_run_starts_with_the_cpu_runs_losses() {
 }
 
 #[test]
-fn resume_on_cuda_is_bit_exact() {
+fn resume_on_cuda_is_bit_exact_and_runs_repeat() {
     let Some(g) = gpu() else { return };
     let p = tiny_preset();
-    let mut a = trainer(&p, &g);
-    let full: Vec<f64> = (0..6).map(|_| a.step().unwrap().loss).collect();
-    let dir = tempfile::tempdir().unwrap();
-    let run = RunDir::new(dir.path());
-    let mut b = trainer(&p, &g);
-    for _ in 0..3 {
-        b.step().unwrap();
-    }
-    b.save_checkpoint(&run).unwrap();
-    drop(b);
-    let mut c = trainer(&p, &g);
-    c.restore(&run, 3).unwrap();
-    let resumed: Vec<f64> = (0..3).map(|_| c.step().unwrap().loss).collect();
-    println!("uninterrupted {:?}\nresumed       {:?}", &full[3..], resumed);
-    assert_eq!(&full[3..], &resumed[..], "a resumed CUDA run must repeat the uninterrupted one bit for bit");
-    // and the same run twice from scratch: CUDA is deterministic here
-    let mut again = trainer(&p, &g);
-    let twice: Vec<f64> = (0..6).map(|_| again.step().unwrap().loss).collect();
-    assert_eq!(full, twice, "two CUDA runs of one seed differ: some op is nondeterministic");
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (full, resumed) = resume_replay(&p, || source(&p), &g, (3, 6), &RunDir::new(a.path())).unwrap();
+    println!("uninterrupted {full:?}\nresumed       {resumed:?}");
+    assert_eq!(full, resumed, "a resumed CUDA run must repeat the uninterrupted one bit for bit");
+    let (again, _) = resume_replay(&p, || source(&p), &g, (3, 6), &RunDir::new(b.path())).unwrap();
+    assert_eq!(full, again, "two CUDA runs of one seed differ: some op is nondeterministic");
 }

@@ -221,6 +221,58 @@ fn denoiser_training_loss_falls_on_disks() {
     assert!(last < 0.6 * first, "EDM loss did not fall: first 20 mean {first}, last 20 mean {last}");
 }
 
+/// A notebook's `h5py.File(path, "r")` (default flags) held open through a whole run: training
+/// never fails on the reader's file lock, and every row lands.
+#[test]
+fn a_reader_holding_run_h5_open_never_stops_the_run() {
+    if !python_has("h5py") {
+        return common::missing_tool("python3 with h5py");
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    let log = run.join("run.h5");
+    let stop = tmp.path().join("stop");
+    let reader = r#"
+import h5py, os, sys, time
+path, stop = sys.argv[1], sys.argv[2]
+while not os.path.exists(path):
+    time.sleep(0.005)
+f = h5py.File(path, "r")
+print("open", flush=True)
+reads = 0
+while not os.path.exists(stop):
+    try:
+        reads += len(list(f["scalars"].keys())) >= 0
+    except Exception:
+        pass
+    time.sleep(0.02)
+print("reads", reads, flush=True)
+f.close()
+"#;
+    let reader = Command::new("python3")
+        .args(["-c", reader, log.to_str().unwrap(), stop.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let p = write_preset(
+        tmp.path(),
+        &common::tiny_ect("held", 40, "every = 1\nsample_every = 10\nsample_count = 4\ncheckpoint_every = 5\nkeep_checkpoints = 0"),
+    );
+    let o = ayt(tmp.path(), &["train", "--preset", p.to_str().unwrap(), "--out", run.to_str().unwrap()]);
+    std::fs::write(&stop, "").unwrap();
+    let out = reader.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.starts_with("open"), "the reader never held the file: {said}");
+    assert!(o.status.success(), "a reader holding run.h5 open stopped the run: {}", stderr(&o));
+    let loss = RunLog::open(&log).unwrap().scalar("loss").unwrap();
+    assert_eq!(loss.step, (1..=40).collect::<Vec<i64>>(), "every row lands");
+    assert_eq!(ayt::paths::RunDir::new(&run).checkpoints().unwrap(), vec![5, 10, 15, 20, 25, 30, 35, 40]);
+}
+
+fn python_has(module: &str) -> bool {
+    Command::new("python3").args(["-c", &format!("import {module}")]).output().map(|o| o.status.success()).unwrap_or(false)
+}
+
 #[test]
 fn h5py_reads_the_run_log_when_available() {
     let has_h5py = Command::new("python3").args(["-c", "import h5py"]).output().map(|o| o.status.success()).unwrap_or(false);

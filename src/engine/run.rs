@@ -14,7 +14,7 @@ use super::{losses, Command, Emitter, Event, RunRequest};
 use crate::config::{Mode, Preset};
 use crate::data::OpenedData;
 use crate::paths::{Paths, RunDir};
-use crate::store::{RunLogWriter, RunMeta};
+use crate::store::{Flushed, RunLogWriter, RunMeta};
 use crate::train::Trainer;
 use crate::{Error, Result};
 
@@ -289,7 +289,11 @@ impl Run {
 
     fn checkpoint_now(&self, ctl: &Control) -> Result<()> {
         let path = self.trainer.save_checkpoint(&self.dir)?;
-        self.writer.flush()?;
+        // The log rows up to this checkpoint; a file that cannot be written now keeps them in
+        // memory for the next burst (the run goes on).
+        if let Flushed::Deferred(why) = self.writer.flush()? {
+            ctl.emitter.emit(Event::Log(format!("warning: {why}")));
+        }
         prune_checkpoints(&self.dir, self.preset.log.keep_checkpoints)?;
         ctl.emitter.emit(Event::Checkpointed { step: self.trainer.steps_done(), path });
         Ok(())

@@ -14,7 +14,7 @@ use crate::data::{open_data, DataConfig};
 use crate::model::phi::Phi;
 use crate::paths::{Paths, RunDir};
 use crate::progress::Progress;
-use crate::store::{RunLogWriter, RunMeta};
+use crate::store::{Flushed, RunLogWriter, RunMeta};
 use crate::train::{RAdam, RAdamConfig};
 use crate::Result;
 
@@ -186,7 +186,9 @@ pub fn train(preset: &FeaturesPreset, paths: &Paths, out: Option<PathBuf>, devic
             // A snapshot with its R^2: a long run stopped early still leaves a measured network.
             let (labels, groups) = heldout_r2(&phi, &augmenter, preset, paths)?;
             log_r2(&writer, &labels, &groups, step, kimg, started.elapsed().as_secs_f64())?;
-            writer.flush()?;
+            if let Flushed::Deferred(why) = writer.flush()? {
+                progress.println(format!("warning: {why}"));
+            }
             store::save_phi(&run.path().join(SNAPSHOT_FILE), &phi, &toml, &data.sha256, &augmenter.label_names())?;
             progress.println(format!("step {step}: held-out R^2 {}", format_r2(&groups)));
         }

@@ -23,13 +23,16 @@ pub mod cache;
 pub mod columns;
 mod h5;
 mod reader;
+mod rows;
+mod tables;
 mod writer;
+mod writer_thread;
 
 #[cfg(test)]
 mod tests;
 
 pub use reader::RunLog;
-pub use writer::{RunLogWriter, WriterOptions};
+pub use writer::{Flushed, RunLogWriter, WriterOptions, MAX_PENDING_BYTES};
 
 /// The schema version this code writes (root attribute `schema_version`).
 pub const SCHEMA_VERSION: i64 = 1;

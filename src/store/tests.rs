@@ -18,7 +18,7 @@ fn attrs() -> Vec<(String, String)> {
 
 /// Slow periodic flushes, so only explicit flush/close write.
 fn slow() -> WriterOptions {
-    WriterOptions { flush_interval: Duration::from_secs(3600) }
+    WriterOptions { flush_interval: Duration::from_secs(3600), close_patience: Duration::from_millis(100) }
 }
 
 #[test]
@@ -99,7 +99,7 @@ fn flush_makes_rows_visible_while_writer_alive() -> Result<()> {
 fn periodic_bursts_write_without_flush() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("run.h5");
-    let opts = WriterOptions { flush_interval: Duration::from_millis(50) };
+    let opts = WriterOptions { flush_interval: Duration::from_millis(50), ..WriterOptions::default() };
     let w = RunLogWriter::create_with(&path, &meta(), opts)?;
     w.scalar("loss", 1, 0.1, 0.0, 3.0)?;
     let log = RunLog::open(&path)?;
@@ -310,7 +310,7 @@ fn demo_read_appended() -> Result<()> {
 fn demo_crash_writer() -> Result<()> {
     let path = std::env::var("AYT_RUNLOG_DEMO").map_err(|_| Error::msg("set AYT_RUNLOG_DEMO"))?;
     let _ = std::fs::remove_file(&path);
-    let opts = WriterOptions { flush_interval: Duration::from_millis(20) };
+    let opts = WriterOptions { flush_interval: Duration::from_millis(20), ..WriterOptions::default() };
     let w = RunLogWriter::create_with(&path, &meta(), opts)?;
     let t0 = std::time::Instant::now();
     let mut i = 0i64;
@@ -324,4 +324,49 @@ fn demo_crash_writer() -> Result<()> {
         std::thread::sleep(Duration::from_micros(200));
     }
     w.close()
+}
+
+#[test]
+fn rows_wait_while_the_file_cannot_be_written_and_land_once_it_can() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("run.h5");
+    let away = dir.path().join("elsewhere.h5");
+    let w = RunLogWriter::create_with(&path, &meta(), slow())?;
+    w.scalar("loss", 1, 0.0, 0.0, 1.0)?;
+    assert_eq!(w.flush()?, Flushed::Written);
+    // The file is gone for a while (moved away, a full disk, a broken mount...).
+    std::fs::rename(&path, &away)?;
+    for s in 2..=4 {
+        w.scalar("loss", s, 0.0, 0.0, s as f64)?;
+    }
+    match w.flush()? {
+        Flushed::Deferred(why) => assert!(why.contains("run.h5") && why.contains("3 rows wait"), "{why}"),
+        other => panic!("expected the rows to wait, got {other:?}"),
+    }
+    std::fs::rename(&away, &path)?;
+    w.scalar("loss", 5, 0.0, 0.0, 5.0)?;
+    assert_eq!(w.flush()?, Flushed::Written, "the trouble clears once a burst succeeds");
+    w.close()?;
+    assert_eq!(RunLog::open(&path)?.scalar("loss")?.step, vec![1, 2, 3, 4, 5], "no row lost");
+    Ok(())
+}
+
+#[test]
+fn past_the_memory_bound_rows_are_refused_and_counted_and_close_says_what_was_not_written() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("run.h5");
+    let w = RunLogWriter::create_with(&path, &meta(), slow())?;
+    std::fs::remove_file(&path)?;
+    let grid = 1 << 20; // 1 MiB of images a row
+    let rows = MAX_PENDING_BYTES / grid + 3;
+    for s in 0..rows {
+        w.samples(s as i64, vec![7; grid], 1, 1024, 1024, 1)?;
+    }
+    match w.flush()? {
+        Flushed::Deferred(why) => assert!(why.contains("rows refused past the 64 MiB bound"), "{why}"),
+        other => panic!("expected refused rows, got {other:?}"),
+    }
+    let e = w.close().unwrap_err().to_string();
+    assert!(e.contains("run.h5") && e.contains("the last rows were not written"), "{e}");
+    Ok(())
 }

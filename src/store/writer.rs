@@ -6,33 +6,16 @@
 
 use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 use crossbeam_channel::Sender;
 use hdf5::Group;
 
 use super::h5::{self, obj_err};
 use super::tables::{truncate_after, unlocked};
-pub use super::writer_thread::{Flushed, MAX_PENDING_BYTES};
+pub use super::writer_thread::{Flushed, WriterOptions, MAX_PENDING_BYTES};
 use super::writer_thread::{Msg, WriterThread};
 use super::{RunMeta, EVAL_COLS, HIST_COLS, SCALAR_COLS, SCHEMA_VERSION};
 use crate::error::{Error, Result};
-
-/// Writer settings.
-#[derive(Clone, Debug)]
-pub struct WriterOptions {
-    /// How often buffered rows are written (default 2 s).
-    pub flush_interval: Duration,
-    /// How long `close` keeps trying to write the last rows while the file cannot be opened
-    /// (default 30 s).
-    pub close_patience: Duration,
-}
-
-impl Default for WriterOptions {
-    fn default() -> Self {
-        WriterOptions { flush_interval: Duration::from_secs(2), close_patience: Duration::from_secs(30) }
-    }
-}
 
 /// Handle to the run-log writer thread. Logging methods validate their arguments, send a
 /// message and return at once; disk errors are kept by the thread and returned by the next

@@ -11,11 +11,26 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use super::h5::obj_err;
 use super::rows::{Pending, SampleRows};
 use super::tables::{open_rw_retry, write_eval, write_hist, write_samples, write_scalar};
-use super::WriterOptions;
 use crate::error::{Error, Result};
 
 /// How much a writer keeps in memory while the file cannot be written.
 pub const MAX_PENDING_BYTES: usize = 64 << 20;
+
+/// Writer settings.
+#[derive(Clone, Debug)]
+pub struct WriterOptions {
+    /// How often buffered rows are written (default 2 s).
+    pub flush_interval: Duration,
+    /// How long `close` keeps trying to write the last rows while the file cannot be opened
+    /// (default 30 s).
+    pub close_patience: Duration,
+}
+
+impl Default for WriterOptions {
+    fn default() -> Self {
+        WriterOptions { flush_interval: Duration::from_secs(2), close_patience: Duration::from_secs(30) }
+    }
+}
 
 pub(super) enum Msg {
     Scalar { name: String, step: i64, kimg: f64, wall: f64, value: f64 },

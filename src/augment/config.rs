@@ -73,7 +73,7 @@ impl AugmentConfig {
     /// `p` in `[0, 1]`, at least one group, no group twice.
     pub fn validate(&self) -> Result<()> {
         if !(0.0..=1.0).contains(&self.p) {
-            return Err(Error::msg(format!("augment.p must be in [0, 1], got {}", self.p)));
+            return Err(Error::msg(format!("augment.p = {}: must be in [0, 1]", self.p)));
         }
         if self.groups.is_empty() {
             return Err(Error::msg("augment.groups is empty: name at least one of geometric, color, degradation"));

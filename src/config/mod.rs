@@ -1,9 +1,12 @@
 //! Presets: TOML run descriptions, validated with errors that name file, key and value.
 
 pub mod eval;
+#[cfg(test)]
+pub(crate) mod field_tests;
 pub mod overrides;
 pub mod preset;
 pub mod probe;
+pub mod validate;
 
 pub use eval::EvalConfig;
 pub use preset::*;

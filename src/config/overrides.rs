@@ -27,14 +27,30 @@ pub fn apply(table: &mut Table, assignment: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// No field of any preset kind takes a NaN or an infinity: the first one in `table` is an error
+/// `key = value` (`a.b[2]` inside lists). Checked before any field is read, so a field added
+/// later is covered too.
+pub fn check_finite(table: &Table) -> Result<(), String> {
+    fn walk(v: &Value, key: &str) -> Result<(), String> {
+        match v {
+            Value::Float(f) if !f.is_finite() => Err(format!("{key} = {f}: must be a finite number")),
+            Value::Table(t) => t.iter().try_for_each(|(k, v)| walk(v, &if key.is_empty() { k.clone() } else { format!("{key}.{k}") })),
+            Value::Array(a) => a.iter().enumerate().try_for_each(|(i, v)| walk(v, &format!("{key}[{i}]"))),
+            _ => Ok(()),
+        }
+    }
+    table.iter().try_for_each(|(k, v)| walk(v, k))
+}
+
 /// Parses preset text into `T`, applying `--set` overrides first; errors name `path`, the key and
-/// the value. Range checks are the caller's (`validate`).
+/// the value. Non-finite numbers are refused here; range checks are the caller's (`validate`).
 pub fn parse_with_overrides<T: serde::de::DeserializeOwned>(text: &str, path: &std::path::Path, overrides: &[String]) -> crate::Result<T> {
     let err = |msg: String| crate::Error::Preset { path: path.to_path_buf(), msg };
     let mut table: Table = toml::from_str(text).map_err(|e| err(e.to_string().trim_end().to_string()))?;
     for o in overrides {
         apply(&mut table, o).map_err(err)?;
     }
+    check_finite(&table).map_err(err)?;
     Value::Table(table).try_into().map_err(|e: toml::de::Error| err(e.to_string().trim_end().to_string()))
 }
 

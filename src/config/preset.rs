@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::validate::{at_least, in_unit_interval, non_negative, positive, Check};
 use crate::data::{DataConfig, OpenedData};
 use crate::model::lpips::LpipsConfig;
 use crate::model::UNetConfig;
@@ -202,6 +203,62 @@ impl Default for LogConfig {
     }
 }
 
+impl TrainConfig {
+    fn validate(&self) -> Check {
+        at_least("train.batch_size", self.batch_size as u64, 1)?;
+        at_least("train.iterations", self.iterations, 1)?;
+        positive("train.lr", self.lr)?;
+        in_unit_interval("train.beta1", self.beta1)?;
+        in_unit_interval("train.beta2", self.beta2)?;
+        in_unit_interval("train.ema_decay", self.ema_decay)?;
+        non_negative("train.weight_decay", self.weight_decay)?;
+        non_negative("train.c_mult", self.c_mult)
+    }
+}
+
+impl EdmConfig {
+    fn validate(&self) -> Check {
+        positive("edm.p_std", self.p_std)
+    }
+}
+
+impl EctConfig {
+    fn validate(&self) -> Check {
+        positive("ect.p_std", self.p_std)?;
+        if self.q <= 1.0 {
+            return Err(format!("ect.q = {}: must be > 1 (the gap t - r shrinks by q per stage)", self.q));
+        }
+        at_least("ect.n_stages", self.n_stages, 1)?;
+        // with k or b below 0, r = t (1 - q^-(s+1) (1 + k sigmoid(-b t))) can exceed t
+        non_negative("ect.k", self.k)?;
+        non_negative("ect.b", self.b)
+    }
+}
+
+impl SamplingConfig {
+    fn validate(&self) -> Check {
+        positive("sampling.sigma_data", self.sigma_data)?;
+        positive("sampling.sigma_min", self.sigma_min)?;
+        if self.sigma_max <= self.sigma_min {
+            return Err(format!("sampling.sigma_max = {}: must exceed sampling.sigma_min = {}", self.sigma_max, self.sigma_min));
+        }
+        if !(self.sigma_min..self.sigma_max).contains(&self.t_mid) {
+            return Err(format!("sampling.t_mid = {}: must lie between sigma_min and sigma_max", self.t_mid));
+        }
+        Ok(())
+    }
+}
+
+impl LogConfig {
+    fn validate(&self) -> Check {
+        at_least("log.every", self.every, 1)?;
+        if !(1..=2).contains(&self.sample_steps) {
+            return Err(format!("log.sample_steps = {}: must be 1 or 2", self.sample_steps));
+        }
+        Ok(())
+    }
+}
+
 impl Preset {
     /// Reads, overrides (`--set key=value`) and validates a preset file.
     pub fn load(path: &Path, overrides: &[String]) -> Result<Preset> {
@@ -215,82 +272,37 @@ impl Preset {
         Ok(preset)
     }
 
-    /// Range checks, each naming the key and the value.
-    pub fn validate(&self) -> std::result::Result<(), String> {
-        fn positive(key: &str, v: f64) -> std::result::Result<(), String> {
-            if v.is_finite() && v > 0.0 {
-                Ok(())
-            } else {
-                Err(format!("{key} = {v}: must be a positive number"))
-            }
-        }
+    /// Range checks, each naming the key and the value, section by section.
+    pub fn validate(&self) -> Check {
         if self.name.trim().is_empty() || self.name.contains('/') {
             return Err(format!("name = {:?}: must be non-empty and contain no '/'", self.name));
         }
-        if self.train.batch_size == 0 {
-            return Err("train.batch_size = 0: must be at least 1".into());
-        }
-        if self.train.iterations == 0 {
-            return Err("train.iterations = 0: must be at least 1".into());
-        }
-        positive("train.lr", self.train.lr)?;
-        for (key, v) in [("train.beta1", self.train.beta1), ("train.beta2", self.train.beta2), ("train.ema_decay", self.train.ema_decay)] {
-            if !(0.0..1.0).contains(&v) {
-                return Err(format!("{key} = {v}: must be in [0, 1)"));
-            }
-        }
-        if self.train.c_mult < 0.0 {
-            return Err(format!("train.c_mult = {}: must be >= 0", self.train.c_mult));
-        }
-        positive("edm.p_std", self.edm.p_std)?;
-        positive("ect.p_std", self.ect.p_std)?;
-        if self.ect.q <= 1.0 {
-            return Err(format!("ect.q = {}: must be > 1 (the gap t - r shrinks by q per stage)", self.ect.q));
-        }
-        if self.ect.n_stages == 0 {
-            return Err("ect.n_stages = 0: must be at least 1".into());
-        }
-        positive("sampling.sigma_data", self.sampling.sigma_data)?;
-        positive("sampling.sigma_min", self.sampling.sigma_min)?;
-        if self.sampling.sigma_max <= self.sampling.sigma_min {
-            return Err(format!(
-                "sampling.sigma_max = {}: must exceed sampling.sigma_min = {}",
-                self.sampling.sigma_max, self.sampling.sigma_min
-            ));
-        }
-        if !(self.sampling.sigma_min..self.sampling.sigma_max).contains(&self.sampling.t_mid) {
-            return Err(format!("sampling.t_mid = {}: must lie between sigma_min and sigma_max", self.sampling.t_mid));
-        }
-        if self.log.every == 0 {
-            return Err("log.every = 0: must be at least 1".into());
-        }
-        if !(1..=2).contains(&self.log.sample_steps) {
-            return Err(format!("log.sample_steps = {}: must be 1 or 2", self.log.sample_steps));
-        }
-        if self.train.loss == LossKind::Mfd {
-            if self.train.mode != Mode::Ect {
-                return Err("train.loss = \"mfd\": only for train.mode = \"ect\"".into());
-            }
-            if self.mfd.features.trim().is_empty() {
-                return Err("mfd.features: name the feature network (e.g. \"mnist-phi\") for train.loss = \"mfd\"".into());
-            }
-            positive("mfd.eps", self.mfd.eps)?;
-            if let Some(l) = self.mfd.lambda {
-                if !(l.is_finite() && l >= 0.0) {
-                    return Err(format!("mfd.lambda = {l}: must be >= 0"));
-                }
-            }
-        }
-        if self.probe.n == 0 || self.probe.bins == 0 {
-            return Err("probe.n and probe.bins must be at least 1".into());
-        }
+        self.data.disks.validate().map_err(|e| e.to_string())?;
+        self.train.validate()?;
+        self.edm.validate()?;
+        self.ect.validate()?;
+        self.sampling.validate()?;
+        self.log.validate()?;
+        self.probe.validate()?;
         self.model.validate()?;
         self.eval.validate()?;
-        if self.train.loss == LossKind::Lpips {
-            if self.train.mode != Mode::Ect {
-                return Err("train.loss = \"lpips\": only for train.mode = \"ect\"".into());
+        self.feature_losses()
+    }
+
+    /// MFD's and LPIPS's fields are checked whatever the training loss: probes use both.
+    fn feature_losses(&self) -> Check {
+        positive("mfd.eps", self.mfd.eps)?;
+        if let Some(l) = self.mfd.lambda {
+            non_negative("mfd.lambda", l)?;
+        }
+        self.lpips.validate()?;
+        for (kind, name) in [(LossKind::Mfd, "mfd"), (LossKind::Lpips, "lpips")] {
+            if self.train.loss == kind && self.train.mode != Mode::Ect {
+                return Err(format!("train.loss = \"{name}\": only for train.mode = \"ect\""));
             }
-            self.lpips.validate()?;
+        }
+        if self.train.loss == LossKind::Mfd && self.mfd.features.trim().is_empty() {
+            return Err("mfd.features: name the feature network (e.g. \"mnist-phi\") for train.loss = \"mfd\"".into());
         }
         Ok(())
     }

@@ -39,27 +39,28 @@ impl Default for DisksConfig {
 }
 
 impl DisksConfig {
-    /// Check that the ranges make sense and a disk of the largest radius fits.
+    /// Check that the ranges make sense and a disk of the largest radius fits; errors name the
+    /// preset keys (`data.disks.*`) and values.
     pub fn validate(&self) -> Result<()> {
-        let bad = |m: String| Err(Error::msg(format!("disks config: {m}")));
+        let bad = |m: String| Err(Error::msg(m));
         if self.size == 0 {
-            return bad("size must be at least 1".into());
+            return bad("data.disks.size = 0: must be at least 1".into());
         }
-        if !(self.radius_min > 0.0 && self.radius_min <= self.radius_max) {
-            return bad(format!(
-                "need 0 < radius_min <= radius_max, got radius_min = {}, radius_max = {}",
-                self.radius_min, self.radius_max
-            ));
+        if self.radius_min <= 0.0 {
+            return bad(format!("data.disks.radius_min = {}: must be a positive number", self.radius_min));
+        }
+        if self.radius_min > self.radius_max {
+            return bad(format!("data.disks.radius_max = {}: must be >= data.disks.radius_min = {}", self.radius_max, self.radius_min));
         }
         if !(self.tau > 0.0 && self.tau.is_finite()) {
-            return bad(format!("tau must be positive, got {}", self.tau));
+            return bad(format!("data.disks.tau = {}: must be a positive number", self.tau));
         }
         if !self.margin.is_finite() || self.margin < 0.0 {
-            return bad(format!("margin must be >= 0, got {}", self.margin));
+            return bad(format!("data.disks.margin = {}: must be >= 0", self.margin));
         }
         if 2.0 * (self.radius_max + self.margin) > self.size as f32 {
             return bad(format!(
-                "a disk of radius_max = {} with margin = {} does not fit in size = {}",
+                "data.disks.radius_max = {}: a disk that large with data.disks.margin = {} does not fit in data.disks.size = {}",
                 self.radius_max, self.margin, self.size
             ));
         }

@@ -89,8 +89,12 @@ fn default_eval() -> usize {
 
 impl FeaturesPreset {
     pub fn load(path: &Path, overrides: &[String]) -> Result<FeaturesPreset> {
-        use crate::config::overrides::{parse_with_overrides, read_preset};
-        let p: FeaturesPreset = parse_with_overrides(&read_preset(path)?, path, overrides)?;
+        FeaturesPreset::parse(&crate::config::overrides::read_preset(path)?, path, overrides)
+    }
+
+    /// Parses preset text (`--set` overrides applied) and validates it; `path` names it in errors.
+    pub fn parse(text: &str, path: &Path, overrides: &[String]) -> Result<FeaturesPreset> {
+        let p: FeaturesPreset = crate::config::overrides::parse_with_overrides(text, path, overrides)?;
         p.validate().map_err(|msg| Error::Preset { path: path.to_path_buf(), msg })?;
         Ok(p)
     }
@@ -99,12 +103,15 @@ impl FeaturesPreset {
         if self.name.trim().is_empty() || self.name.contains('/') {
             return Err(format!("name = {:?}: must be non-empty and contain no '/'", self.name));
         }
-        if self.train.batch_size == 0 || self.train.iterations == 0 {
-            return Err("train.batch_size and train.iterations must be at least 1".into());
-        }
-        if !(self.train.lr.is_finite() && self.train.lr > 0.0) {
-            return Err(format!("train.lr = {}: must be a positive number", self.train.lr));
-        }
+        use crate::config::validate::{at_least, positive};
+        let t = &self.train;
+        at_least("train.batch_size", t.batch_size as u64, 1)?;
+        at_least("train.iterations", t.iterations, 1)?;
+        positive("train.lr", t.lr)?;
+        at_least("train.log_every", t.log_every, 1)?;
+        // R^2 needs a spread of held-out targets
+        at_least("train.eval_images", t.eval_images as u64, 2)?;
+        self.data.disks.validate().map_err(|e| e.to_string())?;
         self.phi.validate()?;
         self.augment.validate().map_err(|e| e.to_string())?;
         Ok(())
@@ -117,7 +124,27 @@ impl FeaturesPreset {
 
 #[cfg(test)]
 mod tests {
-    use super::LrSchedule;
+    use super::{FeaturesPreset, LrSchedule};
+    use crate::config::field_tests::{check_fields, file};
+
+    const FULL: &str = "name = \"phi\"\n[data]\ndataset = \"disks\"\n[train]\nbatch_size = 8\niterations = 10\n";
+
+    #[rustfmt::skip]
+    const FIELDS: &[(&str, Option<&str>)] = &[
+        ("seed", Some("-1")),
+        ("data.disks.size", Some("0")), ("data.disks.radius_min", Some("-0.5")), ("data.disks.radius_max", Some("0.5")),
+        ("data.disks.margin", Some("-1.5")), ("data.disks.tau", Some("-0.5")),
+        ("phi.widths", Some("[0]")), ("phi.depth", Some("0")), ("phi.groups", Some("0")),
+        ("augment.p", Some("1.5")), ("augment.n_rampup", Some("-1")),
+        ("train.batch_size", Some("0")), ("train.iterations", Some("0")), ("train.lr", Some("-0.5")),
+        ("train.log_every", Some("0")), ("train.eval_images", Some("1")), ("train.eval_every", Some("-1")),
+    ];
+
+    #[test]
+    fn every_numeric_features_preset_field_refuses_nan_infinities_and_out_of_range_values() {
+        let full = FeaturesPreset::parse(FULL, file(), &[]).unwrap().to_toml();
+        check_fields("features", &full, FIELDS, &|sets| FeaturesPreset::parse(FULL, file(), sets).map(|_| ()));
+    }
 
     #[test]
     fn cosine_schedule_starts_at_base_and_ends_near_zero() {

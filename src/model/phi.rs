@@ -36,11 +36,20 @@ impl Default for PhiConfig {
 
 impl PhiConfig {
     pub fn validate(&self) -> std::result::Result<(), String> {
-        if self.widths.is_empty() || self.depth == 0 {
-            return Err("phi.widths and phi.depth: need at least one stage of one convolution".into());
+        if self.widths.is_empty() {
+            return Err("phi.widths = []: needs at least one stage".into());
+        }
+        if self.depth == 0 {
+            return Err("phi.depth = 0: needs at least one convolution per stage".into());
+        }
+        if let Some(w) = self.widths.iter().find(|w| **w == 0) {
+            return Err(format!("phi.widths: {w} channels; every stage needs at least 1"));
         }
         if self.norm == PhiNorm::Group {
-            if let Some(w) = self.widths.iter().find(|w| self.groups == 0 || !w.is_multiple_of(self.groups)) {
+            if self.groups == 0 {
+                return Err("phi.groups = 0: must be at least 1".into());
+            }
+            if let Some(w) = self.widths.iter().find(|w| !w.is_multiple_of(self.groups)) {
                 return Err(format!("phi.widths: {w} is not a multiple of phi.groups = {}", self.groups));
             }
         }

@@ -53,24 +53,38 @@ impl Default for UNetConfig {
 }
 
 impl UNetConfig {
+    /// Range checks naming the key and the value.
     pub fn validate(&self) -> std::result::Result<(), String> {
         if self.channels.is_empty() {
-            return Err("model.channels: needs at least one level".into());
+            return Err("model.channels = []: needs at least one level".into());
         }
-        if let Some(c) = self.channels.iter().find(|c| **c == 0 || **c % self.groups.max(1) != 0) {
+        if self.groups == 0 {
+            return Err("model.groups = 0: must be at least 1".into());
+        }
+        if let Some(c) = self.channels.iter().find(|c| **c == 0 || **c % self.groups != 0) {
             return Err(format!("model.channels: {c} is not a positive multiple of model.groups = {}", self.groups));
         }
-        if self.blocks_per_level == 0 {
-            return Err("model.blocks_per_level: must be at least 1".into());
+        for (key, v) in
+            [("model.blocks_per_level", self.blocks_per_level), ("model.noise_freqs", self.noise_freqs), ("model.emb_dim", self.emb_dim)]
+        {
+            if v == 0 {
+                return Err(format!("{key} = 0: must be at least 1"));
+            }
+        }
+        if self.attention_heads == 0 {
+            return Err("model.attention_heads = 0: must be at least 1".into());
         }
         if let Some(l) = self.attention_levels.iter().find(|l| **l >= self.channels.len()) {
             return Err(format!("model.attention_levels: level {l} does not exist ({} levels)", self.channels.len()));
         }
-        if !(0.0..1.0).contains(&self.dropout) {
-            return Err(format!("model.dropout: {} is not in [0, 1)", self.dropout));
+        if let Some(l) = self.attention_levels.iter().find(|l| !self.channels[**l].is_multiple_of(self.attention_heads)) {
+            return Err(format!(
+                "model.attention_heads = {}: must divide the {} channels of attention level {l}",
+                self.attention_heads, self.channels[*l]
+            ));
         }
-        if self.noise_freqs == 0 || self.emb_dim == 0 {
-            return Err("model.noise_freqs and model.emb_dim must be positive".into());
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(format!("model.dropout = {}: must be in [0, 1)", self.dropout));
         }
         Ok(())
     }

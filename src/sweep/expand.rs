@@ -72,6 +72,7 @@ impl SweepSpec {
     pub fn parse(text: &str, path: &Path) -> Result<SweepSpec> {
         let err = |msg: String| Error::Preset { path: path.to_path_buf(), msg };
         let mut table: Table = toml::from_str(text).map_err(|e| err(e.to_string().trim_end().to_string()))?;
+        overrides::check_finite(&table).map_err(err)?;
         let sweep = match table.remove("sweep") {
             Some(Value::Table(t)) => t,
             Some(other) => return Err(err(format!("sweep = {other}: expected a [sweep] table"))),

@@ -126,3 +126,26 @@ fn shipped_sweep_presets_expand() {
     }
     assert!(n >= 1, "expected a sweep preset in {}", dir.display());
 }
+
+#[test]
+fn a_sweep_refuses_non_finite_and_out_of_range_numbers_naming_the_field() {
+    // the sweep's own number, and numbers of the base preset and of swept lists
+    for (sweep, key, value) in [
+        ("kimg = nan\nseed = [0, 1]", "kimg", "nan"),
+        ("kimg = 0\nseed = [0, 1]", "sweep.kimg", "0"),
+        ("\"train.lr\" = [1e-3, nan]", "sweep.train.lr[1]", "nan"),
+        ("\"train.lr\" = [1e-3, inf]", "sweep.train.lr[1]", "inf"),
+        ("\"train.batch_size\" = [8, 0]", "train.batch_size", "0"),
+        ("\"ect.q\" = [2.0, 0.5]", "ect.q", "0.5"),
+    ] {
+        let e = err(sweep);
+        assert!(e.contains("toy-sweep.toml") && e.contains(key) && e.to_lowercase().contains(value), "{sweep}: {e}");
+    }
+    let e = SweepSpec::parse(
+        &format!("{}\n[sweep]\nseed = [0, 1]\n", BASE.replace("iterations = 10", "iterations = 10\nlr = -inf")),
+        Path::new("toy-sweep.toml"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("train.lr") && e.contains("inf"), "{e}");
+}

@@ -12,6 +12,10 @@ pub enum Error {
     Preset { path: PathBuf, msg: String },
     #[error("{0}")]
     Msg(String),
+    /// Training met a NaN or an infinity at `step` (the step being taken, 1-based) in `what`
+    /// (the loss, or the gradient's norm).
+    #[error("step {step}: the {what} is {value}; lower train.lr or check the data")]
+    NonFinite { step: u64, what: &'static str, value: f64 },
     #[error("tensor: {0}")]
     Candle(#[from] candle_core::Error),
     #[error("HDF5: {0}")]

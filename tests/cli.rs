@@ -269,6 +269,34 @@ f.close()
     assert_eq!(ayt::paths::RunDir::new(&run).checkpoints().unwrap(), vec![5, 10, 15, 20, 25, 30, 35, 40]);
 }
 
+/// An absurd learning rate makes the loss NaN at step 2: "stop" fails naming the step, the value
+/// and the last good checkpoint, with the rows before it written; "rollback" goes back to that
+/// checkpoint `max_rollbacks` times, then stops the same way.
+#[test]
+fn a_non_finite_loss_stops_or_rolls_back_naming_step_value_and_checkpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = write_preset(tmp.path(), &tiny().replace("checkpoint_every = 3", "checkpoint_every = 1"));
+    let train = |name: &str, sets: &[&str]| {
+        let run = tmp.path().join(name);
+        let mut args = vec!["train", "--preset", p.to_str().unwrap(), "--out", run.to_str().unwrap(), "--set", "train.lr=1e30"];
+        sets.iter().for_each(|s| args.extend(["--set", s]));
+        (ayt(tmp.path(), &args), run)
+    };
+    let (o, run) = train("stop", &[]);
+    let ckpt = run.join("ckpt/step-1.safetensors").display().to_string();
+    assert_clean_failure(&o, &["step 2: the loss is NaN", "the last good checkpoint is step 1", &ckpt]);
+    assert_eq!(RunLog::open(run.join("run.h5")).unwrap().scalar("loss").unwrap().step, vec![1], "the buffered rows are written");
+
+    let (o, run) = train("rollback", &["train.on_nonfinite=\"rollback\"", "train.max_rollbacks=2"]);
+    assert_clean_failure(
+        &o,
+        &["step 2: the loss is NaN after 2 rollbacks (train.max_rollbacks = 2)", "the last good checkpoint is step 1"],
+    );
+    let err = stderr(&o);
+    assert_eq!(err.matches("rolled back to the checkpoint at step 1").count(), 2, "{err}");
+    assert_eq!(RunLog::open(run.join("run.h5")).unwrap().scalar("loss").unwrap().step, vec![1], "no row repeats after a rollback");
+}
+
 fn python_has(module: &str) -> bool {
     Command::new("python3").args(["-c", &format!("import {module}")]).output().map(|o| o.status.success()).unwrap_or(false)
 }

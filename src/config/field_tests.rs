@@ -96,7 +96,7 @@ attention_levels = [1]
         ("model.dropout", Some("1.5")), ("model.groups", Some("0")),
         ("train.batch_size", Some("0")), ("train.iterations", Some("0")), ("train.lr", Some("-0.5")),
         ("train.beta1", Some("1.5")), ("train.beta2", Some("1.5")), ("train.weight_decay", Some("-0.1")),
-        ("train.ema_decay", Some("1.5")), ("train.c_mult", Some("-1.5")),
+        ("train.ema_decay", Some("1.5")), ("train.c_mult", Some("-1.5")), ("train.max_rollbacks", Some("-1")),
         ("edm.p_mean", None), ("edm.p_std", Some("-0.5")),
         ("ect.p_mean", None), ("ect.p_std", Some("-0.5")), ("ect.q", Some("0.5")), ("ect.n_stages", Some("0")),
         ("ect.k", Some("-1.5")), ("ect.b", Some("-1.5")),

@@ -109,6 +109,13 @@ pub struct TrainConfig {
     /// Pseudo-Huber `c = c_mult * sqrt(C*H*W)`; 0 gives L2.
     #[serde(default = "default_c_mult")]
     pub c_mult: f64,
+    /// A NaN or an infinity in the loss or the gradient: stop (write what is buffered, fail
+    /// naming the step, the value and the last good checkpoint), or roll back to the last
+    /// checkpoint, skip the batch that failed and go on (at most `max_rollbacks` times).
+    #[serde(default)]
+    pub on_nonfinite: OnNonFinite,
+    #[serde(default = "default_max_rollbacks")]
+    pub max_rollbacks: u64,
     /// Start from this checkpoint (a `.safetensors` file or a run folder, whose latest checkpoint
     /// is used): its EMA weights initialise model and EMA. Relative paths are taken from the
     /// preset file's folder, then from `runs/` of the ayt home.
@@ -118,6 +125,17 @@ pub struct TrainConfig {
 
 fn default_lr() -> f64 {
     1e-4
+}
+fn default_max_rollbacks() -> u64 {
+    3
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnNonFinite {
+    #[default]
+    Stop,
+    Rollback,
 }
 fn default_beta1() -> f64 {
     0.9

@@ -11,11 +11,11 @@ use crossbeam_channel::{Receiver, TryRecvError};
 use super::eval::TrainingEval;
 use super::probe::Prober;
 use super::{losses, Command, Emitter, Event, RunRequest};
-use crate::config::{Mode, Preset};
+use crate::config::{Mode, OnNonFinite, Preset};
 use crate::data::OpenedData;
 use crate::paths::{Paths, RunDir};
 use crate::store::{Flushed, RunLogWriter, RunMeta};
-use crate::train::Trainer;
+use crate::train::{checkpoint, TrainState, Trainer};
 use crate::{Error, Result};
 
 /// The engine's side of a running run: commands in, events out, the queue for later runs.
@@ -101,6 +101,8 @@ struct Run {
     writer: RunLogWriter,
     prober: Prober,
     eval: Option<TrainingEval>,
+    /// Rollbacks from non-finite steps so far (`train.on_nonfinite = "rollback"`).
+    rollbacks: u64,
 }
 
 /// The trainer of `preset` on `data`, with the frozen network its loss needs.
@@ -135,20 +137,27 @@ fn prepare_new(
     let meta = RunMeta::new(toml, preset.seed, data.name, data.sha256);
     let prober = Prober::new(preset, paths, &meta.dataset_sha256, trainer.shape(), device)?;
     let writer = RunLogWriter::create(dir.log_file(), &meta)?;
-    Ok(Run { dir, preset: preset.clone(), trainer, writer, prober, eval })
+    Ok(Run { dir, preset: preset.clone(), trainer, writer, prober, eval, rollbacks: 0 })
 }
 
 fn prepare_resume(paths: &Paths, device: &Device, dir: &Path, emitter: &Emitter) -> Result<Run> {
     let dir = RunDir::new(dir);
     let preset = Preset::load(&dir.preset_file(), &[])?;
-    let step = dir.latest_checkpoint()?.ok_or_else(|| Error::file(dir.path(), "no checkpoint to resume from (ckpt/ is empty)"))?;
+    let (step, skipped) = checkpoint::newest_valid::<TrainState>(&dir)?;
+    for (s, why) in &skipped {
+        emitter.emit(Event::Log(format!("warning: passing over the checkpoint at step {s}, which does not load: {why}")));
+    }
+    let step = step.ok_or_else(|| {
+        let why = if skipped.is_empty() { "ckpt/ is empty".to_string() } else { format!("none of the {} in ckpt/ loads", skipped.len()) };
+        Error::file(dir.path(), format!("no checkpoint to resume from ({why})"))
+    })?;
     let data = preset.open_data(paths)?;
     let mut trainer = build_trainer(&preset, &data, paths, device)?;
     trainer.restore(&dir, step)?;
     let prober = Prober::new(&preset, paths, &data.sha256, trainer.shape(), device)?;
     let eval = TrainingEval::new(&preset, paths, device, emitter)?;
     let writer = RunLogWriter::open_append(dir.log_file(), step as i64)?;
-    Ok(Run { dir, preset, trainer, writer, prober, eval })
+    Ok(Run { dir, preset, trainer, writer, prober, eval, rollbacks: 0 })
 }
 
 /// Runs one request to its end (finished, stopped, or failed).
@@ -218,7 +227,14 @@ impl Run {
                 }
             }
             let kimg_before = self.trainer.kimg();
-            let stats = self.trainer.step()?;
+            let stats = match self.trainer.step() {
+                Ok(stats) => stats,
+                Err(Error::NonFinite { step, what, value }) => {
+                    self.roll_back_or_stop(step, what, value, ctl)?;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             last_loss = stats.loss;
             let img_per_s = throughput.observe(self.trainer.images_seen());
             self.log_step(&stats, img_per_s)?;
@@ -231,6 +247,39 @@ impl Run {
         }
         self.finish(stopped, ctl)?;
         Ok((stopped, last_loss))
+    }
+
+    /// A NaN or an infinity at `step`: with `train.on_nonfinite = "rollback"` (and rollbacks and
+    /// a checkpoint left) back to the last checkpoint, that batch passed over, the log cut to the
+    /// checkpoint; otherwise the run stops with an error naming the step, the value and the last
+    /// good checkpoint (what is buffered is written on the way out).
+    fn roll_back_or_stop(&mut self, step: u64, what: &str, value: f64, ctl: &Control) -> Result<()> {
+        let t = &self.preset.train;
+        let last = self.dir.latest_checkpoint()?;
+        let rollback = t.on_nonfinite == OnNonFinite::Rollback;
+        let (Some(at), true, true) = (last, rollback, self.rollbacks < t.max_rollbacks) else {
+            let after = if rollback {
+                format!(" after {} rollbacks (train.max_rollbacks = {})", self.rollbacks, t.max_rollbacks)
+            } else {
+                String::new()
+            };
+            let resume = match last {
+                Some(s) => {
+                    format!("the last good checkpoint is step {s} ({}; `ayt resume` continues from it)", self.dir.tensors_path(s).display())
+                }
+                None => "no checkpoint was written yet".to_string(),
+            };
+            return Err(Error::msg(format!("step {step}: the {what} is {value}{after}; {resume}. Lower train.lr or check the data")));
+        };
+        self.rollbacks += 1;
+        self.trainer.restore(&self.dir, at)?;
+        self.trainer.skip_batch_at(step);
+        self.writer.truncate_after(at as i64)?;
+        ctl.emitter.emit(Event::Log(format!(
+            "warning: step {step}: the {what} is {value}; rolled back to the checkpoint at step {at}, passing over that batch (rollback {} of {})",
+            self.rollbacks, t.max_rollbacks
+        )));
+        Ok(())
     }
 
     fn log_step(&self, stats: &crate::train::StepStats, img_per_s: f64) -> Result<()> {
@@ -328,4 +377,42 @@ fn prune_checkpoints(dir: &RunDir, keep: usize) -> Result<()> {
         std::fs::remove_file(dir.tensors_path(*step))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crossbeam_channel::unbounded;
+
+    #[test]
+    fn a_rollback_reloads_the_checkpoint_passes_over_the_batch_and_finishes_the_run() {
+        let home = tempfile::tempdir().unwrap();
+        let paths = Paths { home: home.path().to_path_buf() };
+        let text = "name = \"nf\"\nseed = 2\n[data]\ndataset = \"disks\"\n[data.disks]\nsize = 8\nradius_min = 1.5\nradius_max = 3.0\n\
+            [model]\nchannels = [8, 16]\nblocks_per_level = 1\nemb_dim = 16\nnoise_freqs = 4\ngroups = 4\n\
+            [train]\nmode = \"ect\"\nbatch_size = 8\niterations = 6\nlr = 2e-3\non_nonfinite = \"rollback\"\n\
+            [log]\nevery = 1\nsample_count = 0\ncheckpoint_every = 0\n";
+        let preset = Preset::parse(text, Path::new("nf.toml"), &[]).unwrap();
+        let (ev_tx, ev_rx) = unbounded();
+        let emitter = Emitter { tx: ev_tx };
+        let (_cmd_tx, cmd_rx) = unbounded();
+        let mut queue = VecDeque::new();
+        let mut ctl = Control { commands: &cmd_rx, queue: &mut queue, emitter: &emitter, quit: false };
+        let mut run = prepare_new(&paths, &Device::Cpu, &preset, None, Some(home.path().join("run")), &emitter).unwrap();
+        for _ in 0..2 {
+            run.trainer.step().unwrap();
+        }
+        run.checkpoint_now(&ctl).unwrap();
+        // a weight turns NaN: step 3's loss is NaN
+        let var = run.trainer.model().varmap.all_vars()[0].clone();
+        var.set(&(var.as_tensor().zeros_like().unwrap() * f64::NAN).unwrap()).unwrap();
+        let (stopped, loss) = run.train_loop(&mut ctl).unwrap();
+        assert!(!stopped && loss.is_finite(), "{loss}");
+        assert_eq!((run.rollbacks, run.trainer.steps_done()), (1, 6));
+        let logs: Vec<String> = ev_rx.try_iter().filter_map(|e| if let Event::Log(l) = e { Some(l) } else { None }).collect();
+        assert!(logs.iter().any(|l| l.contains("step 3: the loss is NaN; rolled back to the checkpoint at step 2")), "{logs:?}");
+        run.writer.close().unwrap();
+        let steps = crate::store::RunLog::open(run.dir.log_file()).unwrap().scalar("loss").unwrap().step;
+        assert_eq!(steps, vec![3, 4, 5, 6], "each step logged once, the failed one not");
+    }
 }

@@ -148,6 +148,14 @@ impl RunLogWriter {
         rrx.recv().map_err(|_| Error::file(&self.path, "run-log writer thread has stopped"))?
     }
 
+    /// Writes every buffered row, then deletes every row with `step > keep` from every table:
+    /// the log of a run rolled back to the checkpoint at `keep`.
+    pub fn truncate_after(&self, keep: i64) -> Result<()> {
+        let (rtx, rrx) = crossbeam_channel::bounded(1);
+        self.send(Msg::TruncateAfter(keep, rtx))?;
+        rrx.recv().map_err(|_| Error::file(&self.path, "run-log writer thread has stopped"))?
+    }
+
     /// Writes every buffered row (trying for up to 30 s while the file cannot be opened), stops
     /// the thread, and returns the first error: a failed table, or rows that could not be written.
     pub fn close(mut self) -> Result<()> {

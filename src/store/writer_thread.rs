@@ -10,7 +10,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use super::h5::obj_err;
 use super::rows::{Pending, SampleRows};
-use super::tables::{open_rw_retry, write_eval, write_hist, write_samples, write_scalar};
+use super::tables::{open_rw_retry, truncate_after, write_eval, write_hist, write_samples, write_scalar};
 use crate::error::{Error, Result};
 
 /// How much a writer keeps in memory while the file cannot be written.
@@ -33,12 +33,35 @@ impl Default for WriterOptions {
 }
 
 pub(super) enum Msg {
-    Scalar { name: String, step: i64, kimg: f64, wall: f64, value: f64 },
-    Hist { name: String, step: i64, edges: Vec<f64>, counts: Vec<i64> },
-    Samples { step: i64, images: Vec<u8>, dims: [usize; 4] },
-    Eval { metric: String, step: i64, kimg: f64, value: f64, attrs: Vec<(String, String)> },
+    Scalar {
+        name: String,
+        step: i64,
+        kimg: f64,
+        wall: f64,
+        value: f64,
+    },
+    Hist {
+        name: String,
+        step: i64,
+        edges: Vec<f64>,
+        counts: Vec<i64>,
+    },
+    Samples {
+        step: i64,
+        images: Vec<u8>,
+        dims: [usize; 4],
+    },
+    Eval {
+        metric: String,
+        step: i64,
+        kimg: f64,
+        value: f64,
+        attrs: Vec<(String, String)>,
+    },
     Flush(Sender<Result<Flushed>>),
     Close(Sender<Result<Flushed>>),
+    /// Write what is buffered, then delete every row after this step (a rollback).
+    TruncateAfter(i64, Sender<Result<()>>),
 }
 
 impl Msg {
@@ -49,7 +72,7 @@ impl Msg {
             Msg::Hist { name, edges, counts, .. } => name.len() + 8 * (1 + edges.len() + counts.len()),
             Msg::Samples { images, .. } => images.len() + 8,
             Msg::Eval { metric, attrs, .. } => metric.len() + 24 + attrs.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>(),
-            Msg::Flush(_) | Msg::Close(_) => 0,
+            Msg::Flush(_) | Msg::Close(_) | Msg::TruncateAfter(..) => 0,
         }
     }
 }
@@ -120,6 +143,9 @@ impl WriterThread {
                     self.burst();
                     let _ = reply.send(self.report());
                 }
+                Ok(Msg::TruncateAfter(step, reply)) => {
+                    let _ = reply.send(self.truncate_after(step));
+                }
                 Ok(Msg::Close(reply)) => {
                     let _ = reply.send(self.close());
                     return;
@@ -155,6 +181,18 @@ impl WriterThread {
             Flushed::Written => Ok(Flushed::Written),
             Flushed::Deferred(msg) => Err(Error::file(&self.path, format!("the last rows were not written: {msg}"))),
         }
+    }
+
+    /// Writes the buffered rows, then cuts every table after `step`; the file must be writable.
+    fn truncate_after(&mut self, step: i64) -> Result<()> {
+        self.burst();
+        if let Some((_, why)) = &self.blocked {
+            return Err(Error::file(&self.path, format!("cannot cut the rows after step {step}: {why}")));
+        }
+        let file = open_rw_retry(&self.path)?;
+        let cut = truncate_after(&self.path, &file, step);
+        let closed = file.close().map_err(|e| Error::file(&self.path, format!("cannot close: {e}")));
+        cut.and(closed)
     }
 
     /// Adds one row to the buffer. A row whose shape disagrees with the buffered rows of its
@@ -210,7 +248,7 @@ impl WriterThread {
                 t.kimg.push(kimg);
                 t.value.push(value);
             }
-            Msg::Flush(_) | Msg::Close(_) => return Ok(()),
+            Msg::Flush(_) | Msg::Close(_) | Msg::TruncateAfter(..) => return Ok(()),
         }
         p.rows += 1;
         p.bytes += bytes;

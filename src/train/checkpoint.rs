@@ -116,6 +116,19 @@ pub fn load_tensors(tensors_file: impl AsRef<Path>) -> Result<HashMap<String, Te
     candle_core::safetensors::load_buffer(&bytes, &Device::Cpu).with_path(tensors_file)
 }
 
+/// A run's newest checkpoint that loads (both files complete, readable, and of this state's
+/// shape), and the newer ones passed over with the reason (a truncated or corrupt file).
+pub fn newest_valid<S: DeserializeOwned>(run: &RunDir) -> Result<(Option<u64>, Vec<(u64, String)>)> {
+    let mut skipped = Vec::new();
+    for step in run.checkpoints()?.into_iter().rev() {
+        match load::<S>(run, step) {
+            Ok(_) => return Ok((Some(step), skipped)),
+            Err(e) => skipped.push((step, e.to_string())),
+        }
+    }
+    Ok((None, skipped))
+}
+
 /// Moves every tensor to `device`.
 pub fn to_device(tensors: HashMap<String, Tensor>, device: &Device) -> Result<HashMap<String, Tensor>> {
     tensors.into_iter().map(|(k, v)| Ok((k, v.to_device(device)?))).collect()

@@ -47,6 +47,8 @@ pub struct Trainer {
     device: Device,
     /// The frozen network of a feature-space loss (LPIPS, MFD); `None` for the pixel losses.
     feature_distance: Option<Box<dyn FeatureDistance>>,
+    /// Steps whose batch is passed over (after a rollback from a non-finite step).
+    skip_batch_at: std::collections::BTreeSet<u64>,
 }
 
 impl Trainer {
@@ -78,6 +80,7 @@ impl Trainer {
             shape: (c, h, w),
             device: device.clone(),
             feature_distance,
+            skip_batch_at: Default::default(),
         })
     }
 
@@ -134,10 +137,20 @@ impl Trainer {
         self.step >= self.preset.train.iterations
     }
 
-    /// One optimiser step.
+    /// Passes over the batch step `step` would draw (the data source moves one batch further):
+    /// a rollback from a non-finite step does not meet the same batch again.
+    pub fn skip_batch_at(&mut self, step: u64) {
+        self.skip_batch_at.insert(step);
+    }
+
+    /// One optimiser step; a NaN or an infinity in the loss or the gradient is
+    /// `Error::NonFinite`, before any weight changes.
     pub fn step(&mut self) -> Result<StepStats> {
         let b = self.preset.train.batch_size;
         let stage = self.stage();
+        if self.skip_batch_at.remove(&(self.step + 1)) {
+            self.source.next_batch(b);
+        }
         let batch = self.source.next_batch(b);
         let (c, h, w) = self.shape;
         let x0 = Tensor::from_vec(batch.x, (b, c, h, w), &self.device)?;
@@ -150,10 +163,15 @@ impl Trainer {
                 ect::objective(&input, &self.preset, stage, self.step, distance, &mut self.noise_rng)?
             }
         };
+        let step = self.step + 1;
         if !objective.value.is_finite() {
-            return Err(Error::msg(format!("step {}: the loss is {}; lower train.lr or check the data", self.step + 1, objective.value)));
+            return Err(Error::NonFinite { step, what: "loss", value: objective.value });
         }
         let grads = objective.loss.backward()?;
+        let norm = grad_norm(&grads, &self.model)?;
+        if !norm.is_finite() {
+            return Err(Error::NonFinite { step, what: "gradient norm", value: norm });
+        }
         self.opt.step(&grads)?;
         let vars: Vec<_> = self.model.named_vars().into_iter().map(|(_, v)| v).collect();
         let ema_vars: Vec<_> = self.ema.named_vars().into_iter().map(|(_, v)| v).collect();
@@ -224,6 +242,22 @@ impl Trainer {
         let model = if use_ema { &self.ema } else { &self.model };
         crate::sample::generate(model, n, self.shape, steps, &self.preset.sampling, &mut rng)
     }
+}
+
+/// The L2 norm of the gradients of `model`'s parameters (one host read for all of them).
+fn grad_norm(grads: &candle_core::backprop::GradStore, model: &Denoiser) -> Result<f64> {
+    let mut total: Option<Tensor> = None;
+    for (_, v) in model.named_vars() {
+        if let Some(g) = grads.get(v.as_tensor()) {
+            // in f64: a large but finite gradient must not overflow to infinity here
+            let s = g.to_dtype(candle_core::DType::F64)?.sqr()?.sum_all()?;
+            total = Some(match total {
+                Some(t) => (t + s)?,
+                None => s,
+            });
+        }
+    }
+    Ok(total.map(|t| t.to_scalar::<f64>()).transpose()?.map_or(0.0, f64::sqrt))
 }
 
 /// The losses of steps `at + 1 ..= steps` of `preset` on `device`, twice: uninterrupted, and
@@ -312,6 +346,17 @@ n_stages = 2
             c.step().unwrap();
         }
         assert_eq!(c.images_seen(), 6 * 8);
+    }
+
+    #[test]
+    fn a_passed_over_batch_is_the_next_one() {
+        let p = tiny_preset("ect", 4);
+        let (mut a, mut b) = (trainer(&p), trainer(&p));
+        b.skip_batch_at(1);
+        assert_ne!(a.step().unwrap().loss, b.step().unwrap().loss, "step 1 of b draws the second batch");
+        let mut c = trainer(&p);
+        c.skip_batch_at(3);
+        assert_eq!(trainer(&p).step().unwrap().loss, c.step().unwrap().loss, "other steps are untouched");
     }
 
     #[test]

@@ -143,7 +143,7 @@ fn prepare_new(
 fn prepare_resume(paths: &Paths, device: &Device, dir: &Path, emitter: &Emitter) -> Result<Run> {
     let dir = RunDir::new(dir);
     let preset = Preset::load(&dir.preset_file(), &[])?;
-    let (step, skipped) = checkpoint::newest_valid::<TrainState>(&dir)?;
+    let checkpoint::NewestValid { step, passed_over: skipped } = checkpoint::newest_valid::<TrainState>(&dir)?;
     for (s, why) in &skipped {
         emitter.emit(Event::Log(format!("warning: passing over the checkpoint at step {s}, which does not load: {why}")));
     }

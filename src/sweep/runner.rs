@@ -44,7 +44,8 @@ pub enum Start {
 pub fn start_for(plan: &Plan, dir: &SweepDir, m: &PlannedMember) -> Result<Start> {
     let run_dir = dir.run_dir(&m.label);
     // The newest checkpoint that loads: a truncated final one is no reason to call a member done.
-    let (newest, skipped) = crate::train::checkpoint::newest_valid::<crate::train::TrainState>(&crate::paths::RunDir::new(&run_dir))?;
+    let crate::train::checkpoint::NewestValid { step: newest, passed_over: skipped } =
+        crate::train::checkpoint::newest_valid::<crate::train::TrainState>(&crate::paths::RunDir::new(&run_dir))?;
     if newest.is_none() && !skipped.is_empty() {
         let list: Vec<String> = skipped.iter().map(|(s, why)| format!("step {s}: {why}")).collect();
         return Err(Error::file(&run_dir, format!("no checkpoint of this member loads (left as it is): {}", list.join("; "))));

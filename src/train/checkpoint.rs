@@ -116,17 +116,25 @@ pub fn load_tensors(tensors_file: impl AsRef<Path>) -> Result<HashMap<String, Te
     candle_core::safetensors::load_buffer(&bytes, &Device::Cpu).with_path(tensors_file)
 }
 
+/// The outcome of [`newest_valid`].
+pub struct NewestValid {
+    /// The newest checkpoint that loads.
+    pub step: Option<u64>,
+    /// Newer checkpoints passed over, newest first, with why they do not load.
+    pub passed_over: Vec<(u64, String)>,
+}
+
 /// A run's newest checkpoint that loads (both files complete, readable, and of this state's
 /// shape), and the newer ones passed over with the reason (a truncated or corrupt file).
-pub fn newest_valid<S: DeserializeOwned>(run: &RunDir) -> Result<(Option<u64>, Vec<(u64, String)>)> {
-    let mut skipped = Vec::new();
+pub fn newest_valid<S: DeserializeOwned>(run: &RunDir) -> Result<NewestValid> {
+    let mut passed_over = Vec::new();
     for step in run.checkpoints()?.into_iter().rev() {
         match load::<S>(run, step) {
-            Ok(_) => return Ok((Some(step), skipped)),
-            Err(e) => skipped.push((step, e.to_string())),
+            Ok(_) => return Ok(NewestValid { step: Some(step), passed_over }),
+            Err(e) => passed_over.push((step, e.to_string())),
         }
     }
-    Ok((None, skipped))
+    Ok(NewestValid { step: None, passed_over })
 }
 
 /// Moves every tensor to `device`.

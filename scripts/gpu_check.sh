@@ -27,9 +27,10 @@ python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.versio
 
 step "bundle"
 [[ -f gpu-bundle/ayt.xz && -f gpu-bundle/cuda-tests.xz ]] || { echo "no gpu-bundle/: run scripts/build_gpu_bundle.sh and carry gpu-bundle"; exit 2; }
-echo "built from commit $(cat gpu-bundle/COMMIT), tree at $(git rev-parse HEAD 2>/dev/null || echo '?')"
-bin=/tmp/ayt-gpu
-mkdir -p "$bin"
+built=$(cat gpu-bundle/COMMIT) tree=$(git rev-parse HEAD 2>/dev/null || echo '?')
+echo "bundle built from commit $built; the tree here is at $tree"
+[[ $built == "$tree" ]] || echo "WARNING: the bundle is not from this tree's commit (rebuild with scripts/build_gpu_bundle.sh)"
+bin=$(mktemp -d /tmp/ayt-gpu.XXXXXX)
 for b in ayt cuda-tests; do xz -dc "gpu-bundle/$b.xz" >"$bin/$b" && chmod +x "$bin/$b"; done
 # CUDA's libraries come from PyTorch's nvidia wheels (cu13), the driver's libcuda from the system.
 libs=$(python3 - <<'PY'

@@ -1,6 +1,6 @@
 //! Every screen rendered with ratatui's TestBackend at 80x24 and 160x48 from fixed data,
-//! compared with `tests/snapshots/*.txt`. A missing snapshot is written; `UPDATE_SNAPSHOTS=1`
-//! rewrites them all (review the diff before committing).
+//! compared with `tests/snapshots/*.txt`. A missing snapshot is a failure; `UPDATE_SNAPSHOTS=1`
+//! writes missing ones and rewrites the rest (review the diff before committing).
 
 use std::path::PathBuf;
 
@@ -15,11 +15,12 @@ fn check(name: &str, app: &App) {
         let text = render_to_text(app, w, h);
         let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots").join(format!("{name}-{w}x{h}.txt"));
         let update = std::env::var_os("UPDATE_SNAPSHOTS").is_some_and(|v| v == "1");
-        if update || !path.exists() {
+        if update {
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(&path, &text).unwrap();
             continue;
         }
+        assert!(path.exists(), "no snapshot {}: run with UPDATE_SNAPSHOTS=1 to write it, and review it\n{text}", path.display());
         let want = std::fs::read_to_string(&path).unwrap();
         if want != text {
             let first = want.lines().zip(text.lines()).position(|(a, b)| a != b).unwrap_or(0);

@@ -89,6 +89,49 @@ mod tests {
         assert!((frechet_distance(&a, &b).unwrap() - (25.0 + 3.0)).abs() < 1e-10);
     }
 
+    /// `sqrtm(A)` by the Denman-Beavers iteration on the general (non-symmetric) matrix: another
+    /// route to `tr((S1 S2)^(1/2))` than the symmetric eigendecompositions above, the one
+    /// pytorch-fid's `scipy.linalg.sqrtm(S1 @ S2)` takes.
+    fn sqrtm_denman_beavers(a: &DMatrix<f64>) -> DMatrix<f64> {
+        let (mut y, mut z) = (a.clone(), DMatrix::identity(a.nrows(), a.ncols()));
+        for _ in 0..60 {
+            let (yi, zi) = (y.clone().try_inverse().unwrap(), z.clone().try_inverse().unwrap());
+            (y, z) = ((&y + zi) * 0.5, (&z + yi) * 0.5);
+        }
+        y
+    }
+
+    fn random_cov(d: usize, rng: &mut impl Rng) -> DMatrix<f64> {
+        let m = DMatrix::from_fn(d, d, |_, _| rng.random::<f64>() * 2.0 - 1.0);
+        &m * m.transpose() + DMatrix::identity(d, d) * 0.1
+    }
+
+    #[test]
+    fn matches_an_independent_computation_for_non_commuting_covariances() {
+        // 2x2 closed form: (sqrt(l1) + sqrt(l2))^2 = tr(M) + 2 sqrt(det M), M = S1 S2
+        let (s1, s2): (Vec<f64>, Vec<f64>) = (vec![2.0, 0.9, 0.9, 1.0], vec![1.0, -0.3, -0.3, 3.0]);
+        let (m1, m2) = (DMatrix::from_row_slice(2, 2, &s1), DMatrix::from_row_slice(2, 2, &s2));
+        assert!((&m1 * &m2 - &m2 * &m1).norm() > 0.5, "the example must not commute");
+        let prod = &m1 * &m2;
+        let tr_sqrt = (prod.trace() + 2.0 * prod.determinant().sqrt()).sqrt();
+        let expect = 2.0 + (3.0 + 4.0 - 2.0 * tr_sqrt);
+        let got = frechet_distance(&gaussian(vec![0.0, 1.0], s1), &gaussian(vec![1.0, 0.0], s2)).unwrap();
+        assert!((got - expect).abs() < 1e-12, "{got} vs {expect}");
+        // random full covariances, against sqrtm of the (non-symmetric) product
+        let mut rng = crate::rng::stream(3, "fd-independent");
+        for d in [3, 8, 16] {
+            let (c1, c2) = (random_cov(d, &mut rng), random_cov(d, &mut rng));
+            let mu: Vec<f64> = (0..d).map(|_| rng.random::<f64>()).collect();
+            let (a, b) = (
+                Gaussian { mean: DVector::from_vec(mu), cov: c1.clone(), n: 10 },
+                Gaussian { mean: DVector::zeros(d), cov: c2.clone(), n: 10 },
+            );
+            let expect = a.mean.norm_squared() + c1.trace() + c2.trace() - 2.0 * sqrtm_denman_beavers(&(&c1 * &c2)).trace();
+            let got = frechet_distance(&a, &b).unwrap();
+            assert!((got - expect).abs() <= 1e-8 * expect.abs(), "d = {d}: {got} vs {expect}");
+        }
+    }
+
     #[test]
     fn a_set_against_itself_is_zero_and_a_shift_adds_its_square() {
         let mut rng = crate::rng::stream(0, "fd-test");

@@ -86,8 +86,18 @@ fn check_against_reference(net: LpipsNet, settings: &[&str]) {
                 g[i],
                 g_ref[i]
             );
-            assert!(ed <= 1e-4, "{} {setting} pair {i}: distance {} vs reference {} (rel err {ed:.2e})", net.name(), d[i], d_ref[i]);
-            assert!(eg <= 1e-3, "{} {setting} pair {i}: gradient norm {} vs reference {} (rel err {eg:.2e})", net.name(), g[i], g_ref[i]);
+            // The accuracy README's LPIPS section states. VGG16 on upsampled gray images has max-pool
+            // windows whose two largest values differ in the last bits, and float rounding can pick
+            // the other one than PyTorch: the gradient norm then moves by up to ~1e-4.
+            let grad_tol = if net == LpipsNet::Vgg && setting == "gray28_up64" { 1e-4 } else { 2e-6 };
+            assert!(ed <= 2e-6, "{} {setting} pair {i}: distance {} vs reference {} (rel err {ed:.2e})", net.name(), d[i], d_ref[i]);
+            assert!(
+                eg <= grad_tol,
+                "{} {setting} pair {i}: gradient norm {} vs reference {} (rel err {eg:.2e})",
+                net.name(),
+                g[i],
+                g_ref[i]
+            );
         }
     }
 }

@@ -75,6 +75,9 @@ pub fn write_png(path: impl AsRef<Path>, width: usize, height: usize, channels: 
     Ok(())
 }
 
+/// The largest decoded image `read_png` accepts (a 4096 x 4096 RGBA image is 64 MiB).
+pub const MAX_PNG_BYTES: usize = 256 << 20;
+
 /// Read a PNG as 8-bit `(width, height, channels, pixels)` with 1 or 3 channels (HWC).
 ///
 /// Grey, grey+alpha, RGB and RGBA are accepted, alpha is dropped. Palette images are expanded to
@@ -83,10 +86,16 @@ pub fn write_png(path: impl AsRef<Path>, width: usize, height: usize, channels: 
 pub fn read_png(path: impl AsRef<Path>) -> Result<(usize, usize, usize, Vec<u8>)> {
     let path = path.as_ref();
     let file = File::open(path).with_path(path)?;
-    let mut dec = png::Decoder::new(BufReader::new(file));
+    // A PNG declares its size up front: anything over the limit is refused before a buffer is made
+    // (a "PNG bomb": a few kB that inflate to gigabytes).
+    let limits = png::Limits { bytes: MAX_PNG_BYTES };
+    let mut dec = png::Decoder::new_with_limits(BufReader::new(file), limits);
     dec.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
     let mut reader = dec.read_info().map_err(|e| Error::file(path, format!("PNG: {e}")))?;
-    let size = reader.output_buffer_size().ok_or_else(|| Error::file(path, "PNG: image too large"))?;
+    let size = reader.output_buffer_size().filter(|n| *n <= MAX_PNG_BYTES).ok_or_else(|| {
+        let (w, h) = reader.info().size();
+        Error::file(path, format!("PNG: a {w}x{h} image is over the limit of {} MiB decoded", MAX_PNG_BYTES >> 20))
+    })?;
     let mut buf = vec![0u8; size];
     let info = reader.next_frame(&mut buf).map_err(|e| Error::file(path, format!("PNG: {e}")))?;
     if info.bit_depth != png::BitDepth::Eight {
@@ -189,5 +198,22 @@ mod tests {
         assert!(e.contains("bad.png"), "{e}");
         let e = write_png(&p, 2, 2, 2, &[0; 8]).unwrap_err().to_string();
         assert!(e.contains("bad.png") && e.contains("channels"), "{e}");
+    }
+
+    #[test]
+    fn a_png_bomb_is_refused_before_its_buffer_is_made() {
+        // a valid 1x1 PNG whose header is rewritten to claim 60000 x 60000 RGB (10.8 GB)
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("bomb.png");
+        write_png(&p, 1, 1, 3, &[1, 2, 3]).unwrap();
+        let mut bytes = std::fs::read(&p).unwrap();
+        bytes[16..20].copy_from_slice(&60000u32.to_be_bytes());
+        bytes[20..24].copy_from_slice(&60000u32.to_be_bytes());
+        let mut crc = flate2::Crc::new();
+        crc.update(&bytes[12..29]);
+        bytes[29..33].copy_from_slice(&crc.sum().to_be_bytes());
+        std::fs::write(&p, &bytes).unwrap();
+        let e = read_png(&p).unwrap_err().to_string();
+        assert!(e.contains("bomb.png") && e.to_lowercase().contains("limit"), "{e}");
     }
 }

@@ -20,16 +20,34 @@ pub struct IdxArray {
     pub data: Vec<u8>,
 }
 
-/// Decompress gzip data (detected by the magic `1f 8b`); other data is returned as is.
-/// `path` only names the source in errors.
+/// The most an IDX file may hold (EMNIST's largest split is 0.55 GB): a header asking for more,
+/// or a gzip stream inflating past what its header declares, is refused before it is inflated.
+pub const MAX_IDX_BYTES: u64 = 4 << 30;
+
+/// Decompress gzip data (detected by the magic `1f 8b`); other data is returned as is. The
+/// output is bounded by the IDX header inside it (and [`MAX_IDX_BYTES`]), so a gzip bomb stops
+/// one byte past the size it declares. `path` only names the source in errors.
 pub fn maybe_gunzip(bytes: &[u8], path: &Path) -> Result<Vec<u8>> {
-    if bytes.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        flate2::read::MultiGzDecoder::new(bytes).read_to_end(&mut out).map_err(|e| Error::file(path, format!("gzip: {e}")))?;
-        Ok(out)
-    } else {
-        Ok(bytes.to_vec())
+    if !bytes.starts_with(&[0x1f, 0x8b]) {
+        return Ok(bytes.to_vec());
     }
+    let gz = |e: std::io::Error| Error::file(path, format!("gzip: {e}"));
+    let mut dec = flate2::read::MultiGzDecoder::new(bytes);
+    let mut out = Vec::new();
+    (&mut dec).take(4).read_to_end(&mut out).map_err(gz)?;
+    if out.len() == 4 {
+        let ndims = out[3] as u64;
+        (&mut dec).take(4 * ndims).read_to_end(&mut out).map_err(gz)?;
+        let declared = out[4..].chunks(4).filter(|c| c.len() == 4).try_fold(1u64, |a, c| a.checked_mul(u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as u64));
+        match declared.filter(|n| *n <= MAX_IDX_BYTES) {
+            // one byte more than declared, so trailing data is still seen (and refused)
+            Some(n) => (&mut dec).take(n + 1).read_to_end(&mut out).map_err(gz)?,
+            None => {
+                return Err(Error::file(path, format!("the IDX header declares more than the {} GiB an IDX file may hold", MAX_IDX_BYTES >> 30)))
+            }
+        };
+    }
+    Ok(out)
 }
 
 /// Parse an IDX file (gzip or raw) from bytes, expecting the magic `expect_magic`.
@@ -148,6 +166,26 @@ pub fn encode_idx(dims: &[usize], data: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_gzip_bomb_is_refused_before_it_inflates() {
+        let path = Path::new("bomb.gz");
+        // a header for one 28x28 image, then 256 MiB of zeros (compressed to ~1.2 MB)
+        let mut raw = encode_idx(&[1, 28, 28], &[0; 784]);
+        raw.resize(raw.len() + (256 << 20), 0);
+        let bomb = gzip(&raw);
+        assert!(bomb.len() < 2 << 20, "{}", bomb.len());
+        let started = std::time::Instant::now();
+        let out = maybe_gunzip(&bomb, path).unwrap();
+        assert_eq!(out.len(), 16 + 784 + 1, "inflated one byte past the declared size, no further");
+        let e = parse_idx(&bomb, IMAGES_MAGIC, path).unwrap_err().to_string();
+        assert!(e.contains("bomb.gz") && e.contains("trailing bytes"), "{e}");
+        assert!(started.elapsed().as_secs_f64() < 5.0);
+        // a header that declares 2^64 bytes
+        let huge = gzip(&[0, 0, 8, 3, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 2]);
+        let e = parse_idx(&huge, IMAGES_MAGIC, path).unwrap_err().to_string();
+        assert!(e.contains("bomb.gz") && e.contains("more than the 4 GiB"), "{e}");
+    }
     use std::io::Write;
 
     fn gzip(b: &[u8]) -> Vec<u8> {

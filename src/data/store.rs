@@ -256,7 +256,7 @@ fn open_checked(path: &Path) -> Result<Opened> {
         if !is_int || lshape.len() != 1 || lshape[0] != n {
             return Err(Error::file(path, format!("dataset /labels: expected int64 [{n}] (one per image), found {ldesc} {lshape:?}")));
         }
-        Some(ds.read_raw::<i64>().map_err(err)?)
+        Some(crate::store::h5::read_all::<i64>(path, &ds)?)
     } else {
         None
     };
@@ -282,7 +282,7 @@ fn open_checked(path: &Path) -> Result<Opened> {
 fn load_file(path: &Path) -> Result<ImageSet> {
     let r = open_checked(path)?;
     let images =
-        r.file.dataset("images").and_then(|d| d.read_raw::<u8>()).map_err(|e| Error::file(path, format!("dataset /images: {e}")))?;
+        r.file.dataset("images").map_err(|e| Error::file(path, format!("dataset /images: {e}"))).and_then(|d| crate::store::h5::read_all::<u8>(path, &d))?;
     let mut set = ImageSet::new(images, (r.n, r.h, r.w, r.c), r.labels, r.source).with_path(path)?;
     set.class_names = r.class_names;
     if let Some(want) = r.sha256 {

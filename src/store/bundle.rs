@@ -48,7 +48,7 @@ pub fn load_tensors(path: &Path, device: &Device) -> Result<HashMap<String, Tens
     for name in g.member_names().map_err(|e| obj_err(path, "/tensors", e))? {
         let ds = g.dataset(&name).map_err(|e| obj_err(path, &format!("/tensors/{name}"), e))?;
         let shape = ds.shape();
-        let data = ds.read_raw::<f32>().map_err(|e| obj_err(path, &format!("/tensors/{name}"), e))?;
+        let data = super::h5::read_all::<f32>(path, &ds)?;
         out.insert(name, Tensor::from_vec(data, shape, device)?);
     }
     Ok(out)

@@ -88,7 +88,7 @@ impl Reader {
             let want: Vec<String> = shape.iter().map(|w| w.map(|v| v.to_string()).unwrap_or_else(|| "*".into())).collect();
             return Err(obj_err(&self.path, &obj, format!("shape {got:?}, expected [{}]", want.join(", "))));
         }
-        let v = ds.read_raw::<T>().map_err(|e| obj_err(&self.path, &obj, e))?;
+        let v = super::h5::read_all::<T>(&self.path, &ds).map_err(|e| obj_err(&self.path, &obj, e))?;
         Ok((got, v))
     }
 }

@@ -108,7 +108,7 @@ fn temp_sibling(path: &Path) -> PathBuf {
 /// Reads a 1-D text column `name` of `g`.
 pub fn read_text(file: &Path, g: &Group, name: &str) -> Result<Vec<String>> {
     let (ds, _) = h5::dataset_nd(file, g, name, 1)?;
-    let v: Vec<VarLenUnicode> = ds.read_raw().map_err(|e| obj_err(file, &ds.name(), e))?;
+    let v: Vec<VarLenUnicode> = super::h5::read_all(file, &ds)?;
     Ok(v.into_iter().map(|s| s.as_str().to_string()).collect())
 }
 

@@ -76,15 +76,39 @@ pub(crate) fn dataset_nd(file: &Path, g: &Group, name: &str, ndim: usize) -> Res
     Ok((ds, shape))
 }
 
+/// The most one dataset read may bring into memory.
+pub const MAX_READ_BYTES: u128 = 64 << 30;
+/// How much larger than its stored bytes a dataset may be (gzip of zeros reaches ~1000x).
+const MAX_EXPANSION: u128 = 4096;
+
+/// Refuses, before any buffer is made, a dataset whose declared size no file of ours holds: more
+/// than [`MAX_READ_BYTES`], or far more than the bytes stored for it (a corrupt or sparse file;
+/// reading it would allocate what its header claims).
+pub(crate) fn check_read_size<T: H5Type>(file: &Path, ds: &Dataset) -> Result<()> {
+    let bytes = ds.size() as u128 * std::mem::size_of::<T>() as u128;
+    let stored = ds.storage_size() as u128;
+    if bytes > MAX_READ_BYTES || bytes > stored.max(64) * MAX_EXPANSION {
+        return Err(obj_err(file, &ds.name(), format!("declares {bytes} bytes of data but the file stores {stored}: corrupt")));
+    }
+    Ok(())
+}
+
 /// Reads a whole dataset as `T` (HDF5 converts numeric types), naming it on error.
 pub(crate) fn read_dyn<T: H5Type>(file: &Path, ds: &Dataset) -> Result<ArrayD<T>> {
+    check_read_size::<T>(file, ds)?;
     ds.read_dyn::<T>().map_err(|e| obj_err(file, &ds.name(), e))
+}
+
+/// Reads a whole dataset into a `Vec` (bounded by [`check_read_size`]), naming it on error.
+pub(crate) fn read_all<T: H5Type>(file: &Path, ds: &Dataset) -> Result<Vec<T>> {
+    check_read_size::<T>(file, ds)?;
+    ds.read_raw::<T>().map_err(|e| obj_err(file, &ds.name(), e))
 }
 
 /// Reads a 1-D dataset `name` of `g` into a `Vec`.
 pub(crate) fn read_vec<T: H5Type>(file: &Path, g: &Group, name: &str) -> Result<Vec<T>> {
     let (ds, _) = dataset_nd(file, g, name, 1)?;
-    ds.read_raw::<T>().map_err(|e| obj_err(file, &ds.name(), e))
+    read_all(file, &ds)
 }
 
 /// Selection of rows `rows` (all of every other axis) for a dataset of shape `shape`.

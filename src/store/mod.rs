@@ -21,7 +21,7 @@
 pub mod bundle;
 pub mod cache;
 pub mod columns;
-mod h5;
+pub(crate) mod h5;
 mod reader;
 mod rows;
 mod tables;

@@ -119,8 +119,8 @@ impl RunLog {
         if eshape[1] != bins + 1 {
             return Err(obj_err(p, &eds.name(), format!("has {} edges per row, counts have {bins} bins", eshape[1])));
         }
-        let edges: Vec<f64> = eds.read_raw().map_err(|e| obj_err(p, &eds.name(), e))?;
-        let counts: Vec<i64> = cds.read_raw().map_err(|e| obj_err(p, &cds.name(), e))?;
+        let edges: Vec<f64> = h5::read_all(p, &eds)?;
+        let counts: Vec<i64> = h5::read_all(p, &cds)?;
         Ok(HistSeries {
             step,
             bins,
@@ -153,7 +153,7 @@ impl RunLog {
         };
         let step: Vec<i64> = h5::read_vec(p, &g, "step")?;
         let ds = g.dataset("images").map_err(|e| obj_err(p, "/samples/images", e))?;
-        let images: Vec<u8> = ds.read_raw().map_err(|e| obj_err(p, "/samples/images", e))?;
+        let images: Vec<u8> = h5::read_all(p, &ds)?;
         let (n, h, w, c) = (shape[1], shape[2], shape[3], shape[4]);
         let per = n * h * w * c;
         Ok(step

@@ -239,7 +239,11 @@ fn load_verified(dir: &Path, name: &str, dtype: DType, device: &Device) -> Resul
             format!("LPIPS weight file {name} is corrupt or not the shipped one: SHA256 {got}, expected {expect}"),
         ));
     }
-    let tensors = candle_core::safetensors::load_buffer(&bytes, device).map_err(|e| Error::file(&path, format!("{name}: {e}")))?;
+    parse_weights(&bytes, &path, dtype, device)
+}
+
+fn parse_weights(bytes: &[u8], path: &Path, dtype: DType, device: &Device) -> Result<HashMap<String, Tensor>> {
+    let tensors = candle_core::safetensors::load_buffer(bytes, device).map_err(|e| Error::file(path, format!("safetensors: {e}")))?;
     tensors.into_iter().map(|(k, v)| Ok((k, v.to_dtype(dtype)?))).collect()
 }
 
@@ -259,9 +263,29 @@ impl Lpips {
             LpipsConfig { net, resize: n }.validate().map_err(Error::msg)?;
         }
         let (feat_name, lin_name) = net.files();
-        let mut feats = load_verified(dir, feat_name, dtype, device)?;
-        let mut lin = load_verified(dir, lin_name, dtype, device)?;
-        let (feat_path, lin_path) = (dir.join(feat_name), dir.join(lin_name));
+        let feats = load_verified(dir, feat_name, dtype, device)?;
+        let lin = load_verified(dir, lin_name, dtype, device)?;
+        Lpips::assemble(net, resize, (feats, &dir.join(feat_name)), (lin, &dir.join(lin_name)), dtype, device)
+    }
+
+    /// What [`Lpips::load`] does after the checksums: parse both weight files and check every
+    /// tensor's name and shape (the fuzz target of the weight parser; `load` always checks the
+    /// files against their SHA-256 first).
+    pub fn from_unverified_bytes(net: LpipsNet, features: &[u8], lin: &[u8], dtype: DType, device: &Device) -> Result<Lpips> {
+        let (fp, lp) = (Path::new("features.safetensors"), Path::new("lin.safetensors"));
+        let feats = parse_weights(features, fp, dtype, device)?;
+        let lin = parse_weights(lin, lp, dtype, device)?;
+        Lpips::assemble(net, None, (feats, fp), (lin, lp), dtype, device)
+    }
+
+    fn assemble(
+        net: LpipsNet,
+        resize: Option<usize>,
+        (mut feats, feat_path): (HashMap<String, Tensor>, &Path),
+        (mut lin, lin_path): (HashMap<String, Tensor>, &Path),
+        dtype: DType,
+        device: &Device,
+    ) -> Result<Lpips> {
         let (layers, taps) = net.layers();
         let mut ops = Vec::new();
         let mut tap_channels = Vec::new();
@@ -269,8 +293,8 @@ impl Lpips {
         for (i, layer) in layers {
             ops.push(match layer {
                 Layer::Conv { cin, cout, k, stride, pad } => {
-                    let w = take(&mut feats, &format!("features.{i}.weight"), &feat_path, &[cout, cin, k, k])?;
-                    let b = take(&mut feats, &format!("features.{i}.bias"), &feat_path, &[cout])?;
+                    let w = take(&mut feats, &format!("features.{i}.weight"), feat_path, &[cout, cin, k, k])?;
+                    let b = take(&mut feats, &format!("features.{i}.bias"), feat_path, &[cout])?;
                     channels = cout;
                     Op::Conv(Conv2d::from_tensors(w, Some(b), stride, pad))
                 }
@@ -284,7 +308,7 @@ impl Lpips {
         let lins = tap_channels
             .iter()
             .enumerate()
-            .map(|(k, &c)| take(&mut lin, &format!("lin{k}.model.1.weight"), &lin_path, &[1, c, 1, 1]))
+            .map(|(k, &c)| take(&mut lin, &format!("lin{k}.model.1.weight"), lin_path, &[1, c, 1, 1]))
             .collect::<Result<Vec<_>>>()?;
         let column = |v: [f64; 3]| Tensor::from_vec(v.to_vec(), (1, 3, 1, 1), device)?.to_dtype(dtype);
         Ok(Lpips { net, resize, ops, taps, lins, shift: column(SHIFT)?, scale: column(SCALE)? })

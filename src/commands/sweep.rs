@@ -28,15 +28,15 @@ pub fn sweep(
         ayt::sweep::runner::dry_run(&spec, &paths)?.iter().for_each(|line| println!("{line}"));
         return Ok(());
     }
-    let (dir, plan) = ayt::sweep::plan::open_or_create(&spec, &paths)?;
     if let Some((out, cpus, time)) = emit_slurm {
         let home = std::path::absolute(&paths.home)?;
         let opts = ayt::sweep::slurm::SlurmOptions { ayt: std::env::current_exe()?, home, cpus, time };
-        let script = ayt::sweep::slurm::write(&plan, &out, &opts)?;
-        eprintln!("sweep {}: {} members; submit the job array with `sbatch {}`", plan.name, plan.members.len(), script.display());
-        println!("{}", script.display());
+        let emitted = ayt::sweep::slurm::emit(&spec, &paths, &out, &opts)?;
+        emitted.advice(&opts).iter().for_each(|line| eprintln!("{line}"));
+        println!("{}", emitted.script.display());
         return Ok(());
     }
+    let (dir, plan) = ayt::sweep::plan::open_or_create(&spec, &paths)?;
     run_members(paths, device, &dir, &plan, member)
 }
 

@@ -48,7 +48,10 @@ fn create(spec: &SweepSpec, paths: &Paths, dir: &SweepDir) -> Result<Plan> {
         None => None,
     };
     let members = spec.expand(init.as_ref().map(|i| i.path.as_path()))?;
-    let features = if members.iter().any(|m| m.preset.train.loss == LossKind::Mfd) { Some(pin_phi(spec, paths)?) } else { None };
+    let features = match phi_for(spec, paths)? {
+        Some((path, data)) => Some(pin_phi(spec, path, &data)?),
+        None => None,
+    };
     let sweep_file = std::path::absolute(&spec.path).unwrap_or_else(|_| spec.path.clone());
     Ok(Plan {
         name: spec.name.clone(),
@@ -92,22 +95,90 @@ fn pin_init(spec: &SweepSpec, paths: &Paths, name: &str, dir: &SweepDir) -> Resu
     Ok(SharedFile { name: name.to_string(), source, sha256: sha256_file(&copy)?, path: copy })
 }
 
-/// The phi every MFD member loads (found by name and data-set checksum), pinned by checksum.
-fn pin_phi(spec: &SweepSpec, paths: &Paths) -> Result<SharedFile> {
-    let name = spec.base.mfd.features.clone();
+/// Where the phi every MFD member loads lives (found by name and data-set checksum), with the
+/// data set's name; `None` when no member uses the MFD loss.
+fn phi_for(spec: &SweepSpec, paths: &Paths) -> Result<Option<(PathBuf, String)>> {
+    if !spec.expand(None)?.iter().any(|m| m.preset.train.loss == LossKind::Mfd) {
+        return Ok(None);
+    }
     let data = spec.base.open_data(paths)?;
-    let path = crate::features::phi_path(paths, &name, &data.sha256);
+    Ok(Some((crate::features::phi_path(paths, &spec.base.mfd.features, &data.sha256), data.name)))
+}
+
+/// The phi every MFD member loads, pinned by checksum.
+fn pin_phi(spec: &SweepSpec, path: PathBuf, data: &str) -> Result<SharedFile> {
+    let name = spec.base.mfd.features.clone();
     if !path.exists() {
-        return Err(Error::Preset {
-            path: spec.path.clone(),
-            msg: format!(
-                "mfd.features = {name:?}: no phi trained on data set {} at {} (train it with `ayt features train --preset presets/{name}.toml`)",
-                data.name,
-                path.display()
-            ),
-        });
+        return Err(Error::Preset { path: spec.path.clone(), msg: missing_phi(spec, &name, data, &path) });
     }
     Ok(SharedFile { name, source: path.clone(), sha256: sha256_file(&path)?, path })
+}
+
+fn missing_phi(spec: &SweepSpec, name: &str, data: &str, path: &Path) -> String {
+    format!(
+        "mfd.features = {name:?}: no phi trained on data set {data} at {} (train it with `ayt {}`)",
+        path.display(),
+        make_phi(spec, name)
+    )
+}
+
+fn make_phi(spec: &SweepSpec, name: &str) -> String {
+    format!("features train --preset {}", preset_for(spec, name))
+}
+
+/// Where the preset `name` probably is: next to the sweep file if there, else `presets/`.
+fn preset_for(spec: &SweepSpec, name: &str) -> String {
+    let beside = spec.path.parent().map(|d| d.join(format!("{name}.toml")));
+    match beside.filter(|p| p.is_file()) {
+        Some(p) => p.display().to_string(),
+        None => format!("presets/{name}.toml"),
+    }
+}
+
+/// A shared input of a sweep that does not exist yet.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Missing {
+    /// `train.init` or `mfd.features`.
+    pub field: &'static str,
+    /// As the preset names it.
+    pub name: String,
+    /// Why it cannot be found (as an error would say it).
+    pub why: String,
+    /// The `ayt` command (its arguments) that makes it, the pre-training step a researcher
+    /// submits first; `None` when `train.init` names a file or folder.
+    pub make: Option<String>,
+}
+
+impl Missing {
+    /// The command that makes it, or what to look for.
+    pub fn made_by(&self) -> String {
+        match &self.make {
+            Some(args) => format!("ayt {args}"),
+            None => format!("the run that writes {}", self.name),
+        }
+    }
+}
+
+/// The shared inputs the plan pins (`train.init`, phi for MFD members) that do not exist yet,
+/// for `--emit-slurm`, which can leave planning to the first array task when a job submitted
+/// before it makes them.
+pub fn missing_inputs(spec: &SweepSpec, paths: &Paths) -> Result<Vec<Missing>> {
+    let mut missing = Vec::new();
+    if let Some(name) = &spec.base.train.init {
+        if let Err(e) = resolve_init(spec, paths, name) {
+            let is_path = name.contains('/') || name.ends_with(".safetensors");
+            let make = (!is_path).then(|| format!("train --preset {}", preset_for(spec, name)));
+            missing.push(Missing { field: "train.init", name: name.clone(), why: e.to_string(), make });
+        }
+    }
+    if let Some((path, data)) = phi_for(spec, paths)? {
+        if !path.exists() {
+            let name = spec.base.mfd.features.clone();
+            let why = Error::Preset { path: spec.path.clone(), msg: missing_phi(spec, &name, &data, &path) }.to_string();
+            missing.push(Missing { field: "mfd.features", make: Some(make_phi(spec, &name)), name, why });
+        }
+    }
+    Ok(missing)
 }
 
 /// Errors if a shared input changed since the plan was made (e.g. phi retrained mid-sweep).

@@ -139,3 +139,33 @@ fn a_full_disk_is_a_clear_error_that_keeps_earlier_checkpoints_and_rows() {
     assert!(o.status.success(), "resume without the limit: {}", stderr(&o));
     assert_eq!(dir.latest_checkpoint().unwrap(), Some(9));
 }
+
+/// SIGTERM (what `scancel` and a Slurm time limit send first) stops a run the way Ctrl-C does:
+/// a checkpoint at the step it reached, then a clean exit; resume goes on from there.
+#[test]
+fn sigterm_checkpoints_the_step_reached_and_stops_cleanly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = preset(tmp.path(), 100_000, 0);
+    let run_dir = tmp.path().join("run");
+    let child = Command::new(env!("CARGO_BIN_EXE_ayt"))
+        .args(["train", "--preset", p.to_str().unwrap(), "--out", run_dir.to_str().unwrap()])
+        .env("AYT_HOME", tmp.path())
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let log = RunDir::new(&run_dir).log_file();
+    while !log.exists() {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    // SAFETY: a signal to the child we spawned.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let o = child.wait_with_output().unwrap();
+    let err = stderr(&o);
+    assert!(o.status.success() && err.contains("stopped"), "{err}");
+    let run = RunDir::new(&run_dir);
+    let at = run.latest_checkpoint().unwrap().expect("a checkpoint at the step reached");
+    let last_row = *RunLog::open(run.log_file()).unwrap().scalar("loss").unwrap().step.last().unwrap();
+    assert!(at > 0 && at as i64 == last_row, "checkpoint {at}, last row {last_row}");
+}

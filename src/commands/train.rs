@@ -34,7 +34,8 @@ pub fn features(paths: &Paths, preset: &Path, set: &[String], out: Option<PathBu
     Ok(())
 }
 
-/// Ctrl-C: checkpoint and stop cleanly; a second Ctrl-C exits at once.
+/// Ctrl-C, SIGTERM (Slurm's `scancel`, a time limit) and SIGHUP: checkpoint and stop cleanly;
+/// a second one exits at once.
 pub fn quit_on_ctrl_c(commands: crossbeam_channel::Sender<Command>) {
     let mut hits = 0;
     let _ = ctrlc::set_handler(move || {
@@ -42,7 +43,7 @@ pub fn quit_on_ctrl_c(commands: crossbeam_channel::Sender<Command>) {
         if hits > 1 {
             std::process::exit(130);
         }
-        eprintln!("\nstopping after this step (checkpoint first); Ctrl-C again to exit now");
+        eprintln!("\nstopping after this step (checkpoint first); again to exit now");
         let _ = commands.send(Command::Quit);
     });
 }

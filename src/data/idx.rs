@@ -38,12 +38,18 @@ pub fn maybe_gunzip(bytes: &[u8], path: &Path) -> Result<Vec<u8>> {
     if out.len() == 4 {
         let ndims = out[3] as u64;
         (&mut dec).take(4 * ndims).read_to_end(&mut out).map_err(gz)?;
-        let declared = out[4..].chunks(4).filter(|c| c.len() == 4).try_fold(1u64, |a, c| a.checked_mul(u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as u64));
+        let declared = out[4..]
+            .chunks(4)
+            .filter(|c| c.len() == 4)
+            .try_fold(1u64, |a, c| a.checked_mul(u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as u64));
         match declared.filter(|n| *n <= MAX_IDX_BYTES) {
             // one byte more than declared, so trailing data is still seen (and refused)
             Some(n) => (&mut dec).take(n + 1).read_to_end(&mut out).map_err(gz)?,
             None => {
-                return Err(Error::file(path, format!("the IDX header declares more than the {} GiB an IDX file may hold", MAX_IDX_BYTES >> 30)))
+                return Err(Error::file(
+                    path,
+                    format!("the IDX header declares more than the {} GiB an IDX file may hold", MAX_IDX_BYTES >> 30),
+                ))
             }
         };
     }

@@ -281,8 +281,11 @@ fn open_checked(path: &Path) -> Result<Opened> {
 
 fn load_file(path: &Path) -> Result<ImageSet> {
     let r = open_checked(path)?;
-    let images =
-        r.file.dataset("images").map_err(|e| Error::file(path, format!("dataset /images: {e}"))).and_then(|d| crate::store::h5::read_all::<u8>(path, &d))?;
+    let images = r
+        .file
+        .dataset("images")
+        .map_err(|e| Error::file(path, format!("dataset /images: {e}")))
+        .and_then(|d| crate::store::h5::read_all::<u8>(path, &d))?;
     let mut set = ImageSet::new(images, (r.n, r.h, r.w, r.c), r.labels, r.source).with_path(path)?;
     set.class_names = r.class_names;
     if let Some(want) = r.sha256 {

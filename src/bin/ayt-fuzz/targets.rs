@@ -50,7 +50,13 @@ pub const TARGETS: [Target; 13] = [
     },
     Target { name: "checkpoint-state", kind: Kind::Text, what: "checkpoint state (JSON)", corpus: state_corpus, exec: state_exec },
     Target { name: "phi-bundle", kind: Kind::Bytes, what: "stored phi networks (HDF5 bundle)", corpus: phi_corpus, exec: phi_exec },
-    Target { name: "evalnet-bundle", kind: Kind::Bytes, what: "evaluator networks (HDF5 bundle)", corpus: evalnet_corpus, exec: evalnet_exec },
+    Target {
+        name: "evalnet-bundle",
+        kind: Kind::Bytes,
+        what: "evaluator networks (HDF5 bundle)",
+        corpus: evalnet_corpus,
+        exec: evalnet_exec,
+    },
     Target {
         name: "lpips-weights",
         kind: Kind::Bytes,

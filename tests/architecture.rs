@@ -258,7 +258,7 @@ fn read_tree(src: &Path) -> Vec<SourceFile> {
     // The binary's own modules (`mod cli;` in main.rs) sit in its layer, `main`.
     let bin_modules: Vec<String> = files
         .iter()
-        .filter(|f| f.path.ends_with("main.rs"))
+        .filter(|f| f.path.ends_with("main.rs") && f.module.first().is_none_or(|m| m != "bin"))
         .flat_map(|f| {
             let toks = tokens(&f.code);
             let names: Vec<String> = toks.windows(3).filter(|w| w[0].1 == "mod" && w[2].1 == ";").map(|w| w[1].1.to_string()).collect();
@@ -267,8 +267,11 @@ fn read_tree(src: &Path) -> Vec<SourceFile> {
         .collect();
     for f in &mut files {
         f.test_only = test_modules.iter().any(|t| f.module.starts_with(t));
-        f.binary = f.path.ends_with("main.rs") || f.module.first().is_some_and(|m| bin_modules.contains(m));
-        if f.path.ends_with("main.rs") {
+        // Other binaries (`src/bin/<name>/`) are crates of their own over the library: the top layer too.
+        let other_binary = f.module.first().is_some_and(|m| m == "bin");
+        let crate_main = f.path.ends_with("main.rs") && !other_binary;
+        f.binary = crate_main || other_binary || f.module.first().is_some_and(|m| bin_modules.contains(m));
+        if crate_main {
             f.module = vec!["main".into()];
         }
     }

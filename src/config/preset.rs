@@ -5,12 +5,15 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::validate::{at_least, in_unit_interval, non_negative, positive, Check};
+use super::validate::{at_least, between, in_unit_interval, non_negative, positive, Check};
 use crate::data::{DataConfig, OpenedData};
 use crate::model::lpips::LpipsConfig;
 use crate::model::UNetConfig;
 use crate::paths::Paths;
 use crate::{Error, Result};
+
+/// The largest `train.batch_size` a preset may ask for (2^20 images a step).
+pub const MAX_BATCH: u64 = 1 << 20;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -223,7 +226,8 @@ impl Default for LogConfig {
 
 impl TrainConfig {
     fn validate(&self) -> Check {
-        at_least("train.batch_size", self.batch_size as u64, 1)?;
+        // The upper bound keeps step-interval and kimg arithmetic far from overflow.
+        between("train.batch_size", self.batch_size as u64, 1, MAX_BATCH)?;
         at_least("train.iterations", self.iterations, 1)?;
         positive("train.lr", self.lr)?;
         in_unit_interval("train.beta1", self.beta1)?;

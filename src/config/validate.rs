@@ -28,6 +28,14 @@ pub fn at_least(key: &str, v: u64, min: u64) -> Check {
     }
 }
 
+pub fn between(key: &str, v: u64, min: u64, max: u64) -> Check {
+    if (min..=max).contains(&v) {
+        Ok(())
+    } else {
+        Err(format!("{key} = {v}: must be between {min} and {max}"))
+    }
+}
+
 pub fn in_unit_interval(key: &str, v: f64) -> Check {
     if (0.0..1.0).contains(&v) {
         Ok(())

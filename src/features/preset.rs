@@ -103,9 +103,10 @@ impl FeaturesPreset {
         if self.name.trim().is_empty() || self.name.contains('/') {
             return Err(format!("name = {:?}: must be non-empty and contain no '/'", self.name));
         }
-        use crate::config::validate::{at_least, positive};
+        use crate::config::validate::{at_least, between, positive};
+        use crate::config::MAX_BATCH;
         let t = &self.train;
-        at_least("train.batch_size", t.batch_size as u64, 1)?;
+        between("train.batch_size", t.batch_size as u64, 1, MAX_BATCH)?;
         at_least("train.iterations", t.iterations, 1)?;
         positive("train.lr", t.lr)?;
         at_least("train.log_every", t.log_every, 1)?;

@@ -186,7 +186,8 @@ impl SweepSpec {
             let current = [member.log.every, member.log.sample_every, member.log.checkpoint_every, member.probe.every];
             for (key, every) in STEP_INTERVALS.iter().zip(current) {
                 if every > 0 && !values.iter().any(|(k, _)| k == key) {
-                    let scaled = ((every * base_batch) as f64 / batch as f64).round().max(1.0) as u64;
+                    // in floating point: a (refused later, but parsed first) huge batch must not overflow
+                    let scaled = (every as f64 * base_batch as f64 / batch as f64).round().max(1.0) as u64;
                     sets.push(format!("{key}={scaled}"));
                 }
             }

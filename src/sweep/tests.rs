@@ -149,3 +149,12 @@ fn a_sweep_refuses_non_finite_and_out_of_range_numbers_naming_the_field() {
     .to_string();
     assert!(e.contains("train.lr") && e.contains("inf"), "{e}");
 }
+
+/// Found by `ayt-fuzz sweep`: a huge base batch overflowed the interval rescaling (a panic in
+/// debug builds) before validation could refuse it.
+#[test]
+fn a_huge_base_batch_is_refused_not_overflowed() {
+    let text = format!("{}\n[sweep]\nkimg = 1\nbatch_size = [8]\n", BASE.replace("batch_size = 16", "batch_size = 9223372036854775807"));
+    let e = SweepSpec::parse(&text, Path::new("presets/huge.toml")).and_then(|s| s.expand(None)).unwrap_err().to_string();
+    assert!(e.contains("presets/huge.toml") && e.contains("train.batch_size = 9223372036854775807"), "{e}");
+}

@@ -21,7 +21,7 @@ mod worker;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use targets::TARGETS;
+use targets::{SELFTEST, TARGETS};
 
 pub struct Options {
     pub execs: u64,
@@ -54,6 +54,7 @@ fn main() -> ExitCode {
         match a.as_str() {
             "--list" => {
                 TARGETS.iter().for_each(|t| println!("{:<20} {}", t.name, t.what));
+                println!("{:<20} {} (not in `all`)", SELFTEST.name, SELFTEST.what);
                 return ExitCode::SUCCESS;
             }
             "--execs" => opts.execs = value().parse().unwrap_or(0),
@@ -62,7 +63,7 @@ fn main() -> ExitCode {
             "--max-mib" => opts.max_mib = value().parse().unwrap_or(0),
             "--timeout-s" => opts.timeout_s = value().parse().unwrap_or(0),
             "all" => names.extend(TARGETS.iter().map(|t| t.name.to_string())),
-            n if TARGETS.iter().any(|t| t.name == n) => names.push(n.to_string()),
+            n if targets::find(n).is_some() => names.push(n.to_string()),
             other => {
                 eprintln!("ayt-fuzz: unknown target or option {other:?} (--list shows the targets)");
                 return usage();

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use rand::Rng;
 
-use super::targets::{Kind, Target, TARGETS};
+use super::targets::{self, Kind, Target};
 use super::{mutate, Options};
 
 /// Input `index` of `target`: a seed from `corpus`, mutated from stream `(seed, index)`.
@@ -26,7 +26,7 @@ pub fn input(target: &Target, corpus: &[Vec<u8>], seed: u64, index: u64) -> Vec<
 }
 
 fn target(name: &str) -> Result<&'static Target, String> {
-    TARGETS.iter().find(|t| t.name == name).ok_or_else(|| format!("no target {name:?}"))
+    targets::find(name).ok_or_else(|| format!("no target {name:?}"))
 }
 
 /// A scratch folder for one process's files (in memory where /dev/shm exists).

@@ -85,7 +85,14 @@ const MAX_EXPANSION: u128 = 4096;
 /// than [`MAX_READ_BYTES`], or far more than the bytes stored for it (a corrupt or sparse file;
 /// reading it would allocate what its header claims).
 pub(crate) fn check_read_size<T: H5Type>(file: &Path, ds: &Dataset) -> Result<()> {
-    let bytes = ds.size() as u128 * std::mem::size_of::<T>() as u128;
+    // Multiplied here, checked in the order every consumer multiplies (`Dataset::size`, candle's
+    // shapes): a corrupt shape such as [2^40, 2^40, 0] overflows there (a panic in debug builds,
+    // a wrapped and so passing size in release) even though it holds no element.
+    let shape = ds.shape();
+    let Some(elems) = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d)) else {
+        return Err(obj_err(file, &ds.name(), format!("declares shape {shape:?}, whose size overflows: corrupt")));
+    };
+    let bytes = elems as u128 * std::mem::size_of::<T>() as u128;
     let stored = ds.storage_size() as u128;
     if bytes > MAX_READ_BYTES || bytes > stored.max(64) * MAX_EXPANSION {
         return Err(obj_err(file, &ds.name(), format!("declares {bytes} bytes of data but the file stores {stored}: corrupt")));

@@ -370,3 +370,30 @@ fn past_the_memory_bound_rows_are_refused_and_counted_and_close_says_what_was_no
     assert!(e.contains("run.h5") && e.contains("the last rows were not written"), "{e}");
     Ok(())
 }
+
+/// Found by `ayt-fuzz evalnet-bundle`: a dataset whose declared shape multiplies past `usize`
+/// (here with a zero last, so it holds nothing) panicked in the shape product instead of being
+/// refused; and one declaring far more than the file stores is refused before any buffer is made.
+#[test]
+fn corrupt_dataset_sizes_are_refused_naming_the_dataset() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sizes.h5");
+    let f = hdf5::File::create(&path).unwrap();
+    // hdf5 cannot create [2^40, 2^40, 0] (it multiplies too): make [0, 2^40, 2^40] and turn its
+    // dims round in the file's dataspace message, as a corrupted file would have them.
+    f.new_dataset::<f32>().shape([0usize, 1 << 40, 1 << 40]).create("overflows").unwrap();
+    f.new_dataset::<f32>().chunk([1, 1024]).shape([1usize << 20, 1 << 20]).create("unwritten").unwrap();
+    drop(f);
+    let big = (1u64 << 40).to_le_bytes();
+    let stored: Vec<u8> = [&0u64.to_le_bytes()[..], &big, &big].concat();
+    let turned: Vec<u8> = [&big[..], &big, &0u64.to_le_bytes()].concat();
+    let mut bytes = std::fs::read(&path).unwrap();
+    let at = bytes.windows(24).position(|w| w == stored.as_slice()).expect("the dims in the file");
+    bytes[at..at + 24].copy_from_slice(&turned);
+    std::fs::write(&path, bytes).unwrap();
+    let f = hdf5::File::open(&path).unwrap();
+    let e = super::h5::read_all::<f32>(&path, &f.dataset("overflows").unwrap()).unwrap_err().to_string();
+    assert!(e.contains("sizes.h5") && e.contains("/overflows") && e.contains("overflows: corrupt"), "{e}");
+    let e = super::h5::read_all::<f32>(&path, &f.dataset("unwritten").unwrap()).unwrap_err().to_string();
+    assert!(e.contains("/unwritten") && e.contains("declares 4398046511104 bytes") && e.contains("stores 0"), "{e}");
+}

@@ -397,3 +397,49 @@ fn corrupt_dataset_sizes_are_refused_naming_the_dataset() {
     let e = super::h5::read_all::<f32>(&path, &f.dataset("unwritten").unwrap()).unwrap_err().to_string();
     assert!(e.contains("/unwritten") && e.contains("declares 4398046511104 bytes") && e.contains("stores 0"), "{e}");
 }
+
+/// Reads all of a run log as `ayt view` and `ayt export` do.
+fn read_whole_log(path: &std::path::Path) -> Result<()> {
+    let log = RunLog::open(path)?;
+    log.meta()?;
+    for n in log.scalar_names()? {
+        log.scalar(&n)?;
+    }
+    for n in log.hist_names()? {
+        log.hist(&n)?;
+    }
+    log.last_samples().map(|_| ())
+}
+
+/// A file cut short (a full disk, an interrupted copy) is an error naming the file, at every
+/// length: a run log and a tensor bundle, cut at 24 points each.
+#[test]
+fn truncated_hdf5_files_are_errors_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("run.h5");
+    let w = RunLogWriter::create(&log, &meta()).unwrap();
+    for s in 1..=20 {
+        w.scalar("loss", s, s as f64 * 0.1, 1.0, 1.0 / s as f64).unwrap();
+    }
+    w.hist("tangent/mfd/rho", 5, vec![0.0, 0.5, 1.0], vec![3, 1]).unwrap();
+    w.samples(20, vec![9; 2 * 4 * 4], 2, 4, 4, 1).unwrap();
+    w.close().unwrap();
+    read_whole_log(&log).unwrap();
+    let bundle_path = dir.path().join("b.h5");
+    let t = candle_core::Tensor::ones((8, 8), candle_core::DType::F32, &candle_core::Device::Cpu).unwrap();
+    bundle::save(&bundle_path, &[("w".into(), t)], &[("kind", "phi".into())]).unwrap();
+
+    type Reader = fn(&std::path::Path) -> Result<()>;
+    let readers: [(&std::path::Path, Reader); 2] =
+        [(&log, read_whole_log), (&bundle_path, |p| bundle::load_tensors(p, &candle_core::Device::Cpu).map(|_| ()))];
+    for (path, read) in readers {
+        let whole = std::fs::read(path).unwrap();
+        let cut = dir.path().join("cut.h5");
+        for k in 0..24 {
+            let len = whole.len() * k / 24;
+            std::fs::write(&cut, &whole[..len]).unwrap();
+            let e = read(&cut).expect_err(&format!("{} cut to {len} of {} bytes read", path.display(), whole.len())).to_string();
+            assert!(e.contains("cut.h5"), "cut to {len}: {e}");
+        }
+    }
+}

@@ -33,6 +33,11 @@ pub fn parse(spec: &str) -> Result<Device> {
     Device::new_cuda(ordinal).map_err(|e| Error::msg(format!("--device {spec}: cannot open CUDA device {ordinal}: {e}")))
 }
 
+/// The device `$AYT_DEVICE` names, else the CPU: for `ayt` alone, which takes no `--device`.
+pub fn from_env() -> Result<Device> {
+    parse(&std::env::var(DEVICE_ENV).unwrap_or_else(|_| "cpu".into()))
+}
+
 /// `cpu` or `cuda:N`, as `--device` takes it.
 pub fn name(device: &Device) -> String {
     match device.location() {

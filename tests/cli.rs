@@ -79,6 +79,9 @@ fn a_cuda_device_without_the_cuda_feature_is_one_clear_line() {
             Command::new(env!("CARGO_BIN_EXE_ayt")).args(&args).env("AYT_HOME", tmp.path()).env("AYT_DEVICE", "cuda:1").output().unwrap();
         assert_clean_failure(&o, &["--device cuda:1", "`cuda` feature"]);
     }
+    // `ayt` alone (the launcher) takes its device from the environment only.
+    let o = Command::new(env!("CARGO_BIN_EXE_ayt")).env("AYT_HOME", tmp.path()).env("AYT_DEVICE", "cuda:0").output().unwrap();
+    assert_clean_failure(&o, &["--device cuda:0", "`cuda` feature"]);
     assert!(!run.exists(), "nothing is written before the device is opened");
     let o = ayt(tmp.path(), &["train", "--preset", preset, "--device", "tpu"]);
     assert_clean_failure(&o, &["--device tpu", "expected cpu or cuda:N"]);

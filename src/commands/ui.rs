@@ -6,11 +6,11 @@ use crate::cli::DeviceArg;
 use ayt::paths::Paths;
 use ayt::sweep::SweepSpec;
 
-/// `ayt` alone: the launcher on the CPU.
+/// `ayt` alone: the launcher, on `$AYT_DEVICE` (else the CPU).
 pub fn launcher(paths: Paths) -> anyhow::Result<()> {
     let opts = ayt::tui::LiveOptions {
         paths,
-        device: candle_core::Device::Cpu,
+        device: ayt::device::from_env()?,
         presets: Vec::new(),
         set: Vec::new(),
         start: false,

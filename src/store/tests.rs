@@ -411,8 +411,8 @@ fn read_whole_log(path: &std::path::Path) -> Result<()> {
     log.last_samples().map(|_| ())
 }
 
-/// A file cut short (a full disk, an interrupted copy) is an error naming the file, at every
-/// length: a run log and a tensor bundle, cut at 24 points each.
+/// A file cut short (a full disk, an interrupted copy) is an error naming the file: a run log
+/// and a tensor bundle, each cut at 24 lengths from empty to nearly whole.
 #[test]
 fn truncated_hdf5_files_are_errors_naming_the_file() {
     let dir = tempfile::tempdir().unwrap();

@@ -220,6 +220,11 @@ fn blank_ranges(code: &str, ranges: &[(usize, usize)]) -> String {
     String::from_utf8(b).expect("ASCII blanks")
 }
 
+/// Other binaries (`src/bin/<name>/`) are crates of their own over the library: the top layer.
+fn in_src_bin(f: &SourceFile) -> bool {
+    f.module.first().is_some_and(|m| m == "bin")
+}
+
 fn read_tree(src: &Path) -> Vec<SourceFile> {
     let mut paths = Vec::new();
     let mut stack = vec![src.to_path_buf()];
@@ -258,7 +263,7 @@ fn read_tree(src: &Path) -> Vec<SourceFile> {
     // The binary's own modules (`mod cli;` in main.rs) sit in its layer, `main`.
     let bin_modules: Vec<String> = files
         .iter()
-        .filter(|f| f.path.ends_with("main.rs") && f.module.first().is_none_or(|m| m != "bin"))
+        .filter(|f| f.path.ends_with("main.rs") && !in_src_bin(f))
         .flat_map(|f| {
             let toks = tokens(&f.code);
             let names: Vec<String> = toks.windows(3).filter(|w| w[0].1 == "mod" && w[2].1 == ";").map(|w| w[1].1.to_string()).collect();
@@ -267,8 +272,7 @@ fn read_tree(src: &Path) -> Vec<SourceFile> {
         .collect();
     for f in &mut files {
         f.test_only = test_modules.iter().any(|t| f.module.starts_with(t));
-        // Other binaries (`src/bin/<name>/`) are crates of their own over the library: the top layer too.
-        let other_binary = f.module.first().is_some_and(|m| m == "bin");
+        let other_binary = in_src_bin(f);
         let crate_main = f.path.ends_with("main.rs") && !other_binary;
         f.binary = crate_main || other_binary || f.module.first().is_some_and(|m| bin_modules.contains(m));
         if crate_main {

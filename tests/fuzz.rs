@@ -11,6 +11,11 @@ fn fuzz(args: &[&str], out: &Path) -> (bool, String) {
     (o.status.success(), text)
 }
 
+/// The saved input of a report line such as `    input 5: panic: ... (DIR/selftest-seed1-5.bin)`.
+fn finding_file(line: &str) -> &str {
+    line.rsplit_once(" (").expect("a finding names its file").1.trim_end_matches(')')
+}
+
 /// CI's budget: every parser of a user file, a few hundred mutated inputs each (the long runs,
 /// a million each, are in README's "Fuzzing").
 #[test]
@@ -41,9 +46,7 @@ fn the_harness_catches_panics_hangs_and_allocations_and_replays_them() {
     let findings: Vec<&str> = text.lines().filter(|l| l.trim_start().starts_with("input ")).collect();
     let mut kinds = [0; 3];
     for f in &findings {
-        // "    input 5: panic: selftest: a panic (DIR/selftest-seed1-5.bin)"
-        let file = f.rsplit_once(" (").unwrap().1.trim_end_matches(')');
-        let first = std::fs::read(file).unwrap().first().copied();
+        let first = std::fs::read(finding_file(f)).unwrap().first().copied();
         let (kind, expected) = if f.contains(": panic:") {
             (0, b'P')
         } else if f.contains(": hang:") {
@@ -57,11 +60,11 @@ fn the_harness_catches_panics_hangs_and_allocations_and_replays_them() {
         kinds[kind] += 1;
     }
     assert!(kinds.iter().all(|&n| n > 0), "panics, hangs, allocations found: {kinds:?}\n{text}");
-    // Every input that is not a finding parsed: the run went on past each finding.
+    // The report counts the inputs that ran: the run went on past each finding to the last.
     assert!(text.contains(" 24 executions"), "{text}");
 
     // A saved finding replays in-process from its file alone.
-    let panic_file = findings.iter().find(|f| f.contains(": panic:")).unwrap().rsplit_once(" (").unwrap().1.trim_end_matches(')');
+    let panic_file = finding_file(findings.iter().find(|f| f.contains(": panic:")).unwrap());
     let replay = Command::new(env!("CARGO_BIN_EXE_ayt-fuzz")).args(["--replay", "selftest", panic_file]).output().unwrap();
     assert!(!replay.status.success() && String::from_utf8_lossy(&replay.stderr).contains("selftest: a panic"), "{replay:?}");
 }

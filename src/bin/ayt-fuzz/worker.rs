@@ -65,18 +65,23 @@ impl std::fmt::Display for Report {
     }
 }
 
-/// Runs `opts.execs` inputs of target `name` in workers, restarting after each crash.
+/// Runs `opts.execs` inputs of target `name` in workers, restarting after each crash; the
+/// report counts the inputs that did run.
 pub fn supervise(name: &str, opts: &Options) -> Result<Report, String> {
     let t = target(name)?;
     let dir = scratch("supervisor")?;
     let corpus = (t.corpus)(&dir);
     let started = Instant::now();
     let mut findings = Vec::new();
+    // `next` ends as the count of inputs run: the index after the last one a worker announced.
     let mut next = 0;
     while next < opts.execs {
         let (reached, outcome) = run_worker(name, next, opts)?;
         match outcome {
-            None => break,
+            None => {
+                next = reached.map_or(next, |i| i + 1);
+                break;
+            }
             Some(what) => {
                 let at = reached.unwrap_or(next);
                 findings.push(record(t, &corpus, opts, at, what)?);
@@ -88,7 +93,7 @@ pub fn supervise(name: &str, opts: &Options) -> Result<Report, String> {
     for f in findings.iter().filter(|f| f.what.starts_with("panic")) {
         eprintln!("ayt-fuzz {name}: input {}: {}", f.index, f.what);
     }
-    Ok(Report { target: t.name, execs: opts.execs, seconds: started.elapsed().as_secs_f64(), findings })
+    Ok(Report { target: t.name, execs: next, seconds: started.elapsed().as_secs_f64(), findings })
 }
 
 /// Saves input `index` to the findings folder.

@@ -92,6 +92,13 @@ pub enum Cmd {
         /// Also probe MFD with this feature network (default: the run's mfd.features)
         #[arg(long)]
         mfd: Option<String>,
+        /// Local PCA sensitivity (image data): also report the local-PCA metrics at these
+        /// tangent dimensions m, e.g. 4,8,16,32 ...
+        #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u64).range(1..))]
+        m: Vec<u64>,
+        /// ... and these neighbour counts K (default: the run's probe.k)
+        #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u64).range(1..))]
+        k: Vec<u64>,
         #[command(flatten)]
         device: DeviceArg,
     },

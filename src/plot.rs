@@ -20,8 +20,9 @@ const W: usize = 480;
 const H: usize = 160;
 const PAD: usize = 8;
 
-/// Panels stacked vertically; in each, every loss's histogram as a filled, translucent step plot.
-pub fn overlaid_histograms(panels: &[Vec<(String, Histogram)>], path: &Path) -> Result<()> {
+/// Panels stacked vertically; in each, every loss's histogram as a filled, translucent step plot,
+/// and a dashed black vertical line at `references[panel]` (the chance value) when given.
+pub fn overlaid_histograms(panels: &[Vec<(String, Histogram)>], references: &[Option<f64>], path: &Path) -> Result<()> {
     let height = panels.len().max(1) * (H + PAD) + PAD;
     let mut img = vec![255u8; W * height * 3];
     for (p, series) in panels.iter().enumerate() {
@@ -45,6 +46,16 @@ pub fn overlaid_histograms(panels: &[Vec<(String, Histogram)>], path: &Path) -> 
         for x in 0..W {
             let i = ((top + H - 1) * W + x) * 3;
             img[i..i + 3].copy_from_slice(&[0, 0, 0]);
+        }
+        let edges = series.first().map(|(_, h)| (h.edges[0], h.edges[h.edges.len() - 1]));
+        if let (Some(Some(v)), Some((lo, hi))) = (references.get(p), edges) {
+            if v.is_finite() && hi > lo {
+                let x = (((v - lo) / (hi - lo)) * W as f64).clamp(0.0, (W - 1) as f64) as usize;
+                for y in (0..H).filter(|y| (y / 4) % 2 == 0) {
+                    let i = ((top + y) * W + x) * 3;
+                    img[i..i + 3].copy_from_slice(&[0, 0, 0]);
+                }
+            }
         }
     }
     crate::image_io::write_png(path, W, height, 3, &img)

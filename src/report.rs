@@ -8,6 +8,9 @@ use crate::engine::{EngineHandle, Event};
 use crate::progress::Progress;
 use crate::{Error, Result};
 
+/// Probe metrics on the periodic lines (the rest is in the log and `ayt probe`).
+const HEADLINE: [&str; 3] = ["toward", "rho", "toward_manifold"];
+
 /// How a headless run ended.
 #[derive(Debug, Clone)]
 pub struct Outcome {
@@ -48,7 +51,9 @@ pub fn follow(handle: &EngineHandle, line_every: Duration) -> Result<Outcome> {
             Event::Probe { step, hists } => {
                 let means: Vec<String> = hists
                     .iter()
-                    .filter(|(n, _, _)| !n.contains("_t"))
+                    .filter(|(n, _, _)| {
+                        crate::metrics::probe::t_range_of(n).is_none() && HEADLINE.iter().any(|m| n.ends_with(&format!("/{m}")))
+                    })
                     .map(|(n, _, s)| format!("{}={:.3}", n.trim_start_matches("tangent/"), s.mean))
                     .collect();
                 say(&progress, format!("probe at step {step}: {}", means.join(" ")));

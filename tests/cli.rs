@@ -177,8 +177,50 @@ fn probes_land_in_the_run_log_and_ayt_probe_reports_them() {
     let o = ayt(tmp.path(), &["probe", run.to_str().unwrap(), "--out", png.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
     let table = String::from_utf8_lossy(&o.stdout);
-    assert!(table.contains("l2/rho") && table.contains("median"), "{table}");
+    // every metric of the loss beside its chance value: drawn, with its interval, and exact
+    // (rho's closed form on 8x8 disks with a 3-dimensional tangent space: 1 - 3/64)
+    let row = |metric: &str| {
+        table.lines().find(|l| l.starts_with(&format!("{metric:<16} l2 "))).unwrap_or_else(|| panic!("no {metric} row: {table}"))
+    };
+    assert!(row("rho").ends_with("0.9531"), "{table}");
+    for metric in ["toward", "excess", "toward_manifold", "normal_toward"] {
+        assert_eq!(row(metric).matches('[').count(), 2, "a mean and a chance value, each with an interval: {}", row(metric));
+    }
+    assert!(table.contains("means by noise level") && table.contains("t>10"), "{table}");
     assert!(png.exists());
+    // the local-PCA sensitivity is for image data; disks have an exact tangent space
+    let o = ayt(tmp.path(), &["probe", run.to_str().unwrap(), "--m", "2,4"]);
+    assert_clean_failure(&o, &["exact tangent space"]);
+}
+
+/// On image data: local-PCA geometry, toward-manifold, and `--k/--m` sensitivity with its warning.
+#[test]
+fn ayt_probe_on_mnist_reports_local_pca_metrics_for_several_m() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = tiny()
+        .replace("dataset = \"disks\"", "dataset = \"mnist\"")
+        .replace("[data.disks]\nsize = 8\nradius_min = 1.5\nradius_max = 3.0\n", "")
+        .replace("iterations = 6", "iterations = 2")
+        + "\n[probe]\nn = 8\nk = 16\nm = 2\n";
+    let p = write_preset(tmp.path(), &text);
+    let run = tmp.path().join("r");
+    let o = ayt(tmp.path(), &["train", "--preset", p.to_str().unwrap(), "--out", run.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let png = tmp.path().join("probe.png");
+    let o = ayt(tmp.path(), &["probe", run.to_str().unwrap(), "--m", "2,4", "--k", "8,16", "--out", png.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert!(table.contains("d = 784; local PCA K = 16, m = 2"), "{table}");
+    assert!(stderr(&o).contains("K = 8 neighbours for m = 4"), "K < 4m warns: {}", stderr(&o));
+    // rho's chance value is 1 - m/784 in every (K, m) row: 0.9974 at m = 2, 0.9949 at m = 4
+    let sens: Vec<&str> = table.lines().skip_while(|l| !l.starts_with("local-PCA sensitivity")).collect();
+    for (k, m, chance) in [(8, 2, "0.9974"), (8, 4, "0.9949"), (16, 2, "0.9974"), (16, 4, "0.9949")] {
+        let prefix = format!("{k:>4} {m:>4} l2 ");
+        let row = sens.iter().find(|l| l.starts_with(&prefix)).unwrap_or_else(|| panic!("no K={k} m={m} row: {table}"));
+        assert!(row.ends_with(chance), "{row}");
+    }
+    let l2 = |metric: &str| table.lines().find(|l| l.starts_with(&format!("{metric:<16} l2 "))).unwrap().to_string();
+    assert!(!l2("toward_manifold").contains("n/a"), "{table}");
 }
 
 #[test]

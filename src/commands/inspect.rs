@@ -1,5 +1,6 @@
 //! Commands that look at a run or at images: `ayt sample`, `eval`, `probe`, `lpips`, `bench`.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::bail;
@@ -7,6 +8,7 @@ use candle_core::Device;
 
 use crate::cli::DeviceArg;
 use ayt::config::EvalConfig;
+use ayt::metrics::probe;
 use ayt::model::lpips::{self, Lpips, LpipsNet};
 use ayt::paths::{Paths, RunDir};
 
@@ -56,20 +58,148 @@ pub fn eval(
     Ok(())
 }
 
-pub fn probe(paths: &Paths, run_dir: &Path, step: Option<u64>, mfd: Option<&str>, out: &Path, device: &Device) -> anyhow::Result<()> {
+/// `ayt probe`: every metric per loss with its bootstrap 95% interval beside its chance value
+/// (drawn and closed form), means per `t` range, the local-PCA sensitivity to `(K, m)`, and a
+/// PNG of the histograms with the chance value marked.
+pub fn probe(
+    paths: &Paths,
+    run_dir: &Path,
+    step: Option<u64>,
+    mfd: Option<&str>,
+    (ks, ms): (&[u64], &[u64]),
+    out: &Path,
+    device: &Device,
+) -> anyhow::Result<()> {
     let run = RunDir::new(run_dir);
-    let (step, hists) = ayt::engine::probe::probe_checkpoint(paths, &run, step, mfd, device)?;
-    println!("tangent alignment at step {step} of {}", run_dir.display());
-    println!("{:<28} {:>5} {:>8} {:>8} {:>8} {:>8}", "loss/metric", "n", "mean", "q1", "median", "q3");
-    for (name, _, s) in &hists {
-        println!("{:<28} {:>5} {:>8.3} {:>8.3} {:>8.3} {:>8.3}", name.trim_start_matches("tangent/"), s.n, s.mean, s.q1, s.median, s.q3);
+    let preset_probe = ayt::config::Preset::load(&run.preset_file(), &[])?.probe;
+    let grid = sensitivity_grid(ks, ms, (preset_probe.k, preset_probe.m));
+    for (k, m) in grid.iter().chain([(preset_probe.k, preset_probe.m)].iter()) {
+        if *k < 4 * *m {
+            eprintln!("warning: local PCA with K = {k} neighbours for m = {m} directions: K < 4m fits noise (use K >= {})", 4 * m);
+        }
     }
-    ayt::plot::overlaid_histograms(&ayt::metrics::probe::panels_by_metric(&hists), out)?;
+    let p = ayt::engine::probe::probe_checkpoint(paths, &run, step, mfd, &grid, device)?;
+    let n = p.hists.iter().find(|(name, _, _)| probe::t_range_of(name).is_none()).map_or(0, |(_, _, s)| s.n);
+    let geometry = match p.local_pca {
+        Some((k, m)) => format!("local PCA K = {k}, m = {m}"),
+        None => "exact tangent space".into(),
+    };
     println!(
-        "histograms: {} (panels top to bottom: toward-data cosine on [-1, 1], rho on [0, 1]; l2 red, mfd green, lpips blue)",
+        "tangent alignment at step {} of {} (online weights; {n} probe samples; d = {}; {geometry})",
+        p.step,
+        run_dir.display(),
+        p.dim
+    );
+    println!(
+        "means with bootstrap 95% intervals; chance: isotropic random unit directions, drawn through the same code and in closed form\n"
+    );
+    print_means(&p.hists, &p.expected);
+    print_by_t_range(&p.hists, &p.expected);
+    if !p.sensitivity.is_empty() {
+        print_sensitivity(&p.sensitivity);
+    }
+    let metrics = ["toward", "rho", "toward_manifold"];
+    let panels = probe::panels_by_metric(&p.hists, &metrics);
+    let refs: Vec<Option<f64>> = metrics.iter().map(|m| p.expected.get(&format!("tangent/{}/{m}", probe::CHANCE)).copied()).collect();
+    ayt::plot::overlaid_histograms(&panels, &refs, out)?;
+    println!(
+        "\nhistograms: {} (panels top to bottom: toward-data cosine on [-1, 1], rho on [0, 1], toward-manifold cosine on [-1, 1]; \
+         l2 red, mfd green, lpips blue, random directions grey; dashed: their closed-form mean)",
         out.display()
     );
     Ok(())
+}
+
+/// `(K, m)` pairs to compare beyond the run's own: every given K with every given m (the run's
+/// value for the one not given); empty when neither is given.
+fn sensitivity_grid(ks: &[u64], ms: &[u64], (k0, m0): (usize, usize)) -> Vec<(usize, usize)> {
+    if ks.is_empty() && ms.is_empty() {
+        return Vec::new();
+    }
+    let ks: Vec<usize> = if ks.is_empty() { vec![k0] } else { ks.iter().map(|&k| k as usize).collect() };
+    let ms: Vec<usize> = if ms.is_empty() { vec![m0] } else { ms.iter().map(|&m| m as usize).collect() };
+    ks.iter().flat_map(|&k| ms.iter().map(move |&m| (k, m))).collect()
+}
+
+/// The losses of a probe in display order (MFD, LPIPS, L2, others, then chance).
+fn losses_of(hists: &probe::ProbeHists) -> Vec<String> {
+    let mut losses: Vec<String> = Vec::new();
+    for (name, _, _) in hists {
+        let loss = name.trim_start_matches("tangent/").split('/').next().unwrap_or("").to_string();
+        if !losses.contains(&loss) {
+            losses.push(loss);
+        }
+    }
+    let rank = |l: &str| ["mfd", "lpips", "l2"].iter().position(|x| *x == l).unwrap_or(if l == probe::CHANCE { 4 } else { 3 });
+    losses.sort_by_key(|l| rank(l));
+    losses
+}
+
+fn summary<'a>(hists: &'a probe::ProbeHists, name: &str) -> Option<&'a ayt::metrics::hist::Summary> {
+    hists.iter().find(|(n, _, _)| n == name).map(|(_, _, s)| s)
+}
+
+fn print_means(hists: &probe::ProbeHists, expected: &BTreeMap<String, f64>) {
+    println!("{:<16} {:<7} {:>4}  {:<26} {:<26} {:>11}", "metric", "loss", "n", "mean [95% CI]", "chance drawn [95% CI]", "chance exact");
+    for metric in probe::METRICS {
+        let chance = summary(hists, &format!("tangent/{}/{metric}", probe::CHANCE));
+        let exact = expected.get(&format!("tangent/{}/{metric}", probe::CHANCE));
+        for loss in losses_of(hists).iter().filter(|l| *l != probe::CHANCE) {
+            let Some(s) = summary(hists, &format!("tangent/{loss}/{metric}")) else { continue };
+            println!(
+                "{metric:<16} {loss:<7} {:>4}  {:<26} {:<26} {:>11}",
+                s.n,
+                s.interval().text(3),
+                chance.map_or("n/a".into(), |c| c.interval().text(3)),
+                exact.map_or("n/a".into(), |v| format!("{v:.4}"))
+            );
+        }
+    }
+}
+
+fn print_by_t_range(hists: &probe::ProbeHists, expected: &BTreeMap<String, f64>) {
+    print!("\nmeans by noise level\n{:<16} {:<7}", "metric", "loss");
+    for (_, _, label) in probe::T_RANGES {
+        print!(" {label:>8}");
+    }
+    println!();
+    for metric in probe::METRICS {
+        let mut any = false;
+        for loss in losses_of(hists) {
+            let cells: Vec<Option<f64>> =
+                (0..probe::T_RANGES.len()).map(|k| summary(hists, &format!("tangent/{loss}/{metric}_t{k}")).map(|s| s.mean)).collect();
+            if cells.iter().all(Option::is_none) {
+                continue;
+            }
+            any = true;
+            print!("{metric:<16} {loss:<7}");
+            for c in cells {
+                print!(" {:>8}", c.filter(|v| v.is_finite()).map_or("n/a".into(), |v| format!("{v:.3}")));
+            }
+            println!();
+        }
+        let exact: Vec<Option<f64>> =
+            (0..probe::T_RANGES.len()).map(|k| expected.get(&format!("tangent/{}/{metric}_t{k}", probe::CHANCE)).copied()).collect();
+        if any && exact.iter().any(Option::is_some) {
+            print!("{metric:<16} {:<7}", "exact");
+            for c in exact {
+                print!(" {:>8}", c.map_or("n/a".into(), |v| format!("{v:.3}")));
+            }
+            println!();
+        }
+    }
+}
+
+fn print_sensitivity(rows: &[((usize, usize), probe::ProbeHists, BTreeMap<String, f64>)]) {
+    println!("\nlocal-PCA sensitivity (same directions, other tangent spaces)");
+    println!("{:>4} {:>4} {:<7} {:<24} {:<24} {:<24} {:>11}", "K", "m", "loss", "rho", "excess", "toward_manifold", "rho chance");
+    for ((k, m), hists, expected) in rows {
+        let chance_rho = expected.get(&format!("tangent/{}/rho", probe::CHANCE)).map_or("n/a".into(), |v| format!("{v:.4}"));
+        for loss in losses_of(hists) {
+            let cell = |metric: &str| summary(hists, &format!("tangent/{loss}/{metric}")).map_or("n/a".into(), |s| s.interval().text(3));
+            println!("{k:>4} {m:>4} {loss:<7} {:<24} {:<24} {:<24} {chance_rho:>11}", cell("rho"), cell("excess"), cell("toward_manifold"));
+        }
+    }
 }
 
 pub fn lpips(a: &Path, b: &Path, net: LpipsNet, resize: usize, weights: Option<PathBuf>, device: &Device) -> anyhow::Result<()> {

@@ -23,7 +23,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Eval { run_dir, step, n, evalnet_iterations, inception, device } => {
             inspect::eval(&paths, &run_dir, step, n, evalnet_iterations, inception, &device.open()?)
         }
-        Cmd::Probe { run_dir, step, out, mfd, device } => inspect::probe(&paths, &run_dir, step, mfd.as_deref(), &out, &device.open()?),
+        Cmd::Probe { run_dir, step, out, mfd, m, k, device } => {
+            inspect::probe(&paths, &run_dir, step, mfd.as_deref(), (&k, &m), &out, &device.open()?)
+        }
         Cmd::Lpips { a, b, net, resize, weights, device } => inspect::lpips(&a, &b, net, resize, weights, &device.open()?),
         Cmd::Data(cmd) => data::data(&paths, cmd),
         Cmd::Augment(cmd) => data::augment(&paths, cmd),

@@ -3,6 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
+/// More repeats than this is a typo (each one is a full evaluation).
+pub const MAX_REPEATS: usize = 64;
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EvalConfig {
@@ -11,6 +14,9 @@ pub struct EvalConfig {
     pub every_kimg: f64,
     /// Generated samples (and reference images) per FD.
     pub n: usize,
+    /// FD evaluations per model state, each with its own sample noise: the logged value is
+    /// their mean, with their standard deviation beside it (`<metric>_sd`) from 2 on.
+    pub repeats: usize,
     /// Training steps of the evaluator network when it is not cached yet.
     pub evalnet_iterations: u64,
     /// torchvision Inception-v3 weights (`.safetensors`): adds real FID. Absent: no FID.
@@ -20,7 +26,7 @@ pub struct EvalConfig {
 
 impl Default for EvalConfig {
     fn default() -> Self {
-        EvalConfig { every_kimg: 0.0, n: 1000, evalnet_iterations: 1500, inception: None }
+        EvalConfig { every_kimg: 0.0, n: 1000, repeats: 1, evalnet_iterations: 1500, inception: None }
     }
 }
 
@@ -31,6 +37,9 @@ impl EvalConfig {
         }
         if self.n < 2 {
             return Err(format!("eval.n = {}: FD needs at least 2 samples", self.n));
+        }
+        if !(1..=MAX_REPEATS).contains(&self.repeats) {
+            return Err(format!("eval.repeats = {}: must be between 1 and {MAX_REPEATS}", self.repeats));
         }
         if self.evalnet_iterations == 0 {
             return Err("eval.evalnet_iterations = 0: must be at least 1".into());

@@ -108,7 +108,7 @@ attention_levels = [1]
         ("probe.every", Some("-1")), ("probe.n", Some("0")), ("probe.k", Some("2")), ("probe.m", Some("0")),
         ("probe.bins", Some("0")),
         ("lpips.resize", Some("8")),
-        ("eval.every_kimg", Some("-1.5")), ("eval.n", Some("1")), ("eval.evalnet_iterations", Some("0")),
+        ("eval.every_kimg", Some("-1.5")), ("eval.n", Some("1")), ("eval.repeats", Some("0")), ("eval.evalnet_iterations", Some("0")),
     ];
 
     #[test]

@@ -7,7 +7,7 @@ use candle_core::Device;
 
 use super::{Emitter, Event};
 use crate::config::{Preset, SamplingConfig};
-use crate::metrics::evaluator::Evaluator;
+use crate::metrics::evaluator::{EvalValue, Evaluator};
 use crate::paths::Paths;
 use crate::store::RunLogWriter;
 use crate::train::Trainer;
@@ -16,6 +16,8 @@ use crate::Result;
 pub struct TrainingEval {
     evaluator: Evaluator,
     every_kimg: f64,
+    /// What the kimg-0 cache key is made of besides the weights.
+    protocol: String,
     sampling: SamplingConfig,
     /// The run's seed: the evaluation noise is its "eval" stream.
     seed: u64,
@@ -34,7 +36,8 @@ impl TrainingEval {
         let log = |line: &str| emitter.emit(Event::Log(line.to_string()));
         let evaluator = Evaluator::new(paths, &preset.data, cfg, device, &log)?;
         let (sampling, seed) = (preset.sampling.clone(), preset.seed);
-        Ok(Some(TrainingEval { evaluator, every_kimg: cfg.every_kimg, sampling, seed, last_step: None }))
+        let protocol = serde_json::to_string(&(&preset.data, cfg, &sampling, seed)).map_err(|e| crate::Error::msg(e.to_string()))?;
+        Ok(Some(TrainingEval { evaluator, every_kimg: cfg.every_kimg, protocol, sampling, seed, last_step: None }))
     }
 
     /// Whether a multiple of `every_kimg` lies in `(kimg_before, kimg_after]`. Stateless, so a
@@ -62,6 +65,64 @@ impl TrainingEval {
         emitter.emit(Event::Eval { step, kimg, values: values.into_iter().map(|v| (v.metric, v.value)).collect() });
         Ok(())
     }
+}
+
+impl TrainingEval {
+    /// The starting weights of a run tuned from `train.init`, at step 0 and kimg 0, so that every
+    /// curve starts from one measured point. Computed once per starting weights (EMA), data,
+    /// `[eval]`, sampling and seed, and read from `<home>/cache/start-eval-<key>.json` by every
+    /// other run that starts there (the members of a sweep).
+    pub fn run_start(&mut self, trainer: &Trainer, writer: &RunLogWriter, emitter: &Emitter, paths: &Paths) -> Result<()> {
+        let key = self.start_key(trainer)?;
+        let path = paths.cache().join(format!("start-eval-{}.json", &key[..16]));
+        let cached = std::fs::read(&path).ok().and_then(|b| serde_json::from_slice::<(String, Vec<EvalValue>)>(&b).ok());
+        let values = match cached.filter(|(k, _)| *k == key) {
+            Some((_, values)) => {
+                emitter.emit(Event::Log(format!("eval of the starting weights (kimg 0) from the cache: {}", path.display())));
+                values
+            }
+            None => {
+                emitter.emit(Event::Log("eval of the starting weights (kimg 0)".into()));
+                let log = |line: &str| emitter.emit(Event::Log(line.to_string()));
+                let values = self.evaluator.evaluate(trainer.ema(), &self.sampling, self.seed, &log)?;
+                write_cache(&path, &(key, &values))?;
+                values
+            }
+        };
+        for v in &values {
+            writer.eval(&v.metric, 0, 0.0, v.value, v.attrs.clone())?;
+        }
+        self.last_step = Some(0);
+        emitter.emit(Event::Eval { step: 0, kimg: 0.0, values: values.into_iter().map(|v| (v.metric, v.value)).collect() });
+        Ok(())
+    }
+
+    /// sha256 of the EMA weights (by name, in order) and the evaluation protocol.
+    fn start_key(&self, trainer: &Trainer) -> Result<String> {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        let mut named = crate::train::checkpoint::vars_to_named(&trainer.ema().varmap, "")?;
+        named.sort_by(|a, b| a.0.cmp(&b.0));
+        for (name, t) in named {
+            h.update(name.as_bytes());
+            for v in t.flatten_all()?.to_dtype(candle_core::DType::F32)?.to_vec1::<f32>()? {
+                h.update(v.to_le_bytes());
+            }
+        }
+        h.update(self.protocol.as_bytes());
+        Ok(hex::encode(h.finalize()))
+    }
+}
+
+/// Writes `value` as JSON to `path` through a temporary sibling and a rename (sweep members
+/// may write it at once).
+fn write_cache(path: &std::path::Path, value: &impl serde::Serialize) -> Result<()> {
+    let dir = path.parent().unwrap_or(std::path::Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| crate::Error::file(dir, format!("cannot create: {e}")))?;
+    let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
+    let text = serde_json::to_vec(value).map_err(|e| crate::Error::msg(e.to_string()))?;
+    std::fs::write(&tmp, text).map_err(|e| crate::Error::file(&tmp, format!("cannot write: {e}")))?;
+    std::fs::rename(&tmp, path).map_err(|e| crate::Error::file(path, format!("cannot write: {e}")))
 }
 
 /// Whether a positive multiple of `every` lies in `(before, after]`.

@@ -19,27 +19,64 @@ fn borrowed(losses: &[NamedDistance]) -> Vec<(String, Option<&dyn FeatureDistanc
     losses.iter().map(|(n, d)| (n.clone(), d.as_deref())).collect()
 }
 
+/// A probe of a checkpoint on disk: the histograms at the preset's `k`, `m`, the closed-form
+/// chance means (named like the `chance` histograms) and, per extra `(k, m)`, the local-PCA
+/// metrics' histograms again (the same directions, another tangent space).
+pub struct CheckpointProbe {
+    pub step: u64,
+    pub hists: ProbeHists,
+    pub expected: BTreeMap<String, f64>,
+    /// Values per image and the preset's `(k, m)`, or `None` when the tangent space is exact.
+    pub dim: usize,
+    pub local_pca: Option<(usize, usize)>,
+    pub sensitivity: Vec<((usize, usize), ProbeHists, BTreeMap<String, f64>)>,
+}
+
 /// Recomputes a probe on a run's checkpoint (`step`, or the latest), online weights, on
-/// `device`. `mfd_features` adds (or replaces) the feature network MFD is probed with.
+/// `device`. `mfd_features` adds (or replaces) the feature network MFD is probed with; `grid`
+/// lists further local-PCA `(k, m)` to compare (image data only).
 pub fn probe_checkpoint(
     paths: &Paths,
     run: &RunDir,
     step: Option<u64>,
     mfd_features: Option<&str>,
+    grid: &[(usize, usize)],
     device: &Device,
-) -> Result<(u64, ProbeHists)> {
+) -> Result<CheckpointProbe> {
     let step = run.checkpoint_step(step)?;
     let (model, mut preset, _) = checkpoint::load_denoiser(run, Some(step), false, device)?;
     if let Some(f) = mfd_features {
         preset.mfd.features = f.to_string();
     }
     let data = preset.open_data(paths)?;
-    let losses = losses::probe_distances(&preset, paths, &data.sha256, data.source.shape(), device)?;
     let train_images = data.source.all_images_f32();
+    if !grid.is_empty() && train_images.is_none() {
+        return Err(crate::Error::msg(format!(
+            "--k / --m set the local PCA of image data; {} has an exact tangent space (data set {})",
+            run.path().display(),
+            preset.data.dataset
+        )));
+    }
+    let losses = losses::probe_distances(&preset, paths, &data.sha256, data.source.shape(), device)?;
     let cache = Some((paths, data.sha256.as_str()));
     let batch = ProbeBatch::new(&preset, &data.source, train_images.as_deref(), &preset.probe, cache, device)?;
-    let probes = probe::probe(&model, &preset, &batch, step, &borrowed(&losses), &BTreeMap::new())?;
-    Ok((step, probe::histograms(&probes, &batch.t, preset.probe.bins)))
+    let dirs = probe::directions(&model, &preset, &batch, step, &borrowed(&losses))?;
+    let result = probe::metrics(&dirs, &batch, &BTreeMap::new());
+    let mut sensitivity = Vec::new();
+    for &(k, m) in grid {
+        let cfg = crate::config::ProbeConfig { k, m, ..preset.probe.clone() };
+        let other = ProbeBatch::new(&preset, &data.source, train_images.as_deref(), &cfg, cache, device)?;
+        let r = probe::metrics(&dirs, &other, &BTreeMap::new());
+        sensitivity.push(((k, m), probe::histograms(&r, &other.t, preset.probe.bins), probe::expected_means(&r, &other.t)));
+    }
+    Ok(CheckpointProbe {
+        step,
+        hists: probe::histograms(&result, &batch.t, preset.probe.bins),
+        expected: probe::expected_means(&result, &batch.t),
+        dim: batch.dim(),
+        local_pca: train_images.is_some().then_some((preset.probe.k, preset.probe.m)),
+        sensitivity,
+    })
 }
 
 /// A run's probes: the fixed batch (drawn at the first probe), the compared losses, and each
@@ -79,16 +116,21 @@ impl Prober {
         }
         let Some(batch) = &self.batch else { return Ok(()) };
         let step = trainer.steps_done();
-        let probes = probe::probe(trainer.model(), &self.preset, batch, step, &borrowed(&self.losses), &self.previous)?;
-        let hists = probe::histograms(&probes, &batch.t, cfg.bins);
+        let result = probe::probe(trainer.model(), &self.preset, batch, step, &borrowed(&self.losses), &self.previous)?;
+        let hists = probe::histograms(&result, &batch.t, cfg.bins);
         let (kimg, wall) = (trainer.kimg(), trainer.wall_s());
         for (name, h, s) in &hists {
             writer.hist(name, step as i64, h.edges.clone(), h.counts.clone())?;
             if s.n > 0 {
                 writer.scalar(&format!("{name}_mean"), step as i64, kimg, wall, s.mean)?;
             }
+            // the interval over all t (per range it would triple the log for little use)
+            if s.n > 0 && probe::t_range_of(name).is_none() {
+                writer.scalar(&format!("{name}_lo95"), step as i64, kimg, wall, s.lo95)?;
+                writer.scalar(&format!("{name}_hi95"), step as i64, kimg, wall, s.hi95)?;
+            }
         }
-        for p in probes {
+        for p in result.losses {
             self.previous.insert(p.loss, p.directions);
         }
         emitter.emit(Event::Probe { step, hists });

@@ -173,7 +173,8 @@ pub fn execute(paths: &Paths, device: &Device, request: RunRequest, ctl: &mut Co
         total_steps: run.preset.train.iterations,
         params: run.trainer.model().param_count(),
     });
-    let result = run.train_loop(ctl);
+    let tuned_from_init = matches!(&request, RunRequest::New { preset, .. } if preset.train.init.is_some());
+    let result = run.start_eval(tuned_from_init, paths, ctl).and_then(|()| run.train_loop(ctl));
     // Whatever happened, keep what was logged.
     let closed = run.writer.close();
     let (stopped_early, final_loss) = result?;
@@ -207,6 +208,14 @@ impl Throughput {
 }
 
 impl Run {
+    /// A new run tuned from `train.init` with evaluation on: the starting weights at kimg 0.
+    fn start_eval(&mut self, tuned_from_init: bool, paths: &Paths, ctl: &Control) -> Result<()> {
+        match self.eval.as_mut() {
+            Some(ev) if tuned_from_init && self.trainer.steps_done() == 0 => ev.run_start(&self.trainer, &self.writer, ctl.emitter, paths),
+            _ => Ok(()),
+        }
+    }
+
     /// Steps to the end (or a stop); returns whether it stopped early and the last loss.
     fn train_loop(&mut self, ctl: &mut Control) -> Result<(bool, f64)> {
         let total = self.preset.train.iterations;

@@ -23,7 +23,7 @@ use crate::progress::LogFn;
 use crate::{Error, Result};
 
 /// One evaluation value with its protocol.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EvalValue {
     pub metric: String,
     pub value: f64,
@@ -55,6 +55,8 @@ const CHUNK: usize = 250;
 
 pub struct Evaluator {
     n: usize,
+    /// Evaluations per model state, each with its own noise (`eval.repeats`).
+    repeats: usize,
     shape: (usize, usize, usize),
     dataset: String,
     extractors: Vec<Extractor>,
@@ -126,7 +128,16 @@ impl Evaluator {
         let batch = dfd_src.next_batch(n);
         let x0 = Tensor::from_vec(batch.x, (n, c, h, w), device)?;
         let disks = (data.dataset == "disks").then(|| data.disks.clone());
-        Ok(Evaluator { n, shape, dataset: data.dataset.clone(), extractors, x0, x0_params: batch.disks, disks })
+        Ok(Evaluator {
+            n,
+            repeats: cfg.repeats.max(1),
+            shape,
+            dataset: data.dataset.clone(),
+            extractors,
+            x0,
+            x0_params: batch.disks,
+            disks,
+        })
     }
 
     /// An extractor with its reference statistics, from the cache or computed (and cached).
@@ -173,13 +184,32 @@ impl Evaluator {
     }
 
     /// Scores `model` (the EMA weights, normally): FD of 1-step and 2-step samples and dFD at
-    /// each sigma of [`DFD_SIGMAS`]. Noise comes from stream "eval" of `seed`, drawn afresh on
-    /// every call, so evaluations at different steps share their noise and the training streams
-    /// are never touched.
+    /// each sigma of [`DFD_SIGMAS`], `eval.repeats` times. Repeat 0's noise is stream "eval" of
+    /// `seed`, repeat `r`'s its substream `r`, drawn afresh on every call, so evaluations at
+    /// different steps share their noise and the training streams are never touched. With
+    /// repeats, each value is their mean (attribute `repeats`) and `<metric>_sd` their standard
+    /// deviation.
     pub fn evaluate(&self, model: &Denoiser, sampling: &SamplingConfig, seed: u64, log: LogFn) -> Result<Vec<EvalValue>> {
+        let mut runs = Vec::with_capacity(self.repeats);
+        for r in 0..self.repeats {
+            if self.repeats > 1 {
+                log(&format!("eval: repeat {} of {}", r + 1, self.repeats));
+            }
+            let rng = if r == 0 { crate::rng::stream(seed, "eval") } else { crate::rng::substream(seed, "eval", r as u64) };
+            runs.push(self.evaluate_once(model, sampling, rng, log)?);
+        }
+        Ok(aggregate(runs))
+    }
+
+    fn evaluate_once(
+        &self,
+        model: &Denoiser,
+        sampling: &SamplingConfig,
+        mut rng: rand_chacha::ChaCha8Rng,
+        log: LogFn,
+    ) -> Result<Vec<EvalValue>> {
         let (n, (c, h, w)) = (self.n, self.shape);
         let dev = self.x0.device().clone();
-        let mut rng = crate::rng::stream(seed, "eval");
         let noise = |rng: &mut rand_chacha::ChaCha8Rng| Tensor::from_vec(crate::rng::normal_vec(rng, n * c * h * w), (n, c, h, w), &dev);
         let mut out = Vec::new();
         for steps in [1usize, 2] {
@@ -265,6 +295,26 @@ impl Evaluator {
             })
             .collect())
     }
+}
+
+/// The mean of each metric over repeated evaluations (same metrics, same order), with attribute
+/// `repeats` and a `<metric>_sd` value beside it; one evaluation passes through unchanged.
+fn aggregate(mut runs: Vec<Vec<EvalValue>>) -> Vec<EvalValue> {
+    if runs.len() < 2 {
+        return runs.pop().unwrap_or_default();
+    }
+    let count = runs.len();
+    let mut out = Vec::new();
+    for (i, first) in runs[0].iter().enumerate() {
+        let values: Vec<f64> = runs.iter().map(|r| r[i].value).collect();
+        let mean = values.iter().sum::<f64>() / count as f64;
+        let mut attrs = first.attrs.clone();
+        attrs.push(("repeats".to_string(), format!("{count} (independent sample noise; the value is their mean)")));
+        let sd = super::intervals::std_dev(&values);
+        out.push(EvalValue { metric: first.metric.clone(), value: mean, attrs: attrs.clone() });
+        out.push(EvalValue { metric: format!("{}_sd", first.metric), value: sd, attrs });
+    }
+    out
 }
 
 /// `extractor` attribute: the name and the file it was loaded from.

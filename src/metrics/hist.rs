@@ -21,11 +21,13 @@ impl Histogram {
     }
 }
 
-/// Mean, median and quartiles.
+/// Mean with its bootstrap 95% interval, median and quartiles.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct Summary {
     pub n: usize,
     pub mean: f64,
+    pub lo95: f64,
+    pub hi95: f64,
     pub q1: f64,
     pub median: f64,
     pub q3: f64,
@@ -43,8 +45,14 @@ impl Summary {
             let (i, frac) = (pos.floor() as usize, pos.fract());
             v[i] + (v[(i + 1).min(v.len() - 1)] - v[i]) * frac
         };
-        let mean = if v.is_empty() { f64::NAN } else { v.iter().sum::<f64>() / v.len() as f64 };
-        Summary { n: v.len(), mean, q1: q(0.25), median: q(0.5), q3: q(0.75) }
+        let ci = super::intervals::bootstrap_mean(&v, 0);
+        let (mean, lo95, hi95) = ci.map_or((f64::NAN, f64::NAN, f64::NAN), |c| (c.mean, c.lo, c.hi));
+        Summary { n: v.len(), mean, lo95, hi95, q1: q(0.25), median: q(0.5), q3: q(0.75) }
+    }
+
+    /// The mean and its 95% interval.
+    pub fn interval(&self) -> super::intervals::Interval {
+        super::intervals::Interval { mean: self.mean, lo: self.lo95, hi: self.hi95 }
     }
 }
 
@@ -63,6 +71,7 @@ mod tests {
     fn quartiles_interpolate() {
         let s = Summary::of(&[4.0, 1.0, 3.0, 2.0, 5.0]);
         assert_eq!((s.n, s.mean, s.q1, s.median, s.q3), (5, 3.0, 2.0, 3.0, 4.0));
+        assert!(s.lo95 < 3.0 && s.hi95 > 3.0 && s.lo95 >= 1.0 && s.hi95 <= 5.0, "{s:?}");
         let s = Summary::of(&[1.0, 2.0]);
         assert_eq!(s.median, 1.5);
     }

@@ -5,6 +5,7 @@ pub mod evalnet;
 pub mod evaluator;
 pub mod fd;
 pub mod hist;
+pub mod intervals;
 pub mod local_pca;
 pub mod pca_cache;
 pub mod probe;

@@ -9,6 +9,7 @@ pub mod plan;
 pub mod report;
 pub mod runner;
 pub mod slurm;
+pub mod stats;
 
 #[cfg(test)]
 mod tests;

@@ -10,7 +10,10 @@ use std::path::PathBuf;
 
 use super::expand::value_text;
 use super::index::{MemberState, Plan, SweepDir};
+use super::stats::{self, Outcome};
 use crate::config::{LossKind, Preset};
+use crate::metrics::intervals::Interval;
+use crate::metrics::probe::CHANCE;
 use crate::plot::{self, Line};
 use crate::store::{RunLog, Series};
 use crate::Result;
@@ -19,7 +22,11 @@ use crate::Result;
 pub const DEFAULT_METRIC: &str = "fd_evalnet_1step";
 
 /// Probe metrics plotted in `alignment.png`, top to bottom.
-const ALIGNMENT: [(&str, &str); 2] = [("toward", "toward-data cosine"), ("rho", "normal-energy fraction rho")];
+const ALIGNMENT: [(&str, &str); 3] =
+    [("toward", "toward-data cosine"), ("rho", "normal-energy fraction rho"), ("toward_manifold", "toward-manifold cosine")];
+
+/// Grey: the chance level (random directions) in `alignment.png`.
+const CHANCE_COLOUR: [u8; 3] = [40, 40, 40];
 
 /// One member's curves, read from its run log.
 struct Curves {
@@ -31,8 +38,13 @@ struct Curves {
     colour: [u8; 3],
     /// `(kimg, FD)` in step order.
     fd: Vec<(f64, f64)>,
-    /// Per `ALIGNMENT` metric, `(kimg, mean)`.
+    /// FD standard deviation over `eval.repeats` at the last evaluation, when repeated.
+    fd_sd: Option<f64>,
+    /// Per `ALIGNMENT` metric, `(kimg, mean)`, and the same for random directions.
     alignment: Vec<Vec<(f64, f64)>>,
+    chance: Vec<Vec<(f64, f64)>>,
+    /// Per `ALIGNMENT` metric, the last probe's mean with its bootstrap 95% interval.
+    last_probe: Vec<Option<Interval>>,
     final_loss: Option<f64>,
 }
 
@@ -65,7 +77,10 @@ fn read_curves(state: MemberState, plan: &Plan, metric: &str) -> Result<Curves> 
         loss: probe_loss(preset.train.loss),
         colour: plot::loss_colour(if preset.train.loss == LossKind::PseudoHuber { "pseudo_huber" } else { probe_loss(preset.train.loss) }),
         fd: Vec::new(),
+        fd_sd: None,
         alignment: vec![Vec::new(); ALIGNMENT.len()],
+        chance: vec![Vec::new(); ALIGNMENT.len()],
+        last_probe: vec![None; ALIGNMENT.len()],
         final_loss: None,
         state,
     };
@@ -78,11 +93,23 @@ fn read_curves(state: MemberState, plan: &Plan, metric: &str) -> Result<Curves> 
         let e = log.eval(metric)?;
         c.fd = e.kimg.iter().copied().zip(e.value.iter().copied()).filter(|(_, v)| v.is_finite()).collect();
     }
+    let sd_name = format!("{metric}_sd");
+    if log.eval_names()?.contains(&sd_name) {
+        c.fd_sd = log.eval(&sd_name)?.value.last().copied().filter(|v| v.is_finite());
+    }
     let scalars = log.scalar_names()?;
+    let last =
+        |name: String| -> Result<Option<f64>> { Ok(if scalars.contains(&name) { log.scalar(&name)?.value.last().copied() } else { None }) };
     for (i, (m, _)) in ALIGNMENT.iter().enumerate() {
         let name = format!("tangent/{}/{m}_mean", c.loss);
         if scalars.contains(&name) {
             c.alignment[i] = points(&log.scalar(&name)?);
+            let (lo, hi) = (last(format!("tangent/{}/{m}_lo95", c.loss))?, last(format!("tangent/{}/{m}_hi95", c.loss))?);
+            c.last_probe[i] = c.alignment[i].last().map(|p| Interval { mean: p.1, lo: lo.unwrap_or(f64::NAN), hi: hi.unwrap_or(f64::NAN) });
+        }
+        let chance = format!("tangent/{CHANCE}/{m}_mean");
+        if scalars.contains(&chance) {
+            c.chance[i] = points(&log.scalar(&chance)?);
         }
     }
     if scalars.iter().any(|n| n == "loss") {
@@ -114,19 +141,23 @@ pub fn write(dir: &SweepDir, metric: &str, target: Option<f64>) -> Result<Writte
     let mut panels = Vec::new();
     for (i, _) in ALIGNMENT.iter().enumerate() {
         for b in &batches {
+            let members: Vec<&Curves> = curves.iter().filter(|c| c.batch == *b).collect();
+            // chance first (under the members' lines), from the first member that has it
+            let chance =
+                members.iter().find(|c| !c.chance[i].is_empty()).map(|c| Line { colour: CHANCE_COLOUR, points: c.chance[i].clone() });
             panels.push(
-                curves
-                    .iter()
-                    .filter(|c| c.batch == *b)
-                    .map(|c| Line { colour: c.colour, points: c.alignment[i].clone() })
+                chance
+                    .into_iter()
+                    .chain(members.iter().map(|c| Line { colour: c.colour, points: c.alignment[i].clone() }))
                     .collect::<Vec<_>>(),
             );
         }
     }
     // One y range per metric (row): the cosine and rho live on different scales.
     let x = range(curves.iter().flat_map(|c| c.alignment.iter().flatten()).map(|p| p.0), true);
-    let y_rows: Vec<(f64, f64)> =
-        (0..ALIGNMENT.len()).map(|i| range(curves.iter().flat_map(|c| c.alignment[i].iter()).map(|p| p.1), false)).collect();
+    let y_rows: Vec<(f64, f64)> = (0..ALIGNMENT.len())
+        .map(|i| range(curves.iter().flat_map(|c| c.alignment[i].iter().chain(c.chance[i].iter())).map(|p| p.1), false))
+        .collect();
     plot::line_panels(&panels, batches.len(), x, &y_rows, &align_png)?;
 
     let markdown = out.join("report.md");
@@ -162,6 +193,28 @@ fn num(v: Option<f64>) -> String {
     }
 }
 
+/// Each member's swept values (as text), final FD and interpolated kimg to the target.
+fn outcomes(plan: &Plan, curves: &[Curves], target: Option<f64>) -> Vec<Outcome> {
+    curves
+        .iter()
+        .map(|c| Outcome {
+            values: plan
+                .keys
+                .iter()
+                .map(|k| {
+                    (k.clone(), c.state.planned.values.iter().find(|(key, _)| key == k).map(|(_, v)| value_text(v)).unwrap_or_default())
+                })
+                .collect(),
+            final_fd: c.fd.last().map(|p| p.1),
+            to_target: target.and_then(|t| stats::kimg_to_target(&c.fd, t)),
+        })
+        .collect()
+}
+
+fn interval_text(i: Option<Interval>, digits: usize) -> String {
+    i.map_or("n/a".into(), |i| i.text(digits))
+}
+
 fn markdown_report(plan: &Plan, curves: &[Curves], metric: &str, target: Option<f64>, batches: &[usize]) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "# Sweep `{}`\n", plan.name);
@@ -177,58 +230,106 @@ fn markdown_report(plan: &Plan, curves: &[Curves], metric: &str, target: Option<
         plan.members.len(),
         plan.sweep_file.display()
     );
+    let outcomes = outcomes(plan, curves, target);
     let mut header = vec!["#".to_string(), "member".into()];
     header.extend(plan.keys.iter().map(|k| format!("`{k}`")));
     header.extend(
-        [
-            "status",
-            "step",
-            "final FD",
-            "best FD (at kimg)",
-            &format!("kimg to FD <= {}", num(target)),
-            "final loss",
-            "toward (own loss)",
-            "rho (own loss)",
-        ]
-        .map(String::from),
+        ["status", "step", "final FD", "best FD (at kimg)", &format!("kimg to FD <= {}", num(target)), "final loss"].map(String::from),
     );
+    header.extend(ALIGNMENT.iter().map(|(m, _)| format!("{m} (own loss) [95% CI]")));
     let _ = writeln!(s, "| {} |", header.join(" | "));
     let _ = writeln!(s, "|{}|", vec!["---"; header.len()].join("|"));
-    for c in curves {
+    for (c, o) in curves.iter().zip(&outcomes) {
         let m = &c.state.planned;
         let mut row = vec![m.index.to_string(), m.label.clone()];
-        for k in &plan.keys {
-            row.push(m.values.iter().find(|(key, _)| key == k).map(|(_, v)| value_text(v)).unwrap_or_default());
-        }
+        row.extend(o.values.iter().map(|(_, v)| v.clone()));
         let best = c.fd.iter().copied().min_by(|a, b| a.1.total_cmp(&b.1));
-        let reached = target.and_then(|t| if c.fd.is_empty() { None } else { Some(c.fd.iter().find(|p| p.1 <= t).map(|p| p.0)) });
         row.push(c.state.status.state.as_str().into());
         row.push(format!("{} / {}", c.state.status.step, m.iterations));
-        row.push(num(c.fd.last().map(|p| p.1)));
+        row.push(match (o.final_fd, c.fd_sd) {
+            (Some(v), Some(sd)) => format!("{v:.4} ± {sd:.4}"),
+            (v, _) => num(v),
+        });
         row.push(best.map(|(k, v)| format!("{v:.4} ({k:.2})")).unwrap_or_else(|| "n/a".into()));
-        row.push(match reached {
-            None => "n/a".into(),
-            Some(None) => "not reached".into(),
-            Some(Some(k)) => format!("{k:.2}"),
+        row.push(match (target, c.fd.is_empty(), o.to_target) {
+            (None, _, _) | (_, true, _) => "n/a".into(),
+            (_, false, None) => "not reached".into(),
+            (_, false, Some(k)) => format!("{k:.2}"),
         });
         row.push(num(c.final_loss));
-        for a in &c.alignment {
-            row.push(num(a.last().map(|p| p.1)));
+        for p in &c.last_probe {
+            row.push(interval_text(*p, 3));
         }
         let _ = writeln!(s, "| {} |", row.join(" | "));
+    }
+    if plan.keys.iter().any(|k| k == stats::SEED_KEY) {
+        seed_groups(&mut s, &outcomes, target);
+    }
+    if plan.keys.iter().any(|k| k == "train.loss") {
+        paired_losses(&mut s, &outcomes, target);
     }
     let panels = batches.iter().map(|b| b.to_string()).collect::<Vec<_>>().join(", ");
     let _ = writeln!(
         s,
-        "\n\"kimg to FD <= target\" is the kimg of the first evaluation at or below the target; \
-         \"n/a\": no `{metric}` rows (evaluation off, or not reached yet).\n\n\
+        "\n\"kimg to FD <= target\" interpolates linearly between the last evaluation above the target and the first at \
+         or below it; \"n/a\": no `{metric}` rows (evaluation off, or not reached yet). A run tuned from `train.init` is \
+         evaluated at kimg 0 (its starting weights, once for all members that share them), so its curve starts there. \
+         \"± x\": the standard deviation over `eval.repeats` evaluations with independent sample noise. Probe intervals are \
+         bootstrap 95% intervals over the probe samples.\n\n\
          ## Plots\n\n\
-         Colours: l2 red, mfd green, lpips blue, pseudo-Huber grey. Axes are shared by all panels; \
-         their ranges are printed at the corners.\n\n\
+         Colours: l2 red, mfd green, lpips blue, pseudo-Huber grey, chance (random directions) dark grey. Axes are shared \
+         by all panels; their ranges are printed at the corners.\n\n\
          - `fd_vs_kimg.png`: `{metric}` against kimg, one panel per batch size (left to right: {panels}), one line per member.\n\
-         - `alignment.png`: probe means of each member's own loss direction against kimg; top row {}, bottom row {}; \
+         - `alignment.png`: probe means of each member's own loss direction against kimg; rows top to bottom: {}; \
          columns are batch sizes as above; each row has its own y range.",
-        ALIGNMENT[0].1, ALIGNMENT[1].1
+        ALIGNMENT.iter().map(|(_, d)| *d).collect::<Vec<_>>().join(", ")
     );
     s
+}
+
+fn seed_groups(s: &mut String, outcomes: &[Outcome], target: Option<f64>) {
+    let _ = writeln!(
+        s,
+        "\n## Over seeds\n\nMembers that differ only in `seed`: mean and Student-t 95% interval over seeds (n/a with one seed).\n"
+    );
+    let _ = writeln!(s, "| group | seeds | final FD [95% CI] | kimg to FD <= {} [95% CI] | reached |", num(target));
+    let _ = writeln!(s, "|---|---|---|---|---|");
+    for g in stats::groups(outcomes) {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} / {} |",
+            g.label,
+            g.seeds,
+            interval_text(g.final_fd, 4),
+            interval_text(g.to_target, 2),
+            g.reached,
+            g.seeds
+        );
+    }
+}
+
+fn paired_losses(s: &mut String, outcomes: &[Outcome], target: Option<f64>) {
+    let _ = writeln!(
+        s,
+        "\n## Losses compared at equal seeds\n\nPer setting of the other keys, loss B against loss A on the same seeds: \
+         final FD difference B - A (negative: B is better) and the ratio of their kimg to FD <= {} (below 1: B gets \
+         there sooner), each with its Student-t 95% interval over the seeds.\n",
+        num(target)
+    );
+    let _ = writeln!(s, "| setting | A | B | pairs | FD(B) - FD(A) [95% CI] | B lower | kimg(B) / kimg(A) [95% CI] |");
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|");
+    for p in stats::paired(outcomes, "train.loss") {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} / {} | {} |",
+            p.setting,
+            p.a,
+            p.b,
+            p.pairs,
+            interval_text(p.final_fd_diff, 4),
+            p.b_lower,
+            p.pairs,
+            interval_text(p.to_target_ratio, 2)
+        );
+    }
 }

@@ -8,6 +8,7 @@ use ratatui::widgets::{Axis, Chart, Dataset, GraphType, LegendPosition, Paragrap
 use ratatui::Frame;
 
 use super::style::{axis_labels, centered_note, panel_block, title_line, Line2, DIM, RUN_COLORS};
+use crate::metrics::probe::CHANCE;
 use crate::tui::app::{hist_key, App, HistRow, Panel, RunData, DEFAULT_HIST_METRIC};
 use crate::tui::series::{bounds, fmt_num};
 
@@ -16,6 +17,7 @@ fn metric_color(metric: &str, i: usize) -> Color {
         "mfd" => Color::Cyan,
         "lpips" => Color::Magenta,
         "l2" => Color::Yellow,
+        CHANCE => DIM,
         _ => RUN_COLORS[(i + 3) % RUN_COLORS.len()],
     }
 }
@@ -32,8 +34,8 @@ fn hist_rows<'a>(app: &App, run: &'a RunData) -> Vec<(String, &'a HistRow)> {
             (r == range && m == metric).then_some((loss, row))
         })
         .collect();
-    // MFD, LPIPS, L2 first, in that order.
-    let rank = |m: &str| ["mfd", "lpips", "l2"].iter().position(|x| *x == m).unwrap_or(3);
+    // MFD, LPIPS, L2 first, in that order; the chance reference last.
+    let rank = |m: &str| ["mfd", "lpips", "l2"].iter().position(|x| *x == m).unwrap_or(if m == CHANCE { 4 } else { 3 });
     rows.sort_by(|a, b| rank(&a.0).cmp(&rank(&b.0)).then(a.0.cmp(&b.0)));
     rows
 }
@@ -60,10 +62,21 @@ pub(super) fn draw_hist(frame: &mut Frame, app: &App, area: Rect, focused: bool)
         let refs: Vec<&[(f64, f64)]> = series.iter().map(|s| s.2.as_slice()).collect();
         let Some((xb, yb)) = bounds(&refs) else { return };
         let yb = [0.0, yb[1]];
-        let datasets = series
+        // chance: a dotted vertical line at its mean, over its own (dim) density
+        let chance_line: Vec<(f64, f64)> = rows
+            .iter()
+            .find(|(m, _)| m == CHANCE)
+            .map(|(_, row)| hist_mean(row))
+            .filter(|m| m.is_finite())
+            .map(|m| (0..=8).map(|k| (m, yb[1] * k as f64 / 8.0)).collect())
+            .unwrap_or_default();
+        let mut datasets: Vec<Dataset> = series
             .iter()
             .map(|(n, c, pts)| Dataset::default().name(n.clone()).marker(Marker::Braille).graph_type(GraphType::Line).fg(*c).data(pts))
             .collect();
+        if !chance_line.is_empty() {
+            datasets.push(Dataset::default().marker(Marker::Dot).graph_type(GraphType::Scatter).fg(Color::White).data(&chance_line));
+        }
         let chart = Chart::new(datasets)
             .x_axis(Axis::default().bounds(xb).labels(axis_labels(xb, false)).style(Style::new().fg(DIM)))
             .y_axis(Axis::default().bounds(yb).labels(vec![Line::from("0"), Line::from(fmt_num(yb[1]))]).style(Style::new().fg(DIM)))
@@ -72,6 +85,9 @@ pub(super) fn draw_hist(frame: &mut Frame, app: &App, area: Rect, focused: bool)
         frame.render_widget(chart, inner);
         return;
     }
+    // Side by side, chance is not a column of its own: each loss's head gives its mean.
+    let chance = rows.iter().find(|(m, _)| m == CHANCE).map(|(_, row)| hist_mean(row)).filter(|m| m.is_finite());
+    let rows: Vec<_> = rows.iter().filter(|(m, _)| m != CHANCE || rows.len() == 1).collect();
     let cols = Layout::horizontal(vec![Constraint::Ratio(1, rows.len() as u32); rows.len()]).spacing(1).split(inner);
     for (i, ((metric, row), a)) in rows.iter().zip(cols.iter()).enumerate() {
         if a.height < 3 || a.width < 4 {
@@ -81,19 +97,33 @@ pub(super) fn draw_hist(frame: &mut Frame, app: &App, area: Rect, focused: bool)
         let total: u64 = row.counts.iter().sum();
         let mean = hist_mean(row);
         let color = metric_color(metric, i);
+        let chance_text = chance.filter(|_| metric != CHANCE).map(|c| format!(" · chance {}", fmt_num(c))).unwrap_or_default();
         let head_text = Line::from(vec![
             Span::styled(metric.to_uppercase(), Style::new().fg(color).bold()),
-            Span::styled(format!(" mean {} n {total}", fmt_num(mean)), Style::new().fg(DIM)),
+            Span::styled(format!(" mean {} n {total}{chance_text}", fmt_num(mean)), Style::new().fg(DIM)),
         ]);
         frame.render_widget(Paragraph::new(head_text), head);
         let data = resample_counts(&row.counts, bars.width as usize);
         frame.render_widget(Sparkline::default().data(&data).style(Style::new().fg(color)), bars);
         let (lo, hi) = (row.edges.first().copied().unwrap_or(0.0), row.edges.last().copied().unwrap_or(0.0));
-        let lo_s = fmt_num(lo);
-        let hi_s = fmt_num(hi);
-        let pad = (foot.width as usize).saturating_sub(lo_s.len() + hi_s.len());
-        frame.render_widget(Paragraph::new(format!("{lo_s}{}{hi_s}", " ".repeat(pad))).fg(DIM), foot);
+        let marker = chance.filter(|_| metric != CHANCE);
+        frame.render_widget(Paragraph::new(axis_footer(lo, hi, marker, foot.width as usize)).fg(DIM), foot);
     }
+}
+
+/// The x axis under a histogram column: its range at the ends and a `^` under `marker` (the
+/// chance value) where it does not cover a label.
+fn axis_footer(lo: f64, hi: f64, marker: Option<f64>, width: usize) -> String {
+    let (lo_s, hi_s) = (fmt_num(lo), fmt_num(hi));
+    let pad = width.saturating_sub(lo_s.len() + hi_s.len());
+    let mut chars: Vec<char> = format!("{lo_s}{}{hi_s}", " ".repeat(pad)).chars().collect();
+    if let Some(m) = marker.filter(|m| m.is_finite() && hi > lo && width > 0) {
+        let col = (((m - lo) / (hi - lo)) * width as f64).floor().clamp(0.0, (width - 1) as f64) as usize;
+        if chars.get(col) == Some(&' ') {
+            chars[col] = '^';
+        }
+    }
+    chars.into_iter().collect()
 }
 
 /// Bin counts stretched or squeezed to `width` columns (each column takes its bin's count).
@@ -137,6 +167,13 @@ mod tests {
         assert_eq!(resample_counts(&[1, 2], 4), vec![1, 1, 2, 2]);
         assert_eq!(resample_counts(&[1, 2, 3, 4], 2), vec![1, 3]);
         assert!(resample_counts(&[], 3).is_empty());
+    }
+
+    #[test]
+    fn the_footer_marks_the_chance_value_between_the_range_labels() {
+        assert_eq!(axis_footer(0.0, 1.0, Some(0.5), 12), "0     ^ 1.00");
+        assert_eq!(axis_footer(0.0, 1.0, Some(0.99), 12), "0       1.00", "a marker never covers a label");
+        assert_eq!(axis_footer(0.0, 1.0, None, 6), "0 1.00");
     }
 
     #[test]

@@ -298,3 +298,72 @@ fn a_failing_member_is_recorded_and_the_others_still_run() {
     assert!(out.contains("1 member(s) failed") && out.contains("1 already done"), "{out}");
     assert_eq!(index_rows(tmp.path())[0], ("failed".to_string(), 0, 2));
 }
+
+/// Issue 16's report: a 2-seed x 2-loss toy sweep tuned from one checkpoint, FD evaluated twice
+/// per point (`eval.repeats`), the shared start evaluated once per seed at kimg 0; the report
+/// pools seeds with intervals and pairs the losses at equal seeds.
+#[test]
+fn a_two_seed_sweep_reports_group_intervals_and_paired_losses_from_a_shared_kimg_0() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let base = home.join("base");
+    let pre = home.join("pre.toml");
+    std::fs::write(&pre, common::tiny_ect("pre", 2, "every = 1\nsample_every = 0\ncheckpoint_every = 0")).unwrap();
+    ok(&ayt(home, &["train", "--preset", pre.to_str().unwrap(), "--out", base.to_str().unwrap()]));
+    let run = common::tiny_ect("toy", 1, "every = 1\nsample_every = 0\ncheckpoint_every = 0")
+        .replace("[train]\n", &format!("[train]\ninit = \"{}\"\n", base.display()));
+    let text = format!(
+        "{run}\n[probe]\nevery = 2\nn = 8\n[eval]\nevery_kimg = 0.016\nn = 32\nrepeats = 2\nevalnet_iterations = 5\n[lpips]\nresize = 32\n\
+         [sweep]\nkimg = 0.032\nseed = [0, 1]\n\"train.loss\" = [\"l2\", \"lpips\"]\n"
+    );
+    let file = home.join("toy-sweep.toml");
+    std::fs::write(&file, text).unwrap();
+    let out = ok(&ayt(home, &["sweep", file.to_str().unwrap()]));
+    // kimg 0: computed for the first member of each seed, read from the cache by the second
+    assert_eq!(out.matches("eval of the starting weights (kimg 0) from the cache").count(), 2, "{out}");
+    let dir = sweep_dir(home);
+    let members: Vec<PathBuf> = ["000-seed=0-loss=l2", "001-seed=0-loss=lpips", "002-seed=1-loss=l2", "003-seed=1-loss=lpips"]
+        .iter()
+        .map(|m| dir.join(m))
+        .collect();
+    let fd: Vec<_> = members.iter().map(|m| RunLog::open(m.join("run.h5")).unwrap().eval("fd_evalnet_1step").unwrap()).collect();
+    for f in &fd {
+        assert_eq!(f.step, vec![0, 2, 4], "kimg 0, then every 0.016 kimg");
+        assert_eq!(f.kimg[0], 0.0);
+        let attrs: std::collections::HashMap<_, _> = f.attrs.iter().cloned().collect();
+        assert!(attrs["repeats"].starts_with("2 "), "{attrs:?}");
+    }
+    assert_eq!(fd[0].value[0], fd[1].value[0], "one start, one seed: one measured point");
+    assert_ne!(fd[0].value[0], fd[2].value[0], "another seed draws other evaluation noise");
+    let sd = RunLog::open(members[0].join("run.h5")).unwrap().eval("fd_evalnet_1step_sd").unwrap();
+    assert!(sd.value.iter().all(|v| v.is_finite() && *v > 0.0), "two repeats with their own noise differ: {:?}", sd.value);
+
+    // A target every member reaches: the median of the final FDs is reached by half at least.
+    ok(&ayt(home, &["report", file.to_str().unwrap()]));
+    let md = std::fs::read_to_string(dir.join("report/report.md")).unwrap();
+    let section = |title: &str| md.split(title).nth(1).unwrap_or_else(|| panic!("no {title}:\n{md}")).to_string();
+    let seeds = section("## Over seeds");
+    for group in ["train.loss=l2", "train.loss=lpips"] {
+        let row = seeds.lines().find(|l| l.starts_with(&format!("| {group} |"))).unwrap_or_else(|| panic!("no {group}:\n{md}"));
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        assert_eq!(cells[2], "2", "two seeds: {row}");
+        // the mean of the two finals, with a t interval around it
+        let finals: Vec<f64> = fd
+            .iter()
+            .zip(&members)
+            .filter(|(_, m)| m.to_str().unwrap().ends_with(&group[11..]))
+            .map(|(f, _)| *f.value.last().unwrap())
+            .collect();
+        let mean = (finals[0] + finals[1]) / 2.0;
+        assert!(cells[3].starts_with(&format!("{mean:.4} [")), "{row} (finals {finals:?})");
+    }
+    let paired = section("## Losses compared at equal seeds");
+    let row = paired.lines().find(|l| l.starts_with("| (all) | l2 | lpips |")).unwrap_or_else(|| panic!("{md}"));
+    let diffs: Vec<f64> = [(0, 1), (2, 3)].iter().map(|(a, b)| fd[*b].value.last().unwrap() - fd[*a].value.last().unwrap()).collect();
+    let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+    assert_eq!(cells[4], "2", "{row}");
+    assert!(cells[5].starts_with(&format!("{:.4} [", (diffs[0] + diffs[1]) / 2.0)), "{row} (diffs {diffs:?})");
+    // probe columns carry intervals
+    let member = md.lines().find(|l| l.contains("000-seed=0-loss=l2")).unwrap();
+    assert!(member.matches('[').count() >= 3, "{member}");
+}

@@ -190,10 +190,10 @@ fn print_by_t_range(hists: &probe::ProbeHists, expected: &BTreeMap<String, f64>)
     }
 }
 
-fn print_sensitivity(rows: &[((usize, usize), probe::ProbeHists, BTreeMap<String, f64>)]) {
+fn print_sensitivity(rows: &[ayt::engine::probe::LocalPcaProbe]) {
     println!("\nlocal-PCA sensitivity (same directions, other tangent spaces)");
     println!("{:>4} {:>4} {:<7} {:<24} {:<24} {:<24} {:>11}", "K", "m", "loss", "rho", "excess", "toward_manifold", "rho chance");
-    for ((k, m), hists, expected) in rows {
+    for ayt::engine::probe::LocalPcaProbe { k, m, hists, expected } in rows {
         let chance_rho = expected.get(&format!("tangent/{}/rho", probe::CHANCE)).map_or("n/a".into(), |v| format!("{v:.4}"));
         for loss in losses_of(hists) {
             let cell = |metric: &str| summary(hists, &format!("tangent/{loss}/{metric}")).map_or("n/a".into(), |s| s.interval().text(3));

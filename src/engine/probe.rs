@@ -29,7 +29,15 @@ pub struct CheckpointProbe {
     /// Values per image and the preset's `(k, m)`, or `None` when the tangent space is exact.
     pub dim: usize,
     pub local_pca: Option<(usize, usize)>,
-    pub sensitivity: Vec<((usize, usize), ProbeHists, BTreeMap<String, f64>)>,
+    pub sensitivity: Vec<LocalPcaProbe>,
+}
+
+/// The probe's histograms and chance means under another local-PCA `(K, m)`.
+pub struct LocalPcaProbe {
+    pub k: usize,
+    pub m: usize,
+    pub hists: ProbeHists,
+    pub expected: BTreeMap<String, f64>,
 }
 
 /// Recomputes a probe on a run's checkpoint (`step`, or the latest), online weights, on
@@ -67,7 +75,12 @@ pub fn probe_checkpoint(
         let cfg = crate::config::ProbeConfig { k, m, ..preset.probe.clone() };
         let other = ProbeBatch::new(&preset, &data.source, train_images.as_deref(), &cfg, cache, device)?;
         let r = probe::metrics(&dirs, &other, &BTreeMap::new());
-        sensitivity.push(((k, m), probe::histograms(&r, &other.t, preset.probe.bins), probe::expected_means(&r, &other.t)));
+        sensitivity.push(LocalPcaProbe {
+            k,
+            m,
+            hists: probe::histograms(&r, &other.t, preset.probe.bins),
+            expected: probe::expected_means(&r, &other.t),
+        });
     }
     Ok(CheckpointProbe {
         step,

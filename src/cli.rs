@@ -126,7 +126,7 @@ pub enum Cmd {
     /// skipped, an interrupted one resumes from its latest checkpoint); or list them, or write a
     /// Slurm job array for them
     Sweep {
-        /// A run preset with a [sweep] table
+        /// A run preset with a [sweep] table (a file, or a preset name as for `train --preset`)
         file: PathBuf,
         /// Run only member I (0-based), e.g. one task of a job array
         #[arg(long, value_name = "I")]
@@ -220,6 +220,8 @@ pub enum FeaturesCmd {
 /// A job described by a preset: `ayt train` and `ayt features train`.
 #[derive(clap::Args)]
 pub struct PresetJob {
+    /// A preset file, or a name: NAME.toml in $AYT_PRESETS (else ~/.config/ayt/presets),
+    /// ./presets, or the presets ayt was built with
     #[arg(long)]
     pub preset: PathBuf,
     /// Override a preset field, e.g. --set train.batch_size=64 (repeatable)

@@ -411,3 +411,23 @@ fn resume_copy_at_step_3(home: &Path, run_a: &Path) -> (PathBuf, Output) {
     let o = ayt(home, &["resume", run_b.to_str().unwrap()]);
     (run_b, o)
 }
+
+/// `--preset NAME` finds NAME.toml in the user's preset folder ($AYT_PRESETS) before the shipped
+/// ones; an unknown name lists the known presets.
+#[test]
+fn presets_are_found_by_name_and_an_unknown_name_lists_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mine = tmp.path().join("my-presets");
+    std::fs::create_dir_all(&mine).unwrap();
+    std::fs::write(mine.join("tiny-mine.toml"), tiny()).unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_ayt")).args(args).env("AYT_HOME", tmp.path()).env("AYT_PRESETS", &mine).output().unwrap()
+    };
+    let out = tmp.path().join("r");
+    let o = run(&["train", "--preset", "tiny-mine", "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(losses(&out).len(), 6);
+    let o = run(&["train", "--preset", "tiny-mien"]);
+    assert_clean_failure(&o, &["tiny-mien", "known presets", "tiny-mine", "mnist-edm", "quick-disks"]);
+    assert_clean_failure(&run(&["sweep", "paper-mnist-swep", "--dry-run"]), &["paper-mnist-swep", "paper-mnist-sweep"]);
+}

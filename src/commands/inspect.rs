@@ -73,12 +73,12 @@ pub fn probe(
     let run = RunDir::new(run_dir);
     let preset_probe = ayt::config::Preset::load(&run.preset_file(), &[])?.probe;
     let grid = sensitivity_grid(ks, ms, (preset_probe.k, preset_probe.m));
-    for (k, m) in grid.iter().chain([(preset_probe.k, preset_probe.m)].iter()) {
+    let p = ayt::engine::probe::probe_checkpoint(paths, &run, step, mfd, &grid, device)?;
+    for (k, m) in p.local_pca.iter().chain(grid.iter()) {
         if *k < 4 * *m {
             eprintln!("warning: local PCA with K = {k} neighbours for m = {m} directions: K < 4m fits noise (use K >= {})", 4 * m);
         }
     }
-    let p = ayt::engine::probe::probe_checkpoint(paths, &run, step, mfd, &grid, device)?;
     let n = p.hists.iter().find(|(name, _, _)| probe::t_range_of(name).is_none()).map_or(0, |(_, _, s)| s.n);
     let geometry = match p.local_pca {
         Some((k, m)) => format!("local PCA K = {k}, m = {m}"),

@@ -34,7 +34,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Cmd::Export { source, format, out } => sweep::export(&paths, &source, format, &out),
         Cmd::Report { sweep, target_fd, metric } => sweep::report(&paths, &sweep, target_fd, &metric),
-        Cmd::Tui { preset, set, start, sweep, device } => ui::tui(paths, preset, set, start, sweep, &device),
+        Cmd::Tui { preset, set, start, sweep, device } => {
+            let preset = preset.iter().map(|p| ayt::paths::presets::resolve(p)).collect::<ayt::Result<Vec<_>>>()?;
+            ui::tui(paths, preset, set, start, sweep, &device)
+        }
         Cmd::View { run_dirs } => Ok(ayt::tui::run_view(&run_dirs, &paths)?),
         Cmd::BenchUi { points, width, height, frames } => ui::bench_ui(points, width, height, frames),
         Cmd::Bench { what, batch, steps, device } => inspect::bench(&what, batch, steps, &device),

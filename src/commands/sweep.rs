@@ -23,7 +23,7 @@ pub fn sweep(
     device: &DeviceArg,
 ) -> anyhow::Result<()> {
     let device = device.open()?;
-    let spec = SweepSpec::load(file)?;
+    let spec = SweepSpec::load(&ayt::paths::presets::resolve(file)?)?;
     if dry_run {
         ayt::sweep::runner::dry_run(&spec, &paths)?.iter().for_each(|line| println!("{line}"));
         return Ok(());
@@ -93,7 +93,10 @@ pub fn export(paths: &Paths, source: &Path, format: Option<ayt::export::Format>,
 }
 
 pub fn report(paths: &Paths, sweep: &Path, target_fd: Option<f64>, metric: &str) -> anyhow::Result<()> {
-    let dir = ayt::sweep::locate(sweep, paths)?;
+    // a sweep preset's name (`ayt report paper-mnist-sweep`) like `ayt sweep` takes it
+    let named =
+        if sweep.exists() { sweep.to_path_buf() } else { ayt::paths::presets::resolve(sweep).unwrap_or_else(|_| sweep.to_path_buf()) };
+    let dir = ayt::sweep::locate(&named, paths)?;
     let w = ayt::sweep::report::write(&dir, metric, target_fd)?;
     for p in w.pngs.iter().chain([&w.markdown]) {
         println!("{}", p.display());

@@ -13,6 +13,7 @@ use ayt::paths::Paths;
 
 pub fn train(paths: Paths, PresetJob { preset, set, out, device }: PresetJob) -> anyhow::Result<()> {
     let device = device.open()?;
+    let preset = ayt::paths::presets::resolve(&preset)?;
     let p = Preset::load(&preset, &set)?;
     let request = RunRequest::New { preset: Box::new(p), preset_dir: preset.parent().map(|d| d.to_path_buf()), out };
     run_headless(paths, device, request)
@@ -24,7 +25,7 @@ pub fn resume(paths: Paths, run_dir: PathBuf, device: &DeviceArg) -> anyhow::Res
 
 pub fn features(paths: &Paths, preset: &Path, set: &[String], out: Option<PathBuf>, device: &DeviceArg) -> anyhow::Result<()> {
     let device = device.open()?;
-    let p = ayt::features::FeaturesPreset::load(preset, set)?;
+    let p = ayt::features::FeaturesPreset::load(&ayt::paths::presets::resolve(preset)?, set)?;
     let o = ayt::features::train::train(&p, paths, out, &device)?;
     eprintln!("phi {}: final loss {:.5}, {:.1} s; R^2 on held-out augmented images:", p.name, o.final_loss, o.wall_s);
     for r in o.r2_groups.iter().chain(&o.r2_labels) {

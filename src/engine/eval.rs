@@ -65,9 +65,7 @@ impl TrainingEval {
         emitter.emit(Event::Eval { step, kimg, values: values.into_iter().map(|v| (v.metric, v.value)).collect() });
         Ok(())
     }
-}
 
-impl TrainingEval {
     /// The starting weights of a run tuned from `train.init`, at step 0 and kimg 0, so that every
     /// curve starts from one measured point. Computed once per starting weights (EMA), data,
     /// `[eval]`, sampling and seed, and read from `<home>/cache/start-eval-<key>.json` by every

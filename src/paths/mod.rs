@@ -2,6 +2,7 @@
 //! `~/.local/share/ayt`) with its runs, data sets and feature caches, and a run folder's layout
 //! ([`RunDir`]).
 
+pub mod presets;
 mod run_dir;
 
 use std::path::PathBuf;

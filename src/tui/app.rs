@@ -4,9 +4,11 @@
 //!
 //! - this file: screens, panels, overlays and the [`App`] itself;
 //! - `events`: engine events applied to the app, one method per kind;
+//! - `alerts`: what rings the bell and shows in the header;
 //! - `run_data`: what is known about one run ([`RunData`]);
 //! - `launcher`: the launcher's presets and run folders ([`Launcher`]).
 
+mod alerts;
 mod events;
 mod launcher;
 mod run_data;
@@ -17,6 +19,7 @@ use crate::engine::RunRequest;
 
 use super::series::XAxis;
 
+pub use alerts::{Alert, Alerts, STALL_AFTER};
 pub use launcher::{Launcher, LauncherTab, PresetEntry, RunEntry};
 pub use run_data::{hist_key, Grid, HistRow, ProbeHist, Progress, RunData, RunState, DEFAULT_HIST_METRIC};
 
@@ -107,6 +110,7 @@ pub struct App {
     pub exit: bool,
     /// Sample previews in 24-bit colour (else the 256-colour palette).
     pub truecolor: bool,
+    pub alerts: Alerts,
 }
 
 impl App {
@@ -131,6 +135,7 @@ impl App {
             quitting: false,
             exit: false,
             truecolor: true,
+            alerts: Alerts::default(),
         }
     }
 

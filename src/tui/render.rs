@@ -125,6 +125,11 @@ fn draw_header(frame: &mut Frame, app: &App, area: Rect) {
             spans.push(Span::raw(format!(" {}", facts.join(" · "))));
         }
     }
+    if let Some(a) = &app.alerts.current {
+        let style = if a.severe { Style::new().fg(Color::White).bg(Color::Red).bold() } else { Style::new().fg(ACCENT).bold() };
+        spans.push(Span::raw("  "));
+        spans.push(Span::styled(format!(" ! {} ", a.text), style));
+    }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
@@ -287,7 +292,47 @@ fn draw_log(frame: &mut Frame, app: &App, area: Rect, focused: bool) {
     }
     let room = (inner.height as usize).saturating_sub(lines.len());
     let end = app.log.len().saturating_sub(app.log_scroll);
-    let start = end.saturating_sub(room);
-    lines.extend(app.log.range(start..end).map(|l| Line::styled(l.clone(), log_style(l))));
+    lines.extend(wrapped_tail(app.log.range(..end), inner.width as usize, room).into_iter().map(|(l, style)| Line::styled(l, style)));
     frame.render_widget(Paragraph::new(lines), inner);
+}
+
+/// How many of `chars` fit a row of `width`: all, else up to the last space that fits (a word
+/// longer than the row is cut).
+fn break_at(chars: &[char], width: usize) -> usize {
+    if chars.len() <= width {
+        return chars.len();
+    }
+    match chars[..=width].iter().rposition(|c| *c == ' ') {
+        Some(i) if i > 0 => i + 1,
+        _ => width,
+    }
+}
+
+/// The last `room` rows of `lines` wrapped at `width` characters (a long line continues on
+/// the next rows, indented by two), each row with its line's style.
+fn wrapped_tail<'a>(lines: impl DoubleEndedIterator<Item = &'a String>, width: usize, room: usize) -> Vec<(String, Style)> {
+    let mut rows: Vec<(String, Style)> = Vec::new();
+    for line in lines.rev() {
+        if rows.len() >= room || width < 4 {
+            break;
+        }
+        let style = log_style(line);
+        let chars: Vec<char> = line.chars().collect();
+        let mut parts = Vec::new();
+        let mut rest = &chars[..];
+        loop {
+            let room_here = if parts.is_empty() { width } else { width - 2 };
+            let take = break_at(rest, room_here);
+            let text: String = rest[..take].iter().collect();
+            parts.push(if parts.is_empty() { text } else { format!("  {}", text.trim_start()) });
+            rest = &rest[take..];
+            if rest.is_empty() {
+                break;
+            }
+        }
+        rows.extend(parts.into_iter().rev().map(|p| (p, style)));
+    }
+    rows.truncate(room);
+    rows.reverse();
+    rows
 }

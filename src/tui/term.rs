@@ -317,6 +317,16 @@ fn open_log_file(home: &Path) -> Option<File> {
 }
 
 /// Runs [`run_loop`] on the real terminal, with key presses from the input thread.
+/// Rings the terminal bell (BEL on the real standard output the UI draws to), at most three times.
+fn ring_bell(times: u32) {
+    let Ok(saved) = SAVED.lock() else { return };
+    if let Some((out, _)) = *saved {
+        let bells = vec![7u8; times.min(3) as usize];
+        // SAFETY: `out` is the saved standard output, open while the UI runs.
+        let _ = unsafe { libc::write(out, bells.as_ptr().cast(), bells.len()) };
+    }
+}
+
 fn run_in_terminal(
     terminal: &mut Tui,
     lp: &mut Loop,
@@ -326,7 +336,7 @@ fn run_in_terminal(
 ) -> Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     let inputs = input_thread(stop.clone());
-    let result = run_loop(terminal, lp, inputs, events, captured, raw_rx);
+    let result = run_loop(terminal, lp, inputs, events, captured, raw_rx, &mut ring_bell);
     stop.store(true, Ordering::Relaxed);
     result
 }
@@ -341,6 +351,7 @@ fn run_loop<B: Backend>(
     mut events: Receiver<Event>,
     mut captured: Receiver<String>,
     raw_rx: Receiver<RawSamples>,
+    ring: &mut dyn FnMut(u32),
 ) -> Result<()> {
     let mut dirty = true;
     let mut last_draw = Instant::now() - FRAME;
@@ -372,7 +383,12 @@ fn run_loop<B: Backend>(
             lp.engine_event(e);
         }
         lp.reload_changed();
+        lp.app.check_stall(Instant::now());
         lp.flush_log();
+        if lp.app.alerts.bells > 0 {
+            ring(lp.app.take_bells());
+            dirty = true;
+        }
         if dirty && last_draw.elapsed() >= FRAME {
             terminal.draw(|f| render::draw(f, &lp.app)).map_err(|e| Error::msg(format!("drawing: {e}")))?;
             last_draw = Instant::now();
@@ -492,7 +508,7 @@ mod tests {
         let (mut lp, raw_rx) = Loop::new(app, Paths { home: home.path().into() }, Some(cmd_tx), None, HashMap::new());
         let ui = std::thread::spawn(move || {
             let mut terminal = Terminal::new(ratatui::backend::TestBackend::new(80, 24)).unwrap();
-            let result = run_loop(&mut terminal, &mut lp, key_rx, event_rx, captured_rx, raw_rx);
+            let result = run_loop(&mut terminal, &mut lp, key_rx, event_rx, captured_rx, raw_rx, &mut |_| {});
             (result, lp, crate::tui::buffer_text(terminal.backend().buffer()))
         });
         let press = |c: char| key_tx.send(TermEvent::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE))).unwrap();

@@ -1,6 +1,7 @@
 //! Engine events applied to the [`App`]: one method per kind of event, each a pure update.
 
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use super::{App, Grid, HistRow, ProbeHist, RunData, RunState, Screen};
 use crate::engine::Event;
@@ -18,6 +19,7 @@ impl App {
                 if let Some(run) = self.live_mut() {
                     run.progress.advance(step, total_steps, kimg, wall_s, img_per_s, stage);
                     run.on_step(step, kimg, loss);
+                    self.watch_step(step, loss, Instant::now());
                 }
             }
             Event::Samples { step, path, images, n, h, w, c } => {
@@ -31,7 +33,7 @@ impl App {
                 self.on_finished(&run_dir, step, stopped_early, final_loss, wall_s)
             }
             Event::Failed { run_dir, error } => self.on_failed(run_dir, error),
-            Event::Log(line) => self.push_log(line),
+            Event::Log(line) => self.on_log(line),
             Event::Probe { step, hists } => self.on_probe_hists(step, hists),
         }
     }
@@ -49,6 +51,7 @@ impl App {
         self.live = Some(idx);
         self.selected = idx;
         self.screen = Screen::Dashboard;
+        self.watch_new_run(Instant::now());
         self.push_log(format!("started {name}: {} ({params} parameters), steps {start_step}..{total_steps}", run_dir.display()));
     }
 
@@ -90,10 +93,13 @@ impl App {
     }
 
     fn on_finished(&mut self, run_dir: &Path, step: u64, stopped_early: bool, final_loss: f64, wall_s: f64) {
+        let mut name = String::new();
         if let Some(run) = self.live_mut() {
             run.state = if stopped_early { RunState::Stopped } else { RunState::Finished };
             run.progress.step = step;
+            name = run.name.clone();
         }
+        self.alert(format!("{name} {} at step {step}", if stopped_early { "stopped" } else { "finished" }), false);
         self.push_log(format!(
             "{} {}: step {step}, final loss {final_loss:.5}, {wall_s:.1} s of training",
             if stopped_early { "stopped" } else { "finished" },
@@ -115,7 +121,17 @@ impl App {
         }
         let at = run_dir.map(|d| format!(" ({})", d.display())).unwrap_or_default();
         self.push_log(format!("FAILED{at}: {error}"));
+        self.alert(format!("FAILED: {}", error.lines().next().unwrap_or("")), true);
         self.exit_if_quitting();
+    }
+
+    /// An engine log line; a rollback after a non-finite step alerts.
+    fn on_log(&mut self, line: String) {
+        let nonfinite = line.contains("rolled back to the checkpoint");
+        self.push_log(line.clone());
+        if nonfinite {
+            self.alert(line.lines().next().unwrap_or("").to_string(), true);
+        }
     }
 
     fn on_probe_hists(&mut self, step: u64, hists: ProbeHists) {

@@ -142,3 +142,58 @@ fn steps_without_a_run_are_ignored() {
     app.on_engine_gone();
     assert!(!app.exit);
 }
+
+#[test]
+fn an_ended_run_a_non_finite_loss_and_a_stall_each_ring_once_and_show_in_the_header() {
+    use std::time::{Duration, Instant};
+    let mut app = App::new(Launcher::new(vec![], vec![]));
+    started(&mut app);
+    step(&mut app, 1, 0.5);
+    assert_eq!((app.take_bells(), app.alerts.current.clone()), (0, None), "a normal step is quiet");
+    // a NaN loss: one alert, however many NaN steps follow
+    step(&mut app, 2, f64::NAN);
+    step(&mut app, 3, f64::NAN);
+    assert_eq!(app.take_bells(), 1);
+    let a = app.alerts.current.clone().unwrap();
+    assert!(a.severe && a.text.contains("non-finite loss (NaN) at step 2"), "{a:?}");
+    assert!(app.log.iter().any(|l| l.starts_with("ALERT: non-finite")));
+    // no step for a minute: stalled (once); the next step clears it
+    let t0 = Instant::now();
+    app.alerts.last_step_at = Some(t0);
+    app.check_stall(t0 + Duration::from_secs(30));
+    assert_eq!(app.take_bells(), 0, "30 s is not a stall");
+    app.check_stall(t0 + STALL_AFTER + Duration::from_secs(1));
+    app.check_stall(t0 + STALL_AFTER + Duration::from_secs(5));
+    assert_eq!(app.take_bells(), 1);
+    assert!(app.alerts.current.as_ref().unwrap().text.contains("a stalled: no step for 61 s (at step 3)"), "{:?}", app.alerts.current);
+    step(&mut app, 4, 0.4);
+    assert_eq!(app.alerts.current, None, "the run moves again");
+    // a paused run is not stalled
+    app.on_event(Event::Paused { step: 4 });
+    app.alerts.last_step_at = Some(t0);
+    app.check_stall(t0 + Duration::from_secs(3600));
+    assert_eq!(app.take_bells(), 0);
+    app.on_event(Event::Resumed { step: 4 });
+    // the end
+    app.on_event(Event::Finished { run_dir: "/r/a".into(), step: 100, stopped_early: false, final_loss: 0.1, wall_s: 5.0 });
+    assert_eq!(app.take_bells(), 1);
+    assert_eq!(app.alerts.current.as_ref().map(|a| (a.text.as_str(), a.severe)), Some(("a finished at step 100", false)));
+    // a failure is severe
+    started(&mut app);
+    app.on_event(Event::Failed { run_dir: None, error: "step 7: the loss is NaN; no checkpoint\nmore".into() });
+    assert_eq!(app.take_bells(), 1);
+    let a = app.alerts.current.clone().unwrap();
+    assert!(a.severe && a.text == "FAILED: step 7: the loss is NaN; no checkpoint", "{a:?}");
+}
+
+#[test]
+fn the_header_shows_the_alert_and_the_log_wraps_long_lines() {
+    let mut app = App::new(Launcher::new(vec![], vec![]));
+    started(&mut app);
+    app.push_log(format!("a long line {}END", "x".repeat(150)));
+    app.on_event(Event::Failed { run_dir: None, error: "disk full".into() });
+    let text = crate::tui::render_to_text(&app, 100, 30);
+    assert!(text.lines().next().unwrap().contains("! FAILED: disk full"), "{text}");
+    // the long line's tail shows on a continuation row of the log pane
+    assert!(text.contains("xxEND"), "a wrapped line keeps its end: {text}");
+}

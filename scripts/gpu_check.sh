@@ -13,7 +13,7 @@
 # Exits non-zero when a correctness check (1-2) failed; the benchmarks only report.
 #
 # From the session: device run, command `bash scripts/gpu_check.sh`, carry ["gpu-bundle"],
-# timeout_s 540 (README, "On a GPU").
+# timeout_s 540 (docs/gpu.md).
 set -uo pipefail
 out=${OUT:-$PWD}
 mkdir -p "$out"

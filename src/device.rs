@@ -27,7 +27,7 @@ pub fn parse(spec: &str) -> Result<Device> {
     };
     if !CUDA_BUILT {
         return Err(Error::msg(format!(
-            "--device {spec}: this ayt was built without the `cuda` feature; build it with `cargo build --release --features cuda` (README, \"On a GPU\")"
+            "--device {spec}: this ayt was built without the `cuda` feature; build it with `cargo build --release --features cuda` (docs/gpu.md)"
         )));
     }
     Device::new_cuda(ordinal).map_err(|e| Error::msg(format!("--device {spec}: cannot open CUDA device {ordinal}: {e}")))

@@ -1,6 +1,6 @@
 //! `ayt`: a workbench for training consistency models with manifold-aligned tangents.
 //!
-//! Layers, from the bottom up (README's "How it is built" lists them with what each is for, and
+//! Layers, from the bottom up (docs/architecture.md lists them with what each is for, and
 //! `tests/architecture.rs` checks that every import points down): foundations (`error`, `rng`,
 //! `runtime`, `device`, `image_io`, `progress`), `paths`, `store`, `nn`, `model`, `data`, `augment`,
 //! `config`, `sample`, `train`, `features`, `metrics`, `plot`, `engine`, `report`, `sweep`,

@@ -1,4 +1,4 @@
-//! The shape of `src/`, checked: every import points down the layers that README's "How it is
+//! The shape of `src/`, checked: every import points down the layers that docs/architecture.md's "How it is
 //! built" lists, no two files import each other round a cycle, no file is over 600 lines and no
 //! function over 80. A change that breaks one of these fails here, naming the file and line.
 //!
@@ -563,13 +563,13 @@ fn functions(code: &str) -> Vec<(usize, usize, String)> {
 
 // ------------------------------------------------------------------------------ the layers
 
-/// The layers README's "How it is built" lists, bottom first: the lines of the fenced block after
+/// The layers docs/architecture.md's "How it is built" lists, bottom first: the lines of the fenced block after
 /// `Layers, bottom up`, each `N. module module ...   what they are for`.
 fn readme_layers(root: &Path) -> Vec<Vec<String>> {
-    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
-    let start = readme.find("Layers, bottom up").expect("README.md: no \"Layers, bottom up\" block under \"How it is built\"");
+    let readme = std::fs::read_to_string(root.join("docs/architecture.md")).unwrap();
+    let start = readme.find("Layers, bottom up").expect("docs/architecture.md: no \"Layers, bottom up\" block under \"How it is built\"");
     let block = &readme[start..];
-    let open = block.find("```").expect("README.md: the layers block is fenced") + 3;
+    let open = block.find("```").expect("docs/architecture.md: the layers block is fenced") + 3;
     let body = &block[open..];
     let body = &body[body.find('\n').unwrap() + 1..body[1..].find("```").unwrap() + 1];
     body.lines()
@@ -594,7 +594,7 @@ fn imports_point_down_the_readme_layers() {
     // lib.rs only declares the modules.
     for f in files.iter().filter(|f| !f.test_only && !f.module.is_empty()) {
         if !layer_of.contains_key(&top(f)) {
-            problems.push(format!("{}: module `{}` is in no layer of README.md", f.path.display(), top(f)));
+            problems.push(format!("{}: module `{}` is in no layer of docs/architecture.md", f.path.display(), top(f)));
         }
     }
     let (_, edges) = import_graph(&files);

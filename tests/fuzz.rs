@@ -17,7 +17,7 @@ fn finding_file(line: &str) -> &str {
 }
 
 /// CI's budget: every parser of a user file, a few hundred mutated inputs each (the long runs,
-/// a million each, are in README's "Fuzzing").
+/// a million each, are in docs/architecture.md, "Fuzzing").
 #[test]
 fn every_parser_target_survives_a_short_budget() {
     let dir = tempfile::tempdir().unwrap();

@@ -1,4 +1,4 @@
-//! The HDF5 run log, `<run>/run.h5`, schema version 1 (README's "A run folder" describes it for
+//! The HDF5 run log, `<run>/run.h5`, schema version 1 (docs/run-folder.md describes it for
 //! users):
 //!
 //! ```text

@@ -86,7 +86,7 @@ fn check_against_reference(net: LpipsNet, settings: &[&str]) {
                 g[i],
                 g_ref[i]
             );
-            // The accuracy README's LPIPS section states. VGG16 on upsampled gray images has max-pool
+            // The accuracy docs/lpips.md states. VGG16 on upsampled gray images has max-pool
             // windows whose two largest values differ in the last bits, and float rounding can pick
             // the other one than PyTorch: the gradient norm then moves by up to ~1e-4.
             let grad_tol = if net == LpipsNet::Vgg && setting == "gray28_up64" { 1e-4 } else { 2e-6 };

@@ -63,6 +63,14 @@ fn dashboard_log_y_kimg_overlaid_histograms() {
 }
 
 #[test]
+fn dashboard_histograms_over_training_as_heat_maps() {
+    let app = fixtures::dashboard_heatmap();
+    check("dashboard-heatmap", &app);
+    let text = render_to_text(&app, 160, 48);
+    assert!(text.contains("rho · t all · over training") && text.contains("MFD 41 probes"), "{text}");
+}
+
+#[test]
 fn zoomed_panels() {
     for (panel, name) in
         [(Panel::Curves, "zoom-curves"), (Panel::Samples, "zoom-samples"), (Panel::Hist, "zoom-hist"), (Panel::Log, "zoom-log")]

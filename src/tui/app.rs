@@ -21,7 +21,7 @@ use super::series::XAxis;
 
 pub use alerts::{Alert, Alerts, STALL_AFTER};
 pub use launcher::{Launcher, LauncherTab, PresetEntry, RunEntry};
-pub use run_data::{hist_key, Grid, HistRow, ProbeHist, Progress, RunData, RunState, DEFAULT_HIST_METRIC};
+pub use run_data::{hist_key, Grid, HistRow, ProbeHist, Progress, RunData, RunState, DEFAULT_HIST_METRIC, HIST_HISTORY};
 
 /// Lines kept in the log pane.
 pub const LOG_LINES: usize = 1000;
@@ -77,6 +77,8 @@ pub struct HistView {
     /// The t range shown ("all" when `None`).
     pub t_range: Option<String>,
     pub overlay: bool,
+    /// Each loss's histograms over training (x: probes, y: the metric's bins).
+    pub heatmap: bool,
 }
 
 /// The whole UI state.

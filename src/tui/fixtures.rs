@@ -127,6 +127,28 @@ pub fn dashboard(points: usize) -> App {
     app
 }
 
+/// [`dashboard`] with 40 earlier probes in which each loss's `rho` drifts to where it ends
+/// (and L2's oscillates), shown as heat maps over training.
+pub fn dashboard_heatmap() -> App {
+    let mut app = dashboard(2000);
+    let run = &mut app.runs[0];
+    for (name, end, w) in [("tangent/mfd/rho", 0.7, 0.2), ("tangent/lpips/rho", 0.4, 0.35), ("tangent/l2/rho", 0.1, 0.5)] {
+        let latest = run.hists[name].clone();
+        run.hist_history.remove(name);
+        for k in 0..40u64 {
+            let f = k as f64 / 39.0;
+            let wobble = if name.contains("l2") { 0.4 * (k as f64 * 0.8).sin() } else { 0.0 };
+            let mut row = bump_hist(-0.8 + (end + 0.8) * f + wobble, w, 24, 4096);
+            row.step = 15 * k;
+            run.record_hist(name.into(), row);
+        }
+        run.record_hist(name.into(), latest);
+    }
+    app.focus = crate::tui::app::Panel::Hist;
+    app.hist.heatmap = true;
+    app
+}
+
 /// The dashboard right after a start: no steps, samples or probes yet.
 pub fn empty_dashboard() -> App {
     let mut app = App::new(launcher());

@@ -41,6 +41,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("m", "metric: all / MFD / LPIPS / L2 ..."),
     ("t", "t range"),
     ("o", "overlaid / side by side"),
+    ("h", "heat map over training / latest probe"),
     ("", "Log and screens"),
     ("up down pgup pgdn", "scroll the log (log panel)"),
     ("L", "launcher: presets and runs"),
@@ -166,6 +167,7 @@ fn dashboard_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
             app.hist.t_range = cycle(&ranges, app.hist.t_range.as_deref());
         }
         KeyCode::Char('o') => app.hist.overlay = !app.hist.overlay,
+        KeyCode::Char('h') => app.hist.heatmap = !app.hist.heatmap,
         KeyCode::Up if app.focus == Panel::Log => app.log_scroll = (app.log_scroll + 1).min(app.log.len()),
         KeyCode::Down if app.focus == Panel::Log => app.log_scroll = app.log_scroll.saturating_sub(1),
         KeyCode::PageUp if app.focus == Panel::Log => app.log_scroll = (app.log_scroll + 10).min(app.log.len()),

@@ -4,6 +4,7 @@
 //! - `hist`: the tangent-alignment panel; `launcher`: the launcher screen; `overlays`: help
 //!   and confirmations; `style`: colours and the pieces they all use.
 
+mod heatmap;
 mod hist;
 mod launcher;
 mod overlays;

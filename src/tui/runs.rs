@@ -117,7 +117,7 @@ pub fn load_run(dir: &Path) -> Result<RunData> {
     Ok(run)
 }
 
-/// Reads the evaluation metrics and the latest row of each histogram into `run`.
+/// Reads the evaluation metrics and every row of each histogram into `run`.
 fn read_probes(log: &RunLog, run: &mut RunData) -> Result<()> {
     for name in log.eval_names()? {
         let e = log.eval(&name)?;
@@ -129,9 +129,9 @@ fn read_probes(log: &RunLog, run: &mut RunData) -> Result<()> {
     }
     for name in log.hist_names()? {
         let h = log.hist(&name)?;
-        if let (Some(&step), Some(edges), Some(counts)) = (h.step.last(), h.edges.last(), h.counts.last()) {
-            let row = HistRow { step: step.max(0) as u64, edges: edges.clone(), counts: counts.iter().map(|&c| c.max(0) as u64).collect() };
-            run.hists.insert(name, row);
+        for ((step, edges), counts) in h.step.iter().zip(h.edges).zip(h.counts) {
+            let row = HistRow { step: (*step).max(0) as u64, edges, counts: counts.iter().map(|&c| c.max(0) as u64).collect() };
+            run.record_hist(name.clone(), row);
         }
     }
     Ok(())

@@ -146,7 +146,7 @@ impl App {
     pub fn on_probe(&mut self, probe: ProbeHist) {
         let idx = self.live.unwrap_or(self.selected);
         if let Some(run) = self.runs.get_mut(idx) {
-            run.hists.insert(probe.name, probe.row);
+            run.record_hist(probe.name, probe.row);
         }
     }
 

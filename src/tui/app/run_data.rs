@@ -79,6 +79,9 @@ pub fn hist_key(name: &str) -> (String, String, String) {
     }
 }
 
+/// Probes kept per histogram for the heat map.
+pub const HIST_HISTORY: usize = 1000;
+
 /// The metric shown when none is selected.
 pub const DEFAULT_HIST_METRIC: &str = "rho";
 
@@ -148,6 +151,9 @@ pub struct RunData {
     /// Evaluation metrics (FD, ...) by name, drawn on their own axis.
     pub evals: BTreeMap<String, History>,
     pub hists: BTreeMap<String, HistRow>,
+    /// Every probe's row of each histogram, oldest first (the heat map over training), at most
+    /// [`HIST_HISTORY`] per name (the oldest dropped).
+    pub hist_history: BTreeMap<String, Vec<HistRow>>,
     pub samples_ema: Option<Grid>,
     pub samples_raw: Option<Grid>,
     pub error: Option<String>,
@@ -164,6 +170,7 @@ impl RunData {
             loss: History::default(),
             evals: BTreeMap::new(),
             hists: BTreeMap::new(),
+            hist_history: BTreeMap::new(),
             samples_ema: None,
             samples_raw: None,
             error: None,
@@ -176,6 +183,20 @@ impl RunData {
         if self.state == RunState::Starting {
             self.state = RunState::Running;
         }
+    }
+
+    /// A probe's histogram row: the latest, and appended to the history (a row for the same
+    /// step replaces the last one).
+    pub fn record_hist(&mut self, name: String, row: HistRow) {
+        let history = self.hist_history.entry(name.clone()).or_default();
+        if history.last().is_some_and(|last| last.step == row.step) {
+            history.pop();
+        }
+        history.push(row.clone());
+        if history.len() > HIST_HISTORY {
+            history.remove(0);
+        }
+        self.hists.insert(name, row);
     }
 
     /// Metrics with histograms, sorted, and the t ranges seen.

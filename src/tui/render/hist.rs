@@ -22,16 +22,16 @@ fn metric_color(metric: &str, i: usize) -> Color {
     }
 }
 
-/// Histogram rows to show: (metric, row) for the selected metric(s) and t range.
-fn hist_rows<'a>(app: &App, run: &'a RunData) -> Vec<(String, &'a HistRow)> {
+/// Histogram rows to show: (loss, histogram name, row) for the selected metric and t range.
+fn hist_rows<'a>(app: &App, run: &'a RunData) -> Vec<(String, &'a str, &'a HistRow)> {
     let range = app.hist.t_range.as_deref().unwrap_or("all");
     let metric = app.hist.metric.as_deref().unwrap_or(DEFAULT_HIST_METRIC);
-    let mut rows: Vec<(String, &HistRow)> = run
+    let mut rows: Vec<(String, &str, &HistRow)> = run
         .hists
         .iter()
         .filter_map(|(name, row)| {
             let (loss, m, r) = hist_key(name);
-            (r == range && m == metric).then_some((loss, row))
+            (r == range && m == metric).then_some((loss, name.as_str(), row))
         })
         .collect();
     // MFD, LPIPS, L2 first, in that order; the chance reference last.
@@ -41,11 +41,15 @@ fn hist_rows<'a>(app: &App, run: &'a RunData) -> Vec<(String, &'a HistRow)> {
 }
 
 pub(super) fn draw_hist(frame: &mut Frame, app: &App, area: Rect, focused: bool) {
+    let mode = match (app.hist.heatmap, app.hist.overlay) {
+        (true, _) => "over training",
+        (false, true) => "overlaid",
+        (false, false) => "side by side",
+    };
     let extra = format!(
-        "{} · t {} · {}",
+        "{} · t {} · {mode}",
         app.hist.metric.as_deref().unwrap_or(DEFAULT_HIST_METRIC),
         app.hist.t_range.as_deref().unwrap_or("all"),
-        if app.hist.overlay { "overlaid" } else { "side by side" }
     );
     let block = panel_block(title_line(Panel::Hist.title(), extra, focused), focused);
     let inner = block.inner(area);
@@ -56,17 +60,28 @@ pub(super) fn draw_hist(frame: &mut Frame, app: &App, area: Rect, focused: bool)
         centered_note(frame, inner, if any { "no probe for this metric / t range · m, t to change" } else { "no probes yet" });
         return;
     }
+    if app.hist.heatmap {
+        let Some(run) = app.shown_run() else { return };
+        let panels: Vec<(String, Color, &[HistRow])> = rows
+            .iter()
+            .enumerate()
+            .filter(|(_, (m, _, _))| m != CHANCE)
+            .filter_map(|(i, (m, name, _))| Some((m.clone(), metric_color(m, i), run.hist_history.get(*name)?.as_slice())))
+            .collect();
+        super::heatmap::draw_heatmaps(frame, inner, &panels);
+        return;
+    }
     if app.hist.overlay {
         let series: Vec<Line2> =
-            rows.iter().enumerate().map(|(i, (m, row))| (m.to_uppercase(), metric_color(m, i), density(row))).collect();
+            rows.iter().enumerate().map(|(i, (m, _, row))| (m.to_uppercase(), metric_color(m, i), density(row))).collect();
         let refs: Vec<&[(f64, f64)]> = series.iter().map(|s| s.2.as_slice()).collect();
         let Some((xb, yb)) = bounds(&refs) else { return };
         let yb = [0.0, yb[1]];
         // chance: a dotted vertical line at its mean, over its own (dim) density
         let chance_line: Vec<(f64, f64)> = rows
             .iter()
-            .find(|(m, _)| m == CHANCE)
-            .map(|(_, row)| hist_mean(row))
+            .find(|(m, _, _)| m == CHANCE)
+            .map(|(_, _, row)| hist_mean(row))
             .filter(|m| m.is_finite())
             .map(|m| (0..=8).map(|k| (m, yb[1] * k as f64 / 8.0)).collect())
             .unwrap_or_default();
@@ -86,10 +101,10 @@ pub(super) fn draw_hist(frame: &mut Frame, app: &App, area: Rect, focused: bool)
         return;
     }
     // Side by side, chance is not a column of its own: each loss's head gives its mean.
-    let chance = rows.iter().find(|(m, _)| m == CHANCE).map(|(_, row)| hist_mean(row)).filter(|m| m.is_finite());
-    let rows: Vec<_> = rows.iter().filter(|(m, _)| m != CHANCE || rows.len() == 1).collect();
+    let chance = rows.iter().find(|(m, _, _)| m == CHANCE).map(|(_, _, row)| hist_mean(row)).filter(|m| m.is_finite());
+    let rows: Vec<_> = rows.iter().filter(|(m, _, _)| m != CHANCE || rows.len() == 1).collect();
     let cols = Layout::horizontal(vec![Constraint::Ratio(1, rows.len() as u32); rows.len()]).spacing(1).split(inner);
-    for (i, ((metric, row), a)) in rows.iter().zip(cols.iter()).enumerate() {
+    for (i, ((metric, _, row), a)) in rows.iter().zip(cols.iter()).enumerate() {
         if a.height < 3 || a.width < 4 {
             continue;
         }

@@ -60,47 +60,58 @@ pub(super) fn draw_hist(frame: &mut Frame, app: &App, area: Rect, focused: bool)
         centered_note(frame, inner, if any { "no probe for this metric / t range · m, t to change" } else { "no probes yet" });
         return;
     }
-    if app.hist.heatmap {
-        let Some(run) = app.shown_run() else { return };
-        let panels: Vec<(String, Color, &[HistRow])> = rows
-            .iter()
-            .enumerate()
-            .filter(|(_, (m, _, _))| m != CHANCE)
-            .filter_map(|(i, (m, name, _))| Some((m.clone(), metric_color(m, i), run.hist_history.get(*name)?.as_slice())))
-            .collect();
-        super::heatmap::draw_heatmaps(frame, inner, &panels);
-        return;
+    match (app.hist.heatmap, app.hist.overlay, app.shown_run()) {
+        (true, _, Some(run)) => draw_over_training(frame, run, &rows, inner),
+        (false, true, _) => draw_overlaid(frame, &rows, inner),
+        _ => draw_side_by_side(frame, &rows, inner),
     }
-    if app.hist.overlay {
-        let series: Vec<Line2> =
-            rows.iter().enumerate().map(|(i, (m, _, row))| (m.to_uppercase(), metric_color(m, i), density(row))).collect();
-        let refs: Vec<&[(f64, f64)]> = series.iter().map(|s| s.2.as_slice()).collect();
-        let Some((xb, yb)) = bounds(&refs) else { return };
-        let yb = [0.0, yb[1]];
-        // chance: a dotted vertical line at its mean, over its own (dim) density
-        let chance_line: Vec<(f64, f64)> = rows
-            .iter()
-            .find(|(m, _, _)| m == CHANCE)
-            .map(|(_, _, row)| hist_mean(row))
-            .filter(|m| m.is_finite())
-            .map(|m| (0..=8).map(|k| (m, yb[1] * k as f64 / 8.0)).collect())
-            .unwrap_or_default();
-        let mut datasets: Vec<Dataset> = series
-            .iter()
-            .map(|(n, c, pts)| Dataset::default().name(n.clone()).marker(Marker::Braille).graph_type(GraphType::Line).fg(*c).data(pts))
-            .collect();
-        if !chance_line.is_empty() {
-            datasets.push(Dataset::default().marker(Marker::Dot).graph_type(GraphType::Scatter).fg(Color::White).data(&chance_line));
-        }
-        let chart = Chart::new(datasets)
-            .x_axis(Axis::default().bounds(xb).labels(axis_labels(xb, false)).style(Style::new().fg(DIM)))
-            .y_axis(Axis::default().bounds(yb).labels(vec![Line::from("0"), Line::from(fmt_num(yb[1]))]).style(Style::new().fg(DIM)))
-            .legend_position(Some(LegendPosition::TopLeft))
-            .hidden_legend_constraints((Constraint::Percentage(60), Constraint::Percentage(60)));
-        frame.render_widget(chart, inner);
-        return;
+}
+
+/// A (loss, histogram name, latest row) of the selected metric and t range.
+type Shown<'a> = (String, &'a str, &'a HistRow);
+
+/// Each loss's histograms over training, as heat maps (chance left out).
+fn draw_over_training(frame: &mut Frame, run: &RunData, rows: &[Shown], inner: Rect) {
+    let panels: Vec<(String, Color, &[HistRow])> = rows
+        .iter()
+        .enumerate()
+        .filter(|(_, (m, _, _))| m != CHANCE)
+        .filter_map(|(i, (m, name, _))| Some((m.clone(), metric_color(m, i), run.hist_history.get(*name)?.as_slice())))
+        .collect();
+    super::heatmap::draw_heatmaps(frame, inner, &panels);
+}
+
+/// The latest histograms as densities on one chart; chance as a dotted vertical line at its mean.
+fn draw_overlaid(frame: &mut Frame, rows: &[Shown], inner: Rect) {
+    let series: Vec<Line2> = rows.iter().enumerate().map(|(i, (m, _, row))| (m.to_uppercase(), metric_color(m, i), density(row))).collect();
+    let refs: Vec<&[(f64, f64)]> = series.iter().map(|s| s.2.as_slice()).collect();
+    let Some((xb, yb)) = bounds(&refs) else { return };
+    let yb = [0.0, yb[1]];
+    let chance_line: Vec<(f64, f64)> = rows
+        .iter()
+        .find(|(m, _, _)| m == CHANCE)
+        .map(|(_, _, row)| hist_mean(row))
+        .filter(|m| m.is_finite())
+        .map(|m| (0..=8).map(|k| (m, yb[1] * k as f64 / 8.0)).collect())
+        .unwrap_or_default();
+    let mut datasets: Vec<Dataset> = series
+        .iter()
+        .map(|(n, c, pts)| Dataset::default().name(n.clone()).marker(Marker::Braille).graph_type(GraphType::Line).fg(*c).data(pts))
+        .collect();
+    if !chance_line.is_empty() {
+        datasets.push(Dataset::default().marker(Marker::Dot).graph_type(GraphType::Scatter).fg(Color::White).data(&chance_line));
     }
-    // Side by side, chance is not a column of its own: each loss's head gives its mean.
+    let chart = Chart::new(datasets)
+        .x_axis(Axis::default().bounds(xb).labels(axis_labels(xb, false)).style(Style::new().fg(DIM)))
+        .y_axis(Axis::default().bounds(yb).labels(vec![Line::from("0"), Line::from(fmt_num(yb[1]))]).style(Style::new().fg(DIM)))
+        .legend_position(Some(LegendPosition::TopLeft))
+        .hidden_legend_constraints((Constraint::Percentage(60), Constraint::Percentage(60)));
+    frame.render_widget(chart, inner);
+}
+
+/// The latest histograms in columns; chance is not a column of its own: each loss's head gives
+/// its mean and a `^` marks it under the axis.
+fn draw_side_by_side(frame: &mut Frame, rows: &[Shown], inner: Rect) {
     let chance = rows.iter().find(|(m, _, _)| m == CHANCE).map(|(_, _, row)| hist_mean(row)).filter(|m| m.is_finite());
     let rows: Vec<_> = rows.iter().filter(|(m, _, _)| m != CHANCE || rows.len() == 1).collect();
     let cols = Layout::horizontal(vec![Constraint::Ratio(1, rows.len() as u32); rows.len()]).spacing(1).split(inner);

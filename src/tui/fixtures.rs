@@ -45,7 +45,7 @@ pub fn bump_hist(center: f64, width: f64, bins: usize, n: u64) -> HistRow {
         })
         .collect();
     let sum: f64 = weights.iter().sum();
-    HistRow { step: 600, edges, counts: weights.iter().map(|w| (w / sum * n as f64).round() as u64).collect() }
+    HistRow { step: 600, edges, counts: weights.iter().map(|w| (w / sum * n as f64).round() as u64).collect(), mean: None }
 }
 
 const PRESET: &str = r#"

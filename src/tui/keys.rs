@@ -361,7 +361,7 @@ mod tests {
         for name in ["tangent/mfd/rho", "tangent/l2/toward", "tangent/l2/rho_t2"] {
             app.on_probe(crate::tui::app::ProbeHist {
                 name: name.into(),
-                row: crate::tui::app::HistRow { step: 1, edges: vec![0.0, 1.0], counts: vec![1] },
+                row: crate::tui::app::HistRow { step: 1, edges: vec![0.0, 1.0], counts: vec![1], mean: None },
             });
         }
         let mut seen = Vec::new();

@@ -127,10 +127,20 @@ fn read_probes(log: &RunLog, run: &mut RunData) -> Result<()> {
         }
         run.evals.insert(name, h);
     }
+    let scalars = log.scalar_names()?;
     for name in log.hist_names()? {
         let h = log.hist(&name)?;
+        // the probe's exact means, logged beside the histogram as `<name>_mean`
+        let means: std::collections::HashMap<i64, f64> = match scalars.contains(&format!("{name}_mean")) {
+            true => {
+                let s = log.scalar(&format!("{name}_mean"))?;
+                s.step.into_iter().zip(s.value).collect()
+            }
+            false => Default::default(),
+        };
         for ((step, edges), counts) in h.step.iter().zip(h.edges).zip(h.counts) {
-            let row = HistRow { step: (*step).max(0) as u64, edges, counts: counts.iter().map(|&c| c.max(0) as u64).collect() };
+            let counts = counts.iter().map(|&c| c.max(0) as u64).collect();
+            let row = HistRow { step: (*step).max(0) as u64, edges, counts, mean: means.get(step).copied() };
             run.record_hist(name.clone(), row);
         }
     }
@@ -161,6 +171,7 @@ mod tests {
         }
         w.hist("tangent/mfd/rho", 10, vec![0.0, 0.5, 1.0], vec![3, 1]).unwrap();
         w.hist("tangent/mfd/rho", 20, vec![0.0, 0.5, 1.0], vec![1, 3]).unwrap();
+        w.scalar("tangent/mfd/rho_mean", 20, 0.08, 2.0, 0.61).unwrap();
         w.eval("fd", 30, 0.12, 42.0, vec![("extractor".into(), "test".into())]).unwrap();
         w.samples(30, vec![128; 4 * 8 * 8], 4, 8, 8, 1).unwrap();
         w.close().unwrap();
@@ -171,7 +182,9 @@ mod tests {
         assert_eq!((run.progress.step, run.progress.total), (30, 30));
         assert_eq!(run.state, RunState::Finished);
         assert_eq!(run.progress.img_per_s, 40.0);
-        assert_eq!(run.hists["tangent/mfd/rho"], HistRow { step: 20, edges: vec![0.0, 0.5, 1.0], counts: vec![1, 3] });
+        assert_eq!(run.hists["tangent/mfd/rho"], HistRow { step: 20, edges: vec![0.0, 0.5, 1.0], counts: vec![1, 3], mean: Some(0.61) });
+        let history = &run.hist_history["tangent/mfd/rho"];
+        assert_eq!((history.len(), history[0].step, history[0].mean), (2, 10, None), "every probe, for the heat map");
         assert_eq!(run.evals["fd"].raw, vec![42.0]);
         assert_eq!(run.samples_ema.as_ref().unwrap().grid.n, 4);
         // And the viewer draws it: histograms instead of "no probes yet".

@@ -135,9 +135,10 @@ impl App {
     }
 
     fn on_probe_hists(&mut self, step: u64, hists: ProbeHists) {
-        for (name, h, _) in hists {
+        for (name, h, summary) in hists {
             let counts = h.counts.iter().map(|c| (*c).max(0) as u64).collect();
-            self.on_probe(ProbeHist { name, row: HistRow { step, edges: h.edges, counts } });
+            let mean = Some(summary.mean).filter(|m| m.is_finite());
+            self.on_probe(ProbeHist { name, row: HistRow { step, edges: h.edges, counts, mean } });
         }
         self.push_log(format!("probe at step {step}"));
     }

@@ -52,11 +52,13 @@ impl RunState {
 ///
 /// Names follow `tangent/<loss>/<metric>[_t<k>]` (see `metrics::probe`); the panel shows one
 /// metric (rho, toward, oscillation) and one t range at a time, the losses side by side.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct HistRow {
     pub step: u64,
     pub edges: Vec<f64>,
     pub counts: Vec<u64>,
+    /// The exact mean of the values (the probe's), when known; else the bin centres give one.
+    pub mean: Option<f64>,
 }
 
 /// A histogram probe result: one histogram of an `Event::Probe` (the live run), or the latest

@@ -83,7 +83,9 @@ fn probe_and_eval_events_reach_the_live_run_not_the_shown_one() {
     });
     app.on_event(Event::Eval { step: 7, kimg: 0.2, values: vec![("fd_evalnet_1step".into(), 3.5)] });
     let live = app.live_run().unwrap();
-    assert_eq!(live.hists["tangent/mfd/rho"], HistRow { step: 7, edges: vec![0.0, 0.5, 1.0], counts: vec![2, 1] });
+    let rho = &live.hists["tangent/mfd/rho"];
+    assert_eq!((rho.step, &rho.edges, &rho.counts), (7, &vec![0.0, 0.5, 1.0], &vec![2, 1]));
+    assert!((rho.mean.unwrap() - 1.0 / 3.0).abs() < 1e-12, "the probe's exact mean travels with the histogram");
     assert_eq!(live.hists["tangent/l2/toward_t1"].counts, vec![0, 4], "negative counts clamp to 0");
     assert_eq!(live.evals["fd_evalnet_1step"].raw, vec![3.5]);
     assert!(app.runs[1].hists.is_empty() && app.runs[1].evals.is_empty(), "the shown run read from disk is untouched");
@@ -127,7 +129,7 @@ fn probes_are_grouped_by_metric_and_t_range() {
     let mut app = App::new(Launcher::new(vec![], vec![]));
     started(&mut app);
     for name in ["tangent/mfd/rho", "tangent/l2/toward", "tangent/l2/rho_t0"] {
-        app.on_probe(ProbeHist { name: name.into(), row: HistRow { step: 3, edges: vec![0.0, 0.5, 1.0], counts: vec![1, 2] } });
+        app.on_probe(ProbeHist { name: name.into(), row: HistRow { step: 3, edges: vec![0.0, 0.5, 1.0], counts: vec![1, 2], mean: None } });
     }
     let (metrics, ranges) = app.live_run().unwrap().hist_axes();
     assert_eq!(metrics, vec!["rho", "toward"]);

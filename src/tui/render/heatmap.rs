@@ -90,7 +90,7 @@ mod tests {
     #[test]
     fn mass_moving_up_over_training_shows_as_a_rising_band() {
         // three probes, 4 bins: the mass sits in bin 0, then 2, then 3
-        let row = |step, counts: Vec<u64>| HistRow { step, edges: vec![0.0, 0.25, 0.5, 0.75, 1.0], counts };
+        let row = |step, counts: Vec<u64>| HistRow { step, edges: vec![0.0, 0.25, 0.5, 0.75, 1.0], counts, mean: None };
         let history = [row(10, vec![8, 0, 0, 0]), row(20, vec![0, 1, 8, 0]), row(30, vec![0, 0, 0, 8])];
         let rows = shade_rows(&history, 3, 4);
         assert_eq!(rows, vec!["  █", " █ ", " ░ ", "█  "]);

@@ -160,7 +160,11 @@ pub fn resample_counts(counts: &[u64], width: usize) -> Vec<u64> {
     (0..width).map(|c| counts[(c * counts.len() / width).min(counts.len() - 1)]).collect()
 }
 
+/// The row's exact mean, else the mean of its bin centres.
 fn hist_mean(row: &HistRow) -> f64 {
+    if let Some(m) = row.mean {
+        return m;
+    }
     let total: u64 = row.counts.iter().sum();
     if total == 0 || row.edges.len() != row.counts.len() + 1 {
         return f64::NAN;
@@ -204,7 +208,7 @@ mod tests {
 
     #[test]
     fn density_integrates_to_one() {
-        let row = HistRow { step: 0, edges: vec![0.0, 0.5, 1.0, 2.0], counts: vec![1, 1, 2] };
+        let row = HistRow { step: 0, edges: vec![0.0, 0.5, 1.0, 2.0], counts: vec![1, 1, 2], mean: None };
         let d = density(&row);
         let integral: f64 = d.iter().zip(row.edges.windows(2)).map(|((_, p), e)| p * (e[1] - e[0])).sum();
         assert!((integral - 1.0).abs() < 1e-12);

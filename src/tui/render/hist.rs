@@ -126,7 +126,8 @@ fn draw_side_by_side(frame: &mut Frame, rows: &[Shown], inner: Rect) {
         let chance_text = chance.filter(|_| metric != CHANCE).map(|c| format!(" · chance {}", fmt_num(c))).unwrap_or_default();
         let head_text = Line::from(vec![
             Span::styled(metric.to_uppercase(), Style::new().fg(color).bold()),
-            Span::styled(format!(" mean {} n {total}{chance_text}", fmt_num(mean)), Style::new().fg(DIM)),
+            // most telling first: a narrow column cuts the count, not the chance value
+            Span::styled(format!(" mean {}{chance_text} · n {total}", fmt_num(mean)), Style::new().fg(DIM)),
         ]);
         frame.render_widget(Paragraph::new(head_text), head);
         let data = resample_counts(&row.counts, bars.width as usize);

@@ -269,3 +269,70 @@ mod line_tests {
         assert_eq!(got, ["0.25", "12.3", "340", "1.2e3", "5.0e-4", "0.9186", "340.2"]);
     }
 }
+
+/// One histogram over training for [`heatmaps`]: its colour and the bin counts of each probe,
+/// oldest first.
+pub struct HeatPanel {
+    pub colour: [u8; 3],
+    pub probes: Vec<Vec<i64>>,
+}
+
+const HW: usize = 240;
+const HH: usize = 160;
+
+/// Heat maps in a grid of `cols` columns: in each panel x is the probes (oldest left), y the
+/// bins (high values on top), each probe's column scaled to its largest bin and shaded from
+/// white to the panel's colour. The legend is the caller's to print.
+pub fn heatmaps(panels: &[HeatPanel], cols: usize, path: &Path) -> Result<()> {
+    let cols = cols.clamp(1, panels.len().max(1));
+    let rows = panels.len().div_ceil(cols).max(1);
+    let (width, height) = (cols * (HW + PAD) + PAD, rows * (HH + PAD) + PAD);
+    let mut img = vec![255u8; width * height * 3];
+    for (i, p) in panels.iter().enumerate() {
+        let (left, top) = (PAD + (i % cols) * (HW + PAD), PAD + (i / cols) * (HH + PAD));
+        let n = p.probes.len();
+        for x in 0..HW {
+            let Some(col) = (n > 0).then(|| &p.probes[(x * n / HW).min(n - 1)]) else { break };
+            let (bins, max) = (col.len().max(1), col.iter().copied().max().unwrap_or(0).max(1) as f64);
+            for y in 0..HH {
+                let bin = ((HH - 1 - y) * bins / HH).min(bins - 1);
+                let level = col.get(bin).map_or(0.0, |&c| c.max(0) as f64 / max);
+                let at = ((top + y) * width + left + x) * 3;
+                for c in 0..3 {
+                    img[at + c] = (255.0 - level * (255.0 - p.colour[c] as f64)).round() as u8;
+                }
+            }
+        }
+        // frame
+        for x in left..left + HW {
+            for y in [top, top + HH - 1] {
+                img[(y * width + x) * 3..(y * width + x) * 3 + 3].copy_from_slice(&[0, 0, 0]);
+            }
+        }
+        for y in top..top + HH {
+            for x in [left, left + HW - 1] {
+                img[(y * width + x) * 3..(y * width + x) * 3 + 3].copy_from_slice(&[0, 0, 0]);
+            }
+        }
+    }
+    crate::image_io::write_png(path, width, height, 3, &img)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_heat_map_puts_each_probe_mass_at_its_bin_height() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.png");
+        // two probes, 2 bins: mass low, then high
+        heatmaps(&[HeatPanel { colour: [0, 0, 0], probes: vec![vec![5, 0], vec![0, 5]] }], 1, &path).unwrap();
+        let (w, h, c, px) = crate::image_io::read_png(&path).unwrap();
+        assert_eq!((w, h, c), (HW + 2 * PAD, HH + 2 * PAD, 3));
+        let at = |x: usize, y: usize| px[((PAD + y) * w + PAD + x) * 3];
+        // left half: dark at the bottom, white on top; right half: the reverse
+        assert_eq!((at(HW / 4, HH - 10), at(HW / 4, 10)), (0, 255));
+        assert_eq!((at(3 * HW / 4, HH - 10), at(3 * HW / 4, 10)), (255, 0));
+    }
+}

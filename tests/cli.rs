@@ -188,6 +188,11 @@ fn probes_land_in_the_run_log_and_ayt_probe_reports_them() {
     }
     assert!(table.contains("means by noise level") && table.contains("t>10"), "{table}");
     assert!(png.exists());
+    // the run's logged rho histograms over training (probes at steps 3 and 6), one panel per loss
+    let (w, _, _, _) = ayt::image_io::read_png(tmp.path().join("probe_over_training.png")).unwrap();
+    // the losses: the rows of rho's mean (with an interval) in the first table
+    let losses = table.lines().filter(|l| l.starts_with("rho ") && l.contains('[')).count();
+    assert_eq!(w, losses * 248 + 8, "{losses} panels");
     // the local-PCA sensitivity is for image data; disks have an exact tangent space
     let o = ayt(tmp.path(), &["probe", run.to_str().unwrap(), "--m", "2,4"]);
     assert_clean_failure(&o, &["exact tangent space"]);

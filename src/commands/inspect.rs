@@ -107,7 +107,35 @@ pub fn probe(
          l2 red, mfd green, lpips blue, random directions grey; dashed: their closed-form mean)",
         out.display()
     );
+    if let Some(path) = rho_over_training(&run, &losses_of(&p.hists), out)? {
+        println!(
+            "rho over training: {} (the run's logged probes; one panel per loss, left to right: {}; x probes, y rho 0..1)",
+            path.display(),
+            losses_of(&p.hists).iter().filter(|l| *l != probe::CHANCE).cloned().collect::<Vec<_>>().join(", ")
+        );
+    }
     Ok(())
+}
+
+/// Each loss's logged `rho` histograms over training as heat maps, beside `out` (`<stem>_over_
+/// training.png`); `None` when the run logged no probes.
+fn rho_over_training(run: &RunDir, losses: &[String], out: &Path) -> anyhow::Result<Option<PathBuf>> {
+    let log = ayt::store::RunLog::open(run.log_file())?;
+    let names = log.hist_names()?;
+    let mut panels = Vec::new();
+    for loss in losses.iter().filter(|l| *l != probe::CHANCE) {
+        let name = format!("tangent/{loss}/rho");
+        if names.contains(&name) {
+            panels.push(ayt::plot::HeatPanel { colour: ayt::plot::loss_colour(loss), probes: log.hist(&name)?.counts });
+        }
+    }
+    if panels.is_empty() {
+        return Ok(None);
+    }
+    let stem = out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "probe".into());
+    let path = out.with_file_name(format!("{stem}_over_training.png"));
+    ayt::plot::heatmaps(&panels, panels.len(), &path)?;
+    Ok(Some(path))
 }
 
 /// `(K, m)` pairs to compare beyond the run's own: every given K with every given m (the run's

@@ -45,6 +45,8 @@ struct Curves {
     chance: Vec<Vec<(f64, f64)>>,
     /// Per `ALIGNMENT` metric, the last probe's mean with its bootstrap 95% interval.
     last_probe: Vec<Option<Interval>>,
+    /// The own loss's `rho` histogram at every probe (the heat map over training).
+    rho_history: Vec<Vec<i64>>,
     final_loss: Option<f64>,
 }
 
@@ -81,6 +83,7 @@ fn read_curves(state: MemberState, plan: &Plan, metric: &str) -> Result<Curves> 
         alignment: vec![Vec::new(); ALIGNMENT.len()],
         chance: vec![Vec::new(); ALIGNMENT.len()],
         last_probe: vec![None; ALIGNMENT.len()],
+        rho_history: Vec::new(),
         final_loss: None,
         state,
     };
@@ -111,6 +114,10 @@ fn read_curves(state: MemberState, plan: &Plan, metric: &str) -> Result<Curves> 
         if scalars.contains(&chance) {
             c.chance[i] = points(&log.scalar(&chance)?);
         }
+    }
+    let rho = format!("tangent/{}/rho", c.loss);
+    if log.hist_names()?.contains(&rho) {
+        c.rho_history = log.hist(&rho)?.counts;
     }
     if scalars.iter().any(|n| n == "loss") {
         c.final_loss = log.scalar("loss")?.value.last().copied();
@@ -160,10 +167,15 @@ pub fn write(dir: &SweepDir, metric: &str, target: Option<f64>) -> Result<Writte
         .collect();
     plot::line_panels(&panels, batches.len(), x, &y_rows, &align_png)?;
 
+    let heat_png = out.join("alignment_heatmap.png");
+    let heat: Vec<plot::HeatPanel> = curves.iter().map(|c| plot::HeatPanel { colour: c.colour, probes: c.rho_history.clone() }).collect();
+    let per_row = if curves.len() % batches.len().max(1) == 0 { curves.len() / batches.len().max(1) } else { 4 };
+    plot::heatmaps(&heat, per_row, &heat_png)?;
+
     let markdown = out.join("report.md");
-    let text = markdown_report(&plan, &curves, metric, target, &batches);
+    let text = markdown_report(&plan, &curves, metric, target, &batches, per_row);
     std::fs::write(&markdown, text).map_err(|e| crate::Error::file(&markdown, format!("cannot write: {e}")))?;
-    Ok(Written { markdown, pngs: vec![fd_png, align_png], target })
+    Ok(Written { markdown, pngs: vec![fd_png, align_png, heat_png], target })
 }
 
 /// `(min, max)` of the finite values; from 0 when `from_zero` (kimg axes).
@@ -215,7 +227,7 @@ fn interval_text(i: Option<Interval>, digits: usize) -> String {
     i.map_or("n/a".into(), |i| i.text(digits))
 }
 
-fn markdown_report(plan: &Plan, curves: &[Curves], metric: &str, target: Option<f64>, batches: &[usize]) -> String {
+fn markdown_report(plan: &Plan, curves: &[Curves], metric: &str, target: Option<f64>, batches: &[usize], per_row: usize) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "# Sweep `{}`\n", plan.name);
     let budget = plan.kimg.map(|k| format!("{k} kimg each")).unwrap_or_else(|| "the preset's iterations".into());
@@ -281,7 +293,10 @@ fn markdown_report(plan: &Plan, curves: &[Curves], metric: &str, target: Option<
          by all panels; their ranges are printed at the corners.\n\n\
          - `fd_vs_kimg.png`: `{metric}` against kimg, one panel per batch size (left to right: {panels}), one line per member.\n\
          - `alignment.png`: probe means of each member's own loss direction against kimg; rows top to bottom: {}; \
-         columns are batch sizes as above; each row has its own y range.",
+         columns are batch sizes as above; each row has its own y range.\n\
+         - `alignment_heatmap.png`: each member's own-loss `rho` histogram over training, one panel per member in the \
+         order of the table ({per_row} a row): x the probes (oldest left), y rho from 0 (bottom) to 1, each probe's column \
+         scaled to its largest bin; a band that wobbles is the oscillation method.md describes.",
         ALIGNMENT.iter().map(|(_, d)| *d).collect::<Vec<_>>().join(", ")
     );
     s

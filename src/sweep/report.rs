@@ -169,7 +169,8 @@ pub fn write(dir: &SweepDir, metric: &str, target: Option<f64>) -> Result<Writte
 
     let heat_png = out.join("alignment_heatmap.png");
     let heat: Vec<plot::HeatPanel> = curves.iter().map(|c| plot::HeatPanel { colour: c.colour, probes: c.rho_history.clone() }).collect();
-    let per_row = if curves.len() % batches.len().max(1) == 0 { curves.len() / batches.len().max(1) } else { 4 };
+    let groups = batches.len().max(1);
+    let per_row = if curves.len().is_multiple_of(groups) { (curves.len() / groups).max(1) } else { 4 };
     plot::heatmaps(&heat, per_row, &heat_png)?;
 
     let markdown = out.join("report.md");

@@ -134,6 +134,20 @@ fn all_done(rows: &[(String, String)]) -> bool {
     !rows.is_empty() && rows.iter().all(|(_, s)| s == "done")
 }
 
+/// `sweep.h5`'s rows once they equal `expected`, or as they are after 30 s. A task writes its
+/// member's status file and then rebuilds the index, so `--dry-run` (which reads the status
+/// files) can say "done" a moment before the index does.
+fn settled_index(sweep: &Path, expected: &[(String, i64, i64, i64, String)]) -> Vec<(String, i64, i64, i64, String)> {
+    let start = Instant::now();
+    loop {
+        let rows = index_rows(sweep);
+        if rows == expected || start.elapsed() > Duration::from_secs(30) {
+            return rows;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 /// `(status, step, iterations, attempts, error)` of every member, from sweep.h5.
 fn index_rows(sweep: &Path) -> Vec<(String, i64, i64, i64, String)> {
     let path = sweep.join("sweep.h5");
@@ -185,7 +199,8 @@ fn a_two_member_sweep_runs_as_a_job_array_and_its_index_agrees() {
     wait_until(home, &file, &logs, "both members done", all_done);
 
     let sweep = home.join("sweeps/toy");
-    assert_eq!(index_rows(&sweep), vec![("done".into(), 4, 4, 1, String::new()), ("done".into(), 2, 2, 1, String::new())]);
+    let expected = vec![("done".into(), 4, 4, 1, String::new()), ("done".into(), 2, 2, 1, String::new())];
+    assert_eq!(settled_index(&sweep, &expected), expected);
     for (task, (label, steps)) in [("000-batch_size=8", 4), ("001-batch_size=16", 2)].into_iter().enumerate() {
         let run = sweep.join(label);
         assert_eq!(loss_steps(&run), (1..=steps).collect::<Vec<i64>>(), "{label}");
@@ -239,7 +254,8 @@ fn a_cancelled_task_resumes_from_its_checkpoint_when_the_array_is_resubmitted() 
     // One loss row per step: the rows logged after the checkpoint the task died past were cut.
     assert_eq!(loss_steps(&long), (1..=600).collect::<Vec<i64>>());
     assert_eq!(checkpoints(&long).last(), Some(&600));
-    assert_eq!(index_rows(&sweep), vec![("done".into(), 4, 4, 1, String::new()), ("done".into(), 600, 600, 2, String::new())]);
+    let expected = vec![("done".into(), 4, 4, 1, String::new()), ("done".into(), 600, 600, 2, String::new())];
+    assert_eq!(settled_index(&sweep, &expected), expected);
 }
 
 /// A tiny phi (20 steps) on the data set of `common::tiny_ect`, for the MFD members.
@@ -313,7 +329,8 @@ fn an_array_submitted_after_its_pre_training_jobs_starts_from_their_outputs() {
     wait_until(home, &file, &logs, "both members done after the pre-training jobs", all_done);
 
     let sweep = home.join("sweeps/dep");
-    assert_eq!(index_rows(&sweep), vec![("done".into(), 4, 4, 1, String::new()), ("done".into(), 2, 2, 1, String::new())]);
+    let expected = vec![("done".into(), 4, 4, 1, String::new()), ("done".into(), 2, 2, 1, String::new())];
+    assert_eq!(settled_index(&sweep, &expected), expected);
     // The first task pinned what the two jobs made.
     let h5 = sweep.join("sweep.h5");
     let f = hdf5::File::open(&h5).unwrap();

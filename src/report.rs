@@ -19,11 +19,14 @@ pub struct Outcome {
     pub final_loss: f64,
     pub wall_s: f64,
     pub stopped_early: bool,
+    /// The last sample grid written, if any.
+    pub samples: Option<PathBuf>,
 }
 
 /// Consumes events until the run finishes or fails. `line_every` paces the plain lines.
 pub fn follow(handle: &EngineHandle, line_every: Duration) -> Result<Outcome> {
     let mut progress: Option<Progress> = None;
+    let mut samples = None;
     let say = |p: &Option<Progress>, msg: String| match p {
         Some(p) => p.println(msg),
         None => eprintln!("{msg}"),
@@ -39,7 +42,10 @@ pub fn follow(handle: &EngineHandle, line_every: Duration) -> Result<Outcome> {
                     p.update(step, total_steps, &format!("loss {loss:.5} | {img_per_s:.1} img/s | {kimg:.2} kimg | stage {stage}"));
                 }
             }
-            Event::Samples { step, path, .. } => say(&progress, format!("samples at step {step}: {}", path.display())),
+            Event::Samples { step, path, .. } => {
+                say(&progress, format!("samples at step {step}: {}", path.display()));
+                samples = Some(path);
+            }
             Event::Checkpointed { step, path } => say(&progress, format!("checkpoint at step {step}: {}", path.display())),
             Event::Eval { step, values, .. } => {
                 let parts: Vec<String> = values.iter().map(|(n, v)| format!("{n}={v:.4}")).collect();
@@ -62,7 +68,7 @@ pub fn follow(handle: &EngineHandle, line_every: Duration) -> Result<Outcome> {
                 if let Some(p) = &mut progress {
                     p.finish();
                 }
-                return Ok(Outcome { run_dir, step, final_loss, wall_s, stopped_early });
+                return Ok(Outcome { run_dir, step, final_loss, wall_s, stopped_early, samples });
             }
             Event::Failed { error, .. } => {
                 if let Some(p) = &mut progress {

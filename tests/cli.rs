@@ -436,3 +436,28 @@ fn presets_are_found_by_name_and_an_unknown_name_lists_them() {
     assert_clean_failure(&o, &["tiny-mien", "known presets", "tiny-mine", "mnist-edm", "quick-disks"]);
     assert_clean_failure(&run(&["sweep", "paper-mnist-swep", "--dry-run"]), &["paper-mnist-swep", "paper-mnist-sweep"]);
 }
+
+/// A run that only probes MFD (it trains with another loss) still runs when its phi is missing:
+/// it probes L2 and LPIPS, says why, draws `<run>/probe.png` and prints where it and the samples are.
+#[test]
+fn a_missing_phi_for_probing_only_warns_and_the_run_ends_with_its_probe_png() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = tiny().replace("sample_every = 0", "sample_every = 6") + "\n[probe]\nevery = 3\nn = 8\n[mfd]\nfeatures = \"nope-phi\"\n";
+    let p = write_preset(tmp.path(), &text);
+    let run = tmp.path().join("r");
+    let o = ayt(tmp.path(), &["train", "--preset", p.to_str().unwrap(), "--out", run.to_str().unwrap()]);
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("probes compare L2 and LPIPS only") && err.contains("nope-phi"), "{err}");
+    assert!(err.contains(&format!("tangent alignment of the last probe: {}", run.join("probe.png").display())), "{err}");
+    assert!(err.contains(&format!("samples: {}", run.join("samples").display())), "{err}");
+    let (w, h, c, _) = ayt::image_io::read_png(run.join("probe.png")).unwrap();
+    assert_eq!((w, c), (480, 3));
+    assert!(h > 3 * 160, "three panels: toward, rho, toward_manifold ({h} px)");
+    let names = RunLog::open(run.join("run.h5")).unwrap().hist_names().unwrap();
+    assert!(names.iter().any(|n| n == "tangent/lpips/rho") && !names.iter().any(|n| n.contains("/mfd/")), "{names:?}");
+    // a run that trains with MFD has no such fallback: the missing phi is an error before it starts
+    let p = write_preset(tmp.path(), &text.replace("mode = \"ect\"", "mode = \"ect\"\nloss = \"mfd\""));
+    let o = ayt(tmp.path(), &["train", "--preset", p.to_str().unwrap(), "--out", tmp.path().join("r2").to_str().unwrap()]);
+    assert_clean_failure(&o, &["nope-phi"]);
+}

@@ -98,7 +98,7 @@ pub fn probe(
     if !p.sensitivity.is_empty() {
         print_sensitivity(&p.sensitivity);
     }
-    let metrics = ["toward", "rho", "toward_manifold"];
+    let metrics = ayt::engine::probe::PNG_METRICS;
     let panels = probe::panels_by_metric(&p.hists, &metrics);
     let refs: Vec<Option<f64>> = metrics.iter().map(|m| p.expected.get(&format!("tangent/{}/{m}", probe::CHANCE)).copied()).collect();
     ayt::plot::overlaid_histograms(&panels, &refs, out)?;

@@ -70,6 +70,13 @@ fn run_headless(paths: Paths, device: Device, request: RunRequest) -> anyhow::Re
         o.final_loss,
         o.wall_s
     );
+    if let Some(grid) = &o.samples {
+        eprintln!("samples: {}", grid.display());
+    }
+    let probe_png = ayt::paths::RunDir::new(&o.run_dir).probe_png();
+    if probe_png.is_file() {
+        eprintln!("tangent alignment of the last probe: {} (ayt probe {} for the table)", probe_png.display(), o.run_dir.display());
+    }
     println!("{}", o.run_dir.display());
     Ok(())
 }

@@ -15,6 +15,9 @@ use crate::store::RunLogWriter;
 use crate::train::{checkpoint, Trainer};
 use crate::Result;
 
+/// The panels of a probe PNG, top to bottom.
+pub const PNG_METRICS: [&str; 3] = ["toward", "rho", "toward_manifold"];
+
 fn borrowed(losses: &[NamedDistance]) -> Vec<(String, Option<&dyn FeatureDistance>)> {
     losses.iter().map(|(n, d)| (n.clone(), d.as_deref())).collect()
 }
@@ -103,11 +106,24 @@ pub struct Prober {
     /// For the local-PCA cache.
     paths: Paths,
     dataset_sha256: String,
+    /// Said once, at the first probe: why a loss is not probed.
+    note: Option<String>,
 }
 
 impl Prober {
+    /// The compared losses: L2, LPIPS and, when the preset names a phi, MFD. A run that does
+    /// not train with MFD still runs when that phi is missing: it is probed without MFD and says
+    /// why at the first probe.
     pub fn new(preset: &Preset, paths: &Paths, dataset_sha256: &str, shape: (usize, usize, usize), device: &Device) -> Result<Prober> {
-        let losses = losses::probe_distances(preset, paths, dataset_sha256, shape, device)?;
+        let (losses, note) = match losses::probe_distances(preset, paths, dataset_sha256, shape, device) {
+            Err(e) if preset.train.loss != crate::config::LossKind::Mfd && !preset.mfd.features.trim().is_empty() => {
+                let mut without = preset.clone();
+                without.mfd.features.clear();
+                let note = format!("probes compare L2 and LPIPS only: mfd.features = {:?} is not available ({e})", preset.mfd.features);
+                (losses::probe_distances(&without, paths, dataset_sha256, shape, device)?, Some(note))
+            }
+            other => (other?, None),
+        };
         Ok(Prober {
             preset: preset.clone(),
             batch: None,
@@ -116,11 +132,16 @@ impl Prober {
             device: device.clone(),
             paths: paths.clone(),
             dataset_sha256: dataset_sha256.to_string(),
+            note,
         })
     }
 
-    /// Probes the online weights, logs histograms and means, and emits them.
-    pub fn run(&mut self, trainer: &Trainer, writer: &RunLogWriter, emitter: &Emitter) -> Result<()> {
+    /// Probes the online weights, logs histograms and means, draws them to `<run>/probe.png`
+    /// (the latest probe), and emits them.
+    pub fn run(&mut self, trainer: &Trainer, writer: &RunLogWriter, dir: &RunDir, emitter: &Emitter) -> Result<()> {
+        if let Some(note) = self.note.take() {
+            emitter.emit(Event::Log(format!("warning: {note}")));
+        }
         let cfg = &self.preset.probe;
         if self.batch.is_none() {
             let train_images = trainer.source().all_images_f32();
@@ -143,9 +164,13 @@ impl Prober {
                 writer.scalar(&format!("{name}_hi95"), step as i64, kimg, wall, s.hi95)?;
             }
         }
+        let expected = probe::expected_means(&result, &batch.t);
         for p in result.losses {
             self.previous.insert(p.loss, p.directions);
         }
+        let metrics = PNG_METRICS;
+        let refs: Vec<Option<f64>> = metrics.iter().map(|m| expected.get(&format!("tangent/{}/{m}", probe::CHANCE)).copied()).collect();
+        crate::plot::overlaid_histograms(&probe::panels_by_metric(&hists, &metrics), &refs, &dir.probe_png())?;
         emitter.emit(Event::Probe { step, hists });
         Ok(())
     }

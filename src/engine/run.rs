@@ -232,7 +232,7 @@ impl Run {
                 match action {
                     Action::Checkpoint => self.checkpoint_now(ctl)?,
                     Action::Sample => self.samples_now(ctl)?,
-                    Action::Probe => self.prober.run(&self.trainer, &self.writer, ctl.emitter)?,
+                    Action::Probe => self.prober.run(&self.trainer, &self.writer, &self.dir, ctl.emitter)?,
                 }
             }
             let kimg_before = self.trainer.kimg();
@@ -317,7 +317,7 @@ impl Run {
             self.samples_now(ctl)?;
         }
         if due(probe_every) {
-            self.prober.run(&self.trainer, &self.writer, ctl.emitter)?;
+            self.prober.run(&self.trainer, &self.writer, &self.dir, ctl.emitter)?;
         }
         let kimg = self.trainer.kimg();
         if let Some(ev) = self.eval.as_mut().filter(|ev| ev.due(kimg_before, kimg)) {
@@ -334,7 +334,7 @@ impl Run {
     fn finish(&mut self, stopped: bool, ctl: &Control) -> Result<()> {
         self.samples_now(ctl)?;
         if self.preset.probe.every > 0 {
-            self.prober.run(&self.trainer, &self.writer, ctl.emitter)?;
+            self.prober.run(&self.trainer, &self.writer, &self.dir, ctl.emitter)?;
         }
         // A stopped run skips the (possibly long) final evaluation; `ayt eval` can score it later.
         match &mut self.eval {

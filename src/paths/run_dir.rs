@@ -57,6 +57,11 @@ impl RunDir {
         self.root.join(PRESET_FILE)
     }
 
+    /// The histograms of the latest probe (`ayt train` prints it at the end).
+    pub fn probe_png(&self) -> PathBuf {
+        self.root.join("probe.png")
+    }
+
     pub fn log_file(&self) -> PathBuf {
         self.root.join(LOG_FILE)
     }

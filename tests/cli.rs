@@ -285,9 +285,13 @@ fn a_reader_holding_run_h5_open_never_stops_the_run() {
     let reader = r#"
 import h5py, os, sys, time
 path, stop = sys.argv[1], sys.argv[2]
-while not os.path.exists(path):
-    time.sleep(0.005)
-f = h5py.File(path, "r")
+# the file may exist before its superblock is written: retry the open until it reads
+f = None
+while f is None:
+    try:
+        f = h5py.File(path, "r")
+    except OSError:
+        time.sleep(0.005)
 print("open", flush=True)
 reads = 0
 while not os.path.exists(stop):

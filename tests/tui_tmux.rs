@@ -151,3 +151,35 @@ fn the_terminal_is_restored_after_a_panic() {
     assert!(s.contains("AYT_TUI_TEST_PANIC"), "the panic message reaches the restored terminal:\n{s}");
     assert!(!s.contains("launcher"), "the alternate screen is gone:\n{s}");
 }
+
+/// The README's default job, shortened: phi for the disks, then `quick-disks` in the UI. Its
+/// tangent-alignment panel shows the L2, LPIPS and MFD histograms, each beside chance, and the
+/// finished run rings the bell (the header shows it).
+#[test]
+fn the_default_job_shows_l2_lpips_and_mfd_histograms() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        common::missing_tool("tmux");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let phi = Command::new(env!("CARGO_BIN_EXE_ayt"))
+        .args(["features", "train", "--preset", "disks-phi", "--set", "train.iterations=40"])
+        .env("AYT_HOME", tmp.path())
+        .output()
+        .unwrap();
+    assert!(phi.status.success(), "{}", String::from_utf8_lossy(&phi.stderr));
+    let t = Tmux { socket: format!("ayt-test-default-{}", std::process::id()), session: "ayt".into() };
+    let cmd = format!(
+        "cd {dir} && AYT_HOME={dir} {bin} tui --preset quick-disks --set train.iterations=40 --set probe.every=20 --set probe.n=16 --start; sleep 120",
+        dir = sh_quote(tmp.path()),
+        bin = sh_quote(Path::new(env!("CARGO_BIN_EXE_ayt"))),
+    );
+    let o = t.run(&["new-session", "-d", "-s", &t.session, "-x", "160", "-y", "48", "sh", "-c", &cmd]);
+    assert!(o.status.success(), "tmux new-session: {}", String::from_utf8_lossy(&o.stderr));
+    let s = t.wait("the run to finish with its probes", Duration::from_secs(300), |s| s.contains("quick-disks finished at step 40"));
+    for head in ["MFD mean", "LPIPS mean", "L2 mean"] {
+        assert!(s.contains(head), "{head} in the histogram panel:\n{s}");
+    }
+    assert!(s.matches("chance ").count() >= 3, "each loss beside chance:\n{s}");
+    assert!(tmp.path().join("runs").read_dir().unwrap().flatten().any(|e| e.path().join("probe.png").is_file()), "probe.png written");
+}

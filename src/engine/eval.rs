@@ -83,7 +83,7 @@ impl TrainingEval {
                 emitter.emit(Event::Log("eval of the starting weights (kimg 0)".into()));
                 let log = |line: &str| emitter.emit(Event::Log(line.to_string()));
                 let values = self.evaluator.evaluate(trainer.ema(), &self.sampling, self.seed, &log)?;
-                write_cache(&path, &(key, &values))?;
+                crate::store::json::write_atomically(&path, &(key, &values))?;
                 values
             }
         };
@@ -110,17 +110,6 @@ impl TrainingEval {
         h.update(self.protocol.as_bytes());
         Ok(hex::encode(h.finalize()))
     }
-}
-
-/// Writes `value` as JSON to `path` through a temporary sibling and a rename (sweep members
-/// may write it at once).
-fn write_cache(path: &std::path::Path, value: &impl serde::Serialize) -> Result<()> {
-    let dir = path.parent().unwrap_or(std::path::Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| crate::Error::file(dir, format!("cannot create: {e}")))?;
-    let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
-    let text = serde_json::to_vec(value).map_err(|e| crate::Error::msg(e.to_string()))?;
-    std::fs::write(&tmp, text).map_err(|e| crate::Error::file(&tmp, format!("cannot write: {e}")))?;
-    std::fs::rename(&tmp, path).map_err(|e| crate::Error::file(path, format!("cannot write: {e}")))
 }
 
 /// Whether a positive multiple of `every` lies in `(before, after]`.

@@ -22,6 +22,7 @@ pub mod bundle;
 pub mod cache;
 pub mod columns;
 pub(crate) mod h5;
+pub mod json;
 mod reader;
 mod rows;
 mod tables;

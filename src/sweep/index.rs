@@ -72,7 +72,7 @@ impl SweepDir {
     }
 
     pub fn write_plan(&self, plan: &Plan) -> Result<()> {
-        write_json_atomically(&self.plan_path(), plan)
+        crate::store::json::write_atomically(&self.plan_path(), plan)
     }
 
     /// Member `index`'s status (`Pending` when it has none yet).
@@ -86,7 +86,7 @@ impl SweepDir {
     }
 
     pub fn write_status(&self, index: usize, status: &Status) -> Result<()> {
-        write_json_atomically(&self.status_path(index), status)
+        crate::store::json::write_atomically(&self.status_path(index), status)
     }
 
     /// Every member with its status as seen now: a `Running` status whose lock nobody holds is
@@ -234,16 +234,6 @@ pub fn now_utc() -> String {
 
 pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_default()
-}
-
-fn write_json_atomically(path: &Path, value: &impl Serialize) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| Error::file(dir, format!("cannot create: {e}")))?;
-    let text = serde_json::to_string_pretty(value).map_err(|e| Error::file(path, format!("cannot serialise: {e}")))?;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    std::fs::write(&tmp, text).map_err(|e| Error::file(&tmp, format!("cannot write: {e}")))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::file(path, format!("cannot replace: {e}")))
 }
 
 /// A swept key's values as one typed column: integers, numbers, else text.

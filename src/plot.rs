@@ -98,7 +98,7 @@ pub fn line_panels(panels: &[Vec<Line>], cols: usize, x: (f64, f64), y_rows: &[(
         };
         let clip = |(px, py): (i64, i64)| (px.clamp(left as i64, (left + LW - 1) as i64), py.clamp(top as i64, (top + LH - 1) as i64));
         // The frame first: a line along an edge stays visible.
-        frame(&mut img, width, left, top, LW, LH);
+        frame(&mut img, width, (left, top, LW, LH), [90, 90, 90]);
         for line in lines {
             let pts: Vec<Option<(i64, i64)>> = line.points.iter().map(|&pt| to_px(pt).map(clip)).collect();
             for w in pts.windows(2) {
@@ -167,18 +167,18 @@ fn draw_segment(img: &mut [u8], width: usize, (x0, y0): (i64, i64), (x1, y1): (i
     }
 }
 
-fn frame(img: &mut [u8], width: usize, left: usize, top: usize, w: usize, h: usize) {
-    let grey = [90u8, 90, 90];
+/// A one-pixel `colour` rectangle around `(left, top, w, h)` in an RGB image `width` wide.
+fn frame(img: &mut [u8], width: usize, (left, top, w, h): (usize, usize, usize, usize), colour: [u8; 3]) {
     for x in left..left + w {
         for y in [top, top + h - 1] {
             let i = (y * width + x) * 3;
-            img[i..i + 3].copy_from_slice(&grey);
+            img[i..i + 3].copy_from_slice(&colour);
         }
     }
     for y in top..top + h {
         for x in [left, left + w - 1] {
             let i = (y * width + x) * 3;
-            img[i..i + 3].copy_from_slice(&grey);
+            img[i..i + 3].copy_from_slice(&colour);
         }
     }
 }
@@ -303,17 +303,7 @@ pub fn heatmaps(panels: &[HeatPanel], cols: usize, path: &Path) -> Result<()> {
                 }
             }
         }
-        // frame
-        for x in left..left + HW {
-            for y in [top, top + HH - 1] {
-                img[(y * width + x) * 3..(y * width + x) * 3 + 3].copy_from_slice(&[0, 0, 0]);
-            }
-        }
-        for y in top..top + HH {
-            for x in [left, left + HW - 1] {
-                img[(y * width + x) * 3..(y * width + x) * 3 + 3].copy_from_slice(&[0, 0, 0]);
-            }
-        }
+        frame(&mut img, width, (left, top, HW, HH), [0, 0, 0]);
     }
     crate::image_io::write_png(path, width, height, 3, &img)
 }

@@ -107,26 +107,27 @@ pub fn probe(
          l2 red, mfd green, lpips blue, random directions grey; dashed: their closed-form mean)",
         out.display()
     );
-    if let Some(path) = rho_over_training(&run, &losses_of(&p.hists), out)? {
+    if let Some((path, drawn)) = rho_over_training(&run, &losses_of(&p.hists), out)? {
         println!(
             "rho over training: {} (the run's logged probes; one panel per loss, left to right: {}; x probes, y rho 0..1)",
             path.display(),
-            losses_of(&p.hists).iter().filter(|l| *l != probe::CHANCE).cloned().collect::<Vec<_>>().join(", ")
+            drawn.join(", ")
         );
     }
     Ok(())
 }
 
 /// Each loss's logged `rho` histograms over training as heat maps, beside `out` (`<stem>_over_
-/// training.png`); `None` when the run logged no probes.
-fn rho_over_training(run: &RunDir, losses: &[String], out: &Path) -> anyhow::Result<Option<PathBuf>> {
+/// training.png`), with the losses drawn, left to right; `None` when the run logged no probes.
+fn rho_over_training(run: &RunDir, losses: &[String], out: &Path) -> anyhow::Result<Option<(PathBuf, Vec<String>)>> {
     let log = ayt::store::RunLog::open(run.log_file())?;
     let names = log.hist_names()?;
-    let mut panels = Vec::new();
+    let (mut panels, mut drawn) = (Vec::new(), Vec::new());
     for loss in losses.iter().filter(|l| *l != probe::CHANCE) {
         let name = format!("tangent/{loss}/rho");
         if names.contains(&name) {
             panels.push(ayt::plot::HeatPanel { colour: ayt::plot::loss_colour(loss), probes: log.hist(&name)?.counts });
+            drawn.push(loss.clone());
         }
     }
     if panels.is_empty() {
@@ -135,7 +136,7 @@ fn rho_over_training(run: &RunDir, losses: &[String], out: &Path) -> anyhow::Res
     let stem = out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "probe".into());
     let path = out.with_file_name(format!("{stem}_over_training.png"));
     ayt::plot::heatmaps(&panels, panels.len(), &path)?;
-    Ok(Some(path))
+    Ok(Some((path, drawn)))
 }
 
 /// `(K, m)` pairs to compare beyond the run's own: every given K with every given m (the run's
@@ -158,8 +159,7 @@ fn losses_of(hists: &probe::ProbeHists) -> Vec<String> {
             losses.push(loss);
         }
     }
-    let rank = |l: &str| ["mfd", "lpips", "l2"].iter().position(|x| *x == l).unwrap_or(if l == probe::CHANCE { 4 } else { 3 });
-    losses.sort_by_key(|l| rank(l));
+    losses.sort_by_key(|l| probe::display_rank(l));
     losses
 }
 
@@ -169,10 +169,11 @@ fn summary<'a>(hists: &'a probe::ProbeHists, name: &str) -> Option<&'a ayt::metr
 
 fn print_means(hists: &probe::ProbeHists, expected: &BTreeMap<String, f64>) {
     println!("{:<16} {:<7} {:>4}  {:<26} {:<26} {:>11}", "metric", "loss", "n", "mean [95% CI]", "chance drawn [95% CI]", "chance exact");
+    let losses = losses_of(hists);
     for metric in probe::METRICS {
         let chance = summary(hists, &format!("tangent/{}/{metric}", probe::CHANCE));
         let exact = expected.get(&format!("tangent/{}/{metric}", probe::CHANCE));
-        for loss in losses_of(hists).iter().filter(|l| *l != probe::CHANCE) {
+        for loss in losses.iter().filter(|l| *l != probe::CHANCE) {
             let Some(s) = summary(hists, &format!("tangent/{loss}/{metric}")) else { continue };
             println!(
                 "{metric:<16} {loss:<7} {:>4}  {:<26} {:<26} {:>11}",
@@ -191,9 +192,10 @@ fn print_by_t_range(hists: &probe::ProbeHists, expected: &BTreeMap<String, f64>)
         print!(" {label:>8}");
     }
     println!();
+    let losses = losses_of(hists);
     for metric in probe::METRICS {
         let mut any = false;
-        for loss in losses_of(hists) {
+        for loss in &losses {
             let cells: Vec<Option<f64>> =
                 (0..probe::T_RANGES.len()).map(|k| summary(hists, &format!("tangent/{loss}/{metric}_t{k}")).map(|s| s.mean)).collect();
             if cells.iter().all(Option::is_none) {

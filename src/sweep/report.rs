@@ -92,12 +92,13 @@ fn read_curves(state: MemberState, plan: &Plan, metric: &str) -> Result<Curves> 
         return Ok(c);
     }
     let log = RunLog::open(&path)?;
-    if log.eval_names()?.iter().any(|n| n == metric) {
+    let evals = log.eval_names()?;
+    if evals.iter().any(|n| n == metric) {
         let e = log.eval(metric)?;
         c.fd = e.kimg.iter().copied().zip(e.value.iter().copied()).filter(|(_, v)| v.is_finite()).collect();
     }
     let sd_name = format!("{metric}_sd");
-    if log.eval_names()?.contains(&sd_name) {
+    if evals.contains(&sd_name) {
         c.fd_sd = log.eval(&sd_name)?.value.last().copied().filter(|v| v.is_finite());
     }
     let scalars = log.scalar_names()?;

@@ -200,14 +200,33 @@ fn in_range(t: &[f64], k: Option<usize>) -> Vec<usize> {
     (0..t.len()).filter(|&i| k.is_none_or(|k| t[i] >= T_RANGES[k].0 && t[i] < T_RANGES[k].1)).collect()
 }
 
+/// `None` (all `t`), then each range of [`T_RANGES`].
+fn all_then_each_range() -> impl Iterator<Item = Option<usize>> {
+    std::iter::once(None).chain((0..T_RANGES.len()).map(Some))
+}
+
 fn suffix(k: Option<usize>) -> String {
     k.map(|k| format!("_t{k}")).unwrap_or_default()
 }
 
+/// A histogram name (or metric) split into what comes before its `_t<k>` suffix and the `t`
+/// range index `k`; the name itself and `None` for one over all `t`.
+pub fn split_t_range(name: &str) -> (&str, Option<usize>) {
+    let parsed = name.rsplit_once("_t").and_then(|(head, k)| Some((head, k.parse::<usize>().ok().filter(|k| *k < T_RANGES.len())?)));
+    match parsed {
+        Some((head, k)) => (head, Some(k)),
+        None => (name, None),
+    }
+}
+
 /// The `t` range index of a histogram name (`..._t<k>`), `None` for one over all `t`.
 pub fn t_range_of(name: &str) -> Option<usize> {
-    let (_, k) = name.rsplit_once("_t")?;
-    k.parse::<usize>().ok().filter(|k| *k < T_RANGES.len())
+    split_t_range(name).1
+}
+
+/// Where a loss goes in tables and panels: MFD, LPIPS, L2, any other, then `chance`.
+pub fn display_rank(loss: &str) -> usize {
+    ["mfd", "lpips", "l2"].iter().position(|x| *x == loss).unwrap_or(if loss == CHANCE { 4 } else { 3 })
 }
 
 /// Histograms of one probe: `tangent/<loss>/<metric>` over all samples, and `..._t<k>` per `t`
@@ -220,7 +239,7 @@ pub fn histograms(probe: &Probe, t: &[f64], bins: usize) -> ProbeHists {
                 continue;
             }
             let (lo, hi) = metric_range(metric, probe.dim, probe.m_min);
-            for k in std::iter::once(None).chain((0..T_RANGES.len()).map(Some)) {
+            for k in all_then_each_range() {
                 let sel: Vec<f64> = in_range(t, k).into_iter().map(|i| values[i]).collect();
                 out.push((format!("tangent/{}/{metric}{}", p.loss, suffix(k)), Histogram::new(&sel, lo, hi, bins), Summary::of(&sel)));
             }
@@ -234,7 +253,7 @@ pub fn histograms(probe: &Probe, t: &[f64], bins: usize) -> ProbeHists {
 pub fn expected_means(probe: &Probe, t: &[f64]) -> BTreeMap<String, f64> {
     let mut out = BTreeMap::new();
     for (metric, values) in &probe.expected {
-        for k in std::iter::once(None).chain((0..T_RANGES.len()).map(Some)) {
+        for k in all_then_each_range() {
             let sel: Vec<f64> = in_range(t, k).into_iter().map(|i| values[i]).filter(|v| v.is_finite()).collect();
             if !sel.is_empty() {
                 out.insert(format!("tangent/{CHANCE}/{metric}{}", suffix(k)), sel.iter().sum::<f64>() / sel.len() as f64);

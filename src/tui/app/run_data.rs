@@ -74,11 +74,9 @@ pub struct ProbeHist {
 pub fn hist_key(name: &str) -> (String, String, String) {
     let rest = name.strip_prefix("tangent/").unwrap_or(name);
     let (loss, metric) = rest.split_once('/').unwrap_or((rest, ""));
-    let ranges = crate::metrics::probe::T_RANGES;
-    match metric.rsplit_once("_t").and_then(|(m, k)| Some((m, ranges.get(k.parse::<usize>().ok()?)?.2))) {
-        Some((m, label)) => (loss.to_string(), m.to_string(), label.to_string()),
-        None => (loss.to_string(), metric.to_string(), "all".into()),
-    }
+    let (m, k) = crate::metrics::probe::split_t_range(metric);
+    let range = k.map_or("all", |k| crate::metrics::probe::T_RANGES[k].2);
+    (loss.to_string(), m.to_string(), range.to_string())
 }
 
 /// Probes kept per histogram for the heat map.

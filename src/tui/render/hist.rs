@@ -8,7 +8,7 @@ use ratatui::widgets::{Axis, Chart, Dataset, GraphType, LegendPosition, Paragrap
 use ratatui::Frame;
 
 use super::style::{axis_labels, centered_note, panel_block, title_line, Line2, DIM, RUN_COLORS};
-use crate::metrics::probe::CHANCE;
+use crate::metrics::probe::{display_rank, CHANCE};
 use crate::tui::app::{hist_key, App, HistRow, Panel, RunData, DEFAULT_HIST_METRIC};
 use crate::tui::series::{bounds, fmt_num};
 
@@ -34,9 +34,7 @@ fn hist_rows<'a>(app: &App, run: &'a RunData) -> Vec<(String, &'a str, &'a HistR
             (r == range && m == metric).then_some((loss, name.as_str(), row))
         })
         .collect();
-    // MFD, LPIPS, L2 first, in that order; the chance reference last.
-    let rank = |m: &str| ["mfd", "lpips", "l2"].iter().position(|x| *x == m).unwrap_or(if m == CHANCE { 4 } else { 3 });
-    rows.sort_by(|a, b| rank(&a.0).cmp(&rank(&b.0)).then(a.0.cmp(&b.0)));
+    rows.sort_by(|a, b| display_rank(&a.0).cmp(&display_rank(&b.0)).then(a.0.cmp(&b.0)));
     rows
 }
 

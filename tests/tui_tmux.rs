@@ -17,7 +17,25 @@ struct Tmux {
     session: String,
 }
 
+/// Whether tmux is here (a missing one fails under `CI=true`, see `common::missing_tool`).
+fn tmux_installed() -> bool {
+    let here = Command::new("tmux").arg("-V").output().is_ok();
+    if !here {
+        common::missing_tool("tmux");
+    }
+    here
+}
+
 impl Tmux {
+    /// A detached session `w` x `h` on its own socket (`<tag>-<pid>`) running `sh -c cmd`.
+    fn start(tag: &str, cmd: &str, (w, h): (u32, u32)) -> Tmux {
+        let t = Tmux { socket: format!("{tag}-{}", std::process::id()), session: "ayt".into() };
+        let (w, h) = (w.to_string(), h.to_string());
+        let o = t.run(&["new-session", "-d", "-s", &t.session, "-x", &w, "-y", &h, "sh", "-c", cmd]);
+        assert!(o.status.success(), "tmux new-session: {}", String::from_utf8_lossy(&o.stderr));
+        t
+    }
+
     fn run(&self, args: &[&str]) -> Output {
         Command::new("tmux").arg("-L").arg(&self.socket).args(args).output().expect("running tmux")
     }
@@ -64,22 +82,19 @@ fn sh_quote(p: &Path) -> String {
 
 #[test]
 fn ayt_tui_in_tmux_pause_help_quit() {
-    if Command::new("tmux").arg("-V").output().is_err() {
-        common::missing_tool("tmux");
+    if !tmux_installed() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
     let preset = tmp.path().join("tiny.toml");
     std::fs::write(&preset, tiny_tui_preset()).unwrap();
-    let t = Tmux { socket: format!("ayt-test-{}", std::process::id()), session: "ayt".into() };
     let cmd = format!(
         "cd {dir} && AYT_HOME={dir} {bin} tui --preset {preset} --start; echo AYT_EXIT=$?; sleep 120",
         dir = sh_quote(tmp.path()),
         bin = sh_quote(Path::new(env!("CARGO_BIN_EXE_ayt"))),
         preset = sh_quote(&preset),
     );
-    let o = t.run(&["new-session", "-d", "-s", &t.session, "-x", "120", "-y", "40", "sh", "-c", &cmd]);
-    assert!(o.status.success(), "tmux new-session: {}", String::from_utf8_lossy(&o.stderr));
+    let t = Tmux::start("ayt-test", &cmd, (120, 40));
 
     let s = t.wait("the loss panel and a step count", Duration::from_secs(240), |s| {
         s.contains("Loss") && s.contains("Samples") && header_step(s).is_some_and(|n| n > 0)
@@ -133,19 +148,16 @@ fn ayt_tui_in_tmux_pause_help_quit() {
 
 #[test]
 fn the_terminal_is_restored_after_a_panic() {
-    if Command::new("tmux").arg("-V").output().is_err() {
-        common::missing_tool("tmux");
+    if !tmux_installed() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let t = Tmux { socket: format!("ayt-test-panic-{}", std::process::id()), session: "ayt".into() };
     let cmd = format!(
         "cd {dir} && AYT_HOME={dir} AYT_TUI_TEST_PANIC=1 {bin} tui; echo AYT_EXIT=$?; sleep 120",
         dir = sh_quote(tmp.path()),
         bin = sh_quote(Path::new(env!("CARGO_BIN_EXE_ayt"))),
     );
-    let o = t.run(&["new-session", "-d", "-s", &t.session, "-x", "100", "-y", "30", "sh", "-c", &cmd]);
-    assert!(o.status.success(), "tmux new-session: {}", String::from_utf8_lossy(&o.stderr));
+    let t = Tmux::start("ayt-test-panic", &cmd, (100, 30));
     let s = t.wait("ayt to exit", Duration::from_secs(60), |s| s.contains("AYT_EXIT="));
     assert!(s.contains("AYT_EXIT=101"), "a panic exits with 101:\n{s}");
     assert!(s.contains("AYT_TUI_TEST_PANIC"), "the panic message reaches the restored terminal:\n{s}");
@@ -157,8 +169,7 @@ fn the_terminal_is_restored_after_a_panic() {
 /// finished run rings the bell (the header shows it).
 #[test]
 fn the_default_job_shows_l2_lpips_and_mfd_histograms() {
-    if Command::new("tmux").arg("-V").output().is_err() {
-        common::missing_tool("tmux");
+    if !tmux_installed() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -168,14 +179,12 @@ fn the_default_job_shows_l2_lpips_and_mfd_histograms() {
         .output()
         .unwrap();
     assert!(phi.status.success(), "{}", String::from_utf8_lossy(&phi.stderr));
-    let t = Tmux { socket: format!("ayt-test-default-{}", std::process::id()), session: "ayt".into() };
     let cmd = format!(
         "cd {dir} && AYT_HOME={dir} {bin} tui --preset quick-disks --set train.iterations=40 --set probe.every=20 --set probe.n=16 --start; sleep 120",
         dir = sh_quote(tmp.path()),
         bin = sh_quote(Path::new(env!("CARGO_BIN_EXE_ayt"))),
     );
-    let o = t.run(&["new-session", "-d", "-s", &t.session, "-x", "160", "-y", "48", "sh", "-c", &cmd]);
-    assert!(o.status.success(), "tmux new-session: {}", String::from_utf8_lossy(&o.stderr));
+    let t = Tmux::start("ayt-test-default", &cmd, (160, 48));
     let s = t.wait("the run to finish with its probes", Duration::from_secs(300), |s| s.contains("quick-disks finished at step 40"));
     for head in ["MFD mean", "LPIPS mean", "L2 mean"] {
         assert!(s.contains(head), "{head} in the histogram panel:\n{s}");

@@ -48,6 +48,16 @@ pub enum Cmd {
         #[command(flatten)]
         device: DeviceArg,
     },
+    /// Copy a run's checkpoint (EMA weights only), training state and preset into a new folder
+    /// that train.init, sample, eval and probe read like a run: a starting point to share
+    Pack {
+        run_dir: PathBuf,
+        /// Checkpoint step [default: the latest]
+        #[arg(long)]
+        step: Option<u64>,
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Data sets in the HDF5 store
     #[command(subcommand)]
     Data(DataCmd),

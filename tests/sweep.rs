@@ -369,4 +369,22 @@ fn a_two_seed_sweep_reports_group_intervals_and_paired_losses_from_a_shared_kimg
     // probe columns carry intervals
     let member = md.lines().find(|l| l.contains("000-seed=0-loss=l2")).unwrap();
     assert!(member.matches('[').count() >= 3, "{member}");
+
+    // `ayt view` on the sweep file: its members with their swept values, drawn per setting,
+    // and the summary table pools the seeds as the report does.
+    let runs = ayt::tui::runs::load_view(std::slice::from_ref(&file), &ayt::paths::Paths { home: home.to_path_buf() }).unwrap();
+    assert_eq!(runs.len(), 4);
+    assert_eq!(runs[2].swept, vec![("seed".to_string(), "1".to_string()), ("train.loss".to_string(), "l2".to_string())]);
+    let app = ayt::tui::App::viewer(runs);
+    assert!(app.drawing_groups());
+    let table = app.summary_table();
+    let final_fd = table.columns.iter().position(|c| c == "final FD").unwrap();
+    assert_eq!(table.rows.len(), 2, "{:?}", table.columns);
+    let l2 = &table.rows[0];
+    assert_eq!((l2.runs.clone(), &l2.cells[0]), (vec![0, 2], &ayt::tui::table::Cell::Text("l2".into())));
+    let ayt::tui::table::Cell::Num(Some(mean), Some(_)) = l2.cells[final_fd] else { panic!("{:?}", l2.cells) };
+    let want = (fd[0].value.last().unwrap() + fd[2].value.last().unwrap()) / 2.0;
+    assert!((mean - want).abs() < 1e-9, "{mean} vs {want}");
+    let text = ayt::tui::render_to_text(&app, 160, 48);
+    assert!(text.contains("loss=l2 (2)") && text.contains("loss=lpips (2)"), "{text}");
 }

@@ -104,3 +104,40 @@ fn viewer_overlays_runs() {
         assert!(text.contains(name), "legend names {name}");
     }
 }
+
+#[test]
+fn a_sweep_is_drawn_per_setting_with_bands_and_per_run_on_g() {
+    let app = fixtures::sweep_view(600);
+    check("sweep-per-setting", &app);
+    let text = render_to_text(&app, 160, 48);
+    assert!(text.contains("per setting: mean, min-max band") && text.contains("loss=mfd (2)"), "{text}");
+    let mut app = app;
+    app.grouped = false;
+    app.smoothing = 0.0;
+    for r in &mut app.runs {
+        r.loss.set_smoothing(0.0);
+    }
+    check("sweep-per-run-raw", &app);
+    assert!(render_to_text(&app, 160, 48).contains("6 runs · ema 0 "));
+}
+
+#[test]
+fn the_summary_table_pools_seeds_sorts_and_filters() {
+    let mut app = fixtures::sweep_view(600);
+    app.screen = ayt::tui::app::Screen::Table;
+    check("sweep-table", &app);
+    let text = render_to_text(&app, 160, 48);
+    assert!(text.contains("6 of 6 runs, per setting") && text.contains("kimg to FD <="), "{text}");
+    // per run, by final FD, highest first, MFD and L2 only
+    app.grouped = false;
+    app.table.sort = app.summary_table().columns.iter().position(|c| c == "final FD").unwrap();
+    app.table.descending = true;
+    app.filter = "l2 mfd".into();
+    assert!(render_to_text(&app, 160, 48).contains("0 of 6 runs"), "words must all match: no run is both");
+    app.filter = "seed=1".into();
+    check("sweep-table-runs-filtered", &app);
+    let text = render_to_text(&app, 160, 48);
+    let order: Vec<usize> = ["loss=l2-seed=1", "loss=lpips-seed=1", "loss=mfd-seed=1"].iter().map(|n| text.find(n).unwrap()).collect();
+    assert!(order[0] < order[1] && order[1] < order[2], "highest final FD first:\n{text}");
+    assert!(text.contains("3 of 6 runs") && text.contains("sorted by final FD v"), "{text}");
+}

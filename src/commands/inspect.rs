@@ -1,4 +1,5 @@
-//! Commands that look at a run or at images: `ayt sample`, `eval`, `probe`, `lpips`, `bench`.
+//! Commands that look at a run or at images: `ayt sample`, `eval`, `probe`, `lpips`, `bench`;
+//! and `ayt pack`, which copies a run's checkpoint out as a starting point.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -30,6 +31,13 @@ pub fn sample(
     Ok(())
 }
 
+pub fn pack(run_dir: &Path, step: Option<u64>, out: &Path) -> anyhow::Result<()> {
+    let file = ayt::train::pack::pack(&RunDir::new(run_dir), step, out)?;
+    let mb = std::fs::metadata(&file).map(|m| m.len() as f64 / 1e6).unwrap_or(f64::NAN);
+    println!("packed {} ({mb:.1} MB of EMA weights); use it as train.init = {:?}", file.display(), out.display().to_string());
+    Ok(())
+}
+
 pub fn eval(
     paths: &Paths,
     run_dir: &Path,
@@ -49,8 +57,13 @@ pub fn eval(
     let log = |line: &str| eprintln!("{line}");
     let run = RunDir::new(run_dir);
     let (step, values) = ayt::metrics::evaluator::evaluate_run(paths, &run, step, overrides, device, &log)?;
-    ayt::metrics::evaluator::log_to_run(&run, step, &values)?;
-    println!("evaluation of {} at step {step} (EMA weights)", run_dir.display());
+    // A packed starting point has no run log; its values are printed only.
+    let logged = run.log_file().exists();
+    if logged {
+        ayt::metrics::evaluator::log_to_run(&run, step, &values)?;
+    }
+    let into = if logged { format!("; logged to {}", run.log_file().display()) } else { "; not logged: no run.h5 here".into() };
+    println!("evaluation of {} at step {step} (EMA weights{into})", run_dir.display());
     for v in &values {
         let proto: Vec<String> = v.attrs.iter().map(|(k, val)| format!("{k}={val}")).collect();
         println!("{:<30} {:>10.4}   {}", v.metric, v.value, proto.join(", "));

@@ -20,6 +20,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Sample { run_dir, steps, n, raw, seed, step, out, device } => {
             inspect::sample(&run_dir, step, n, steps, raw, seed, &out, &device.open()?)
         }
+        Cmd::Pack { run_dir, step, out } => inspect::pack(&run_dir, step, &out),
         Cmd::Eval { run_dir, step, n, evalnet_iterations, inception, device } => {
             inspect::eval(&paths, &run_dir, step, n, evalnet_iterations, inception, &device.open()?)
         }

@@ -338,7 +338,8 @@ impl Preset {
         toml::to_string(self).unwrap_or_else(|e| format!("# could not serialise preset: {e}\n"))
     }
 
-    /// Resolves `train.init` against the preset's folder, then the runs folder.
+    /// Resolves `train.init` against the preset's folder, then the runs folder, then the shipped
+    /// starting points.
     pub fn resolve_init(&self, preset_dir: Option<&Path>, runs_dir: &Path) -> Option<PathBuf> {
         let init = self.train.init.as_ref()?;
         let p = PathBuf::from(init);
@@ -354,7 +355,8 @@ impl Preset {
         // A preset name: the newest run folder `<name>-<time>` (names sort by time).
         let prefix = format!("{init}-");
         let newest = std::fs::read_dir(runs_dir)
-            .ok()?
+            .into_iter()
+            .flatten()
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|d| {
                 let name = d.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
@@ -362,7 +364,8 @@ impl Preset {
                 d.is_dir() && !stamp.is_empty() && stamp.chars().all(|c| c.is_ascii_digit() || c == '-')
             })
             .max();
-        Some(newest.unwrap_or(p))
+        // else the starting point shipped under that name (`weights/start/<name>/`)
+        Some(newest.or_else(|| crate::paths::shipped::run(init)).unwrap_or(p))
     }
 }
 

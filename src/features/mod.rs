@@ -6,4 +6,4 @@ pub mod store;
 pub mod train;
 
 pub use preset::FeaturesPreset;
-pub use store::{load_phi, phi_path};
+pub use store::{feature_file_name, find_feature, find_phi, load_phi, phi_path};

@@ -11,8 +11,30 @@ use crate::paths::Paths;
 use crate::store::bundle;
 use crate::{Error, Result};
 
+/// Where `ayt features train` stores phi `name` trained on a data set (in the user's home).
 pub fn phi_path(paths: &Paths, name: &str, dataset_sha256: &str) -> PathBuf {
-    paths.features().join(format!("{name}-{}.h5", &dataset_sha256[..12.min(dataset_sha256.len())]))
+    paths.features().join(feature_file_name(name, dataset_sha256))
+}
+
+/// `<name>-<sha256[..12]>.h5`: a feature network's file name in the store.
+pub fn feature_file_name(name: &str, dataset_sha256: &str) -> String {
+    format!("{name}-{}.h5", &dataset_sha256[..12.min(dataset_sha256.len())])
+}
+
+/// Where phi `name` for a data set is read from: the user's store, else the copy shipped in
+/// `weights/start/features/` (checked against its SHA256), else the store's path, which does not
+/// exist (so the caller's "train it with ..." message names where it would go).
+pub fn find_phi(paths: &Paths, name: &str, dataset_sha256: &str) -> Result<PathBuf> {
+    find_feature(paths, &feature_file_name(name, dataset_sha256))
+}
+
+/// [`find_phi`] for any feature file name (the evaluator network's too).
+pub fn find_feature(paths: &Paths, file_name: &str) -> Result<PathBuf> {
+    let own = paths.features().join(file_name);
+    if own.exists() {
+        return Ok(own);
+    }
+    Ok(crate::paths::shipped::feature(file_name)?.unwrap_or(own))
 }
 
 /// Saves a trained phi with what is needed to rebuild it.
@@ -32,7 +54,7 @@ pub fn save_phi(path: &Path, phi: &Phi, preset_toml: &str, dataset_sha256: &str,
 
 /// Loads a trained phi for `dataset_sha256`; a missing one says how to make it.
 pub fn load_phi(paths: &Paths, name: &str, dataset_sha256: &str, device: &Device) -> Result<Phi> {
-    let path = phi_path(paths, name, dataset_sha256);
+    let path = find_phi(paths, name, dataset_sha256)?;
     if !path.exists() {
         return Err(Error::file(
             &path,
@@ -73,13 +95,14 @@ pub fn load_phi_file(path: &Path, device: &Device) -> Result<Phi> {
     Ok(phi)
 }
 
-/// `train.init` as a file: an existing path, else a feature-store name trained on this data set.
-pub fn resolve_init(paths: &Paths, init: &Path, dataset_sha256: &str) -> PathBuf {
+/// `train.init` as a file: an existing path, else a feature-store name trained on this data set
+/// (the user's, else the shipped one).
+pub fn resolve_init(paths: &Paths, init: &Path, dataset_sha256: &str) -> Result<PathBuf> {
     let bare_name = init.components().count() == 1 && init.extension().is_none();
     if init.exists() || !bare_name {
-        return init.to_path_buf();
+        return Ok(init.to_path_buf());
     }
-    phi_path(paths, &init.to_string_lossy(), dataset_sha256)
+    find_phi(paths, &init.to_string_lossy(), dataset_sha256)
 }
 
 /// Loads the weights of the stored phi at `path` into `phi` (`train.init`): a warm start. The
@@ -157,8 +180,11 @@ mod tests {
 
         // A bare name is a feature-store entry for this data set; a path stays a path.
         let paths = Paths::resolve(Some(dir.path().to_path_buf()));
-        assert_eq!(resolve_init(&paths, Path::new("mnist-phi"), "0123456789abcdef"), phi_path(&paths, "mnist-phi", "0123456789abcdef"));
-        assert_eq!(resolve_init(&paths, &path, "0123456789abcdef"), path);
-        assert_eq!(resolve_init(&paths, Path::new("runs/x/phi-snapshot.h5"), "0"), PathBuf::from("runs/x/phi-snapshot.h5"));
+        assert_eq!(
+            resolve_init(&paths, Path::new("mnist-phi"), "0123456789abcdef").unwrap(),
+            phi_path(&paths, "mnist-phi", "0123456789abcdef")
+        );
+        assert_eq!(resolve_init(&paths, &path, "0123456789abcdef").unwrap(), path);
+        assert_eq!(resolve_init(&paths, Path::new("runs/x/phi-snapshot.h5"), "0").unwrap(), PathBuf::from("runs/x/phi-snapshot.h5"));
     }
 }

@@ -140,7 +140,7 @@ pub fn train(preset: &FeaturesPreset, paths: &Paths, out: Option<PathBuf>, devic
     let augmenter = Augmenter::new(preset.augment.clone(), c)?;
     let n_labels = augmenter.n_labels();
     let phi = Phi::new(&preset.phi, c, n_labels, preset.seed, device)?;
-    let init = preset.train.init.as_ref().map(|i| store::resolve_init(paths, i, &data.sha256));
+    let init = preset.train.init.as_ref().map(|i| store::resolve_init(paths, i, &data.sha256)).transpose()?;
     if let Some(init) = &init {
         store::init_from_file(&phi, init, &augmenter.label_names())?;
     }

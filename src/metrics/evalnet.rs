@@ -19,8 +19,13 @@ use crate::{Error, Result};
 
 pub const EXTRACTOR: &str = "evalnet";
 
+/// Where the evaluator for a data set is trained to (in the user's home).
 pub fn evalnet_path(paths: &Paths, dataset_sha256: &str) -> PathBuf {
-    paths.features().join(format!("{EXTRACTOR}-{}.h5", &dataset_sha256[..12.min(dataset_sha256.len())]))
+    paths.features().join(evalnet_file_name(dataset_sha256))
+}
+
+fn evalnet_file_name(dataset_sha256: &str) -> String {
+    crate::features::feature_file_name(EXTRACTOR, dataset_sha256)
 }
 
 /// Targets of one batch: one-hot classes, or the disks' normalised (cx, cy, radius).
@@ -75,10 +80,11 @@ impl FeatureExtractor for EvalNet {
 /// `log` (a line every 10 s): it runs inside the engine too, where no progress bar may draw.
 pub fn ensure(paths: &Paths, data: &DataConfig, iterations: u64, device: &Device, log: LogFn) -> Result<(EvalNet, PathBuf)> {
     let opened = open_data(data, 1234, paths)?;
-    let path = evalnet_path(paths, &opened.sha256);
-    if path.exists() {
-        return Ok((load(&path, device)?, path));
+    let found = crate::features::find_feature(paths, &evalnet_file_name(&opened.sha256))?;
+    if found.exists() {
+        return Ok((load(&found, device)?, found));
     }
+    let path = evalnet_path(paths, &opened.sha256);
     let mut source = opened.source;
     let (c, h, _) = source.shape();
     let probe = source.next_batch(2);

@@ -4,6 +4,7 @@
 
 pub mod presets;
 mod run_dir;
+pub mod shipped;
 
 use std::path::PathBuf;
 

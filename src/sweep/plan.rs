@@ -102,7 +102,7 @@ fn phi_for(spec: &SweepSpec, paths: &Paths) -> Result<Option<(PathBuf, String)>>
         return Ok(None);
     }
     let data = spec.base.open_data(paths)?;
-    Ok(Some((crate::features::phi_path(paths, &spec.base.mfd.features, &data.sha256), data.name)))
+    Ok(Some((crate::features::find_phi(paths, &spec.base.mfd.features, &data.sha256)?, data.name)))
 }
 
 /// The phi every MFD member loads, pinned by checksum.

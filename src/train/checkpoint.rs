@@ -104,6 +104,7 @@ pub fn load_path<S: DeserializeOwned>(tensors_file: impl AsRef<Path>) -> Result<
     let tensors_file = tensors_file.as_ref();
     let state_file = state_path_for(tensors_file)?;
     let json = fs::read(&state_file).with_path(&state_file)?;
+    crate::paths::shipped::verify_bytes(&state_file, &json)?;
     let state: S = serde_json::from_slice(&json).with_path(&state_file)?;
     let tensors = load_tensors(tensors_file)?;
     Ok((tensors, state))
@@ -113,6 +114,7 @@ pub fn load_path<S: DeserializeOwned>(tensors_file: impl AsRef<Path>) -> Result<
 pub fn load_tensors(tensors_file: impl AsRef<Path>) -> Result<HashMap<String, Tensor>> {
     let tensors_file = tensors_file.as_ref();
     let bytes = fs::read(tensors_file).with_path(tensors_file)?;
+    crate::paths::shipped::verify_bytes(tensors_file, &bytes)?;
     candle_core::safetensors::load_buffer(&bytes, &Device::Cpu).with_path(tensors_file)
 }
 

@@ -7,6 +7,7 @@ pub mod edm;
 pub mod ema;
 pub mod loss;
 pub mod optim;
+pub mod pack;
 pub mod schedule;
 pub mod tangent;
 pub mod trainer;

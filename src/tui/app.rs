@@ -5,10 +5,12 @@
 //! - this file: screens, panels, overlays and the [`App`] itself;
 //! - `events`: engine events applied to the app, one method per kind;
 //! - `alerts`: what rings the bell and shows in the header;
+//! - `compare`: filter, smoothing, grouping and the summary table of compared runs;
 //! - `run_data`: what is known about one run ([`RunData`]);
 //! - `launcher`: the launcher's presets and run folders ([`Launcher`]).
 
 mod alerts;
+mod compare;
 mod events;
 mod launcher;
 mod run_data;
@@ -20,6 +22,7 @@ use crate::engine::RunRequest;
 use super::series::XAxis;
 
 pub use alerts::{Alert, Alerts, STALL_AFTER};
+pub use compare::{matches, TableView};
 pub use launcher::{Launcher, LauncherTab, PresetEntry, RunEntry};
 pub use run_data::{hist_key, Grid, HistRow, ProbeHist, Progress, RunData, RunState, DEFAULT_HIST_METRIC, HIST_HISTORY};
 
@@ -30,6 +33,8 @@ pub const LOG_LINES: usize = 1000;
 pub enum Screen {
     Launcher,
     Dashboard,
+    /// The summary table of the runs (`T`): swept fields, FD, alignment; sortable.
+    Table,
 }
 
 /// Dashboard panels, in focus order.
@@ -113,6 +118,15 @@ pub struct App {
     /// Sample previews in 24-bit colour (else the 256-colour palette).
     pub truecolor: bool,
     pub alerts: Alerts,
+    /// Strength of the loss curves' EMA (`[` / `]`).
+    pub smoothing: f64,
+    /// Sweep members drawn per setting: mean and min-max band over seeds (`g`).
+    pub grouped: bool,
+    /// Only runs matching every word are shown (`/`; see [`matches`]).
+    pub filter: String,
+    /// The filter is being typed.
+    pub filter_editing: bool,
+    pub table: TableView,
 }
 
 impl App {
@@ -138,6 +152,11 @@ impl App {
             exit: false,
             truecolor: true,
             alerts: Alerts::default(),
+            smoothing: super::series::SMOOTHING,
+            grouped: true,
+            filter: String::new(),
+            filter_editing: false,
+            table: TableView::default(),
         }
     }
 
@@ -187,8 +206,16 @@ impl App {
     /// Adds a run read from disk (or replaces the one from the same folder).
     pub fn add_view_run(&mut self, run: RunData) {
         let live = self.live;
+        let mut run = run;
+        run.loss.set_smoothing(self.smoothing);
         match self.runs.iter().enumerate().position(|(i, r)| Some(i) != live && r.dir.is_some() && r.dir == run.dir) {
-            Some(i) => self.runs[i] = run,
+            Some(i) => {
+                // a re-read run folder keeps what its sweep said about it
+                if run.swept.is_empty() {
+                    run.swept = std::mem::take(&mut self.runs[i].swept);
+                }
+                self.runs[i] = run
+            }
             None => self.runs.push(run),
         }
     }

@@ -87,7 +87,7 @@ pub fn loss_run(name: &str, points: usize, seed: u64, state: RunState) -> RunDat
     for i in 1..=points {
         let t = i as f64 / points as f64;
         let v = 0.02 + 0.5 * (-5.0 * t).exp() * (1.0 + 0.3 * (rng.next() - 0.5)) + 0.01 * rng.next();
-        run.loss.push(i as f64, i as f64 * 0.032, v);
+        run.loss.push(i as f64, i as f64 * 0.032, i as f64 * 0.1, v);
     }
     run.progress.step = total / 2;
     run.progress.total = total;
@@ -113,7 +113,7 @@ pub fn dashboard(points: usize) -> App {
     run.samples_ema = Some(Grid { step: 600, grid: disks(16, 16, 1) });
     run.samples_raw = Some(Grid { step: 600, grid: disks(16, 16, 2) });
     for (k, fd) in [(100, 80.0), (200, 40.0), (400, 22.0), (600, 15.0)] {
-        run.evals.entry("fd".into()).or_default().push(k as f64 * points as f64 / 600.0, k as f64 * 0.032, fd);
+        run.evals.entry("fd".into()).or_default().push(k as f64 * points as f64 / 600.0, k as f64 * 0.032, k as f64 * 0.1, fd);
     }
     app.runs[0] = run;
     for (name, c, w) in [("tangent/mfd/rho", 0.7, 0.2), ("tangent/lpips/rho", 0.4, 0.35), ("tangent/l2/rho", 0.1, 0.5)] {
@@ -178,5 +178,47 @@ pub fn viewer(points: usize) -> App {
 pub fn launcher_runs() -> App {
     let mut app = App::new(launcher());
     app.launcher.tab = LauncherTab::Runs;
+    app
+}
+
+/// `ayt view` over a sweep: L2, LPIPS and MFD at one batch size, two seeds each; per setting a
+/// loss level and an FD curve (MFD fastest to low FD), rho histograms per loss.
+pub fn sweep_view(points: usize) -> App {
+    let mut runs = Vec::new();
+    for (k, (loss, level, fd_end, rho)) in
+        [("l2", 1.0, 40.0, 0.9), ("lpips", 0.6, 30.0, 0.75), ("mfd", 0.3, 18.0, 0.5)].into_iter().enumerate()
+    {
+        for seed in 0..2u64 {
+            let mut r = loss_run(
+                &format!("{:03}-loss={loss}-seed={seed}", 2 * k as u64 + seed),
+                points,
+                31 + 2 * k as u64 + seed,
+                RunState::Viewing,
+            );
+            r.swept = vec![("train.loss".into(), loss.into()), ("seed".into(), seed.to_string())];
+            let spread = 1.0 + 0.15 * seed as f64;
+            for i in 0..r.loss.raw.len() {
+                r.loss.raw[i] *= level * spread;
+            }
+            r.loss.set_smoothing(0.0);
+            r.loss.set_smoothing(crate::tui::series::SMOOTHING);
+            for e in 0..=6 {
+                let f = e as f64 / 6.0;
+                let fd = fd_end * spread + (90.0 - fd_end) * (1.0 - f).powi(2);
+                r.evals.entry("fd_evalnet_1step".into()).or_default().push(f * points as f64, f * points as f64 * 0.032, f * 60.0, fd);
+            }
+            r.progress.step = points as u64;
+            r.progress.total = points as u64;
+            r.state = RunState::Finished;
+            for (l, c) in [("l2", 0.95), ("lpips", 0.85), ("mfd", 0.65)] {
+                let center = if l == loss { rho } else { c } + 0.03 * seed as f64;
+                r.hists.insert(format!("tangent/{l}/rho"), bump_hist(center, 0.2, 24, 1024));
+            }
+            r.samples_ema = Some(Grid { step: points as u64, grid: disks(16, 16, 5 + seed) });
+            runs.push(r);
+        }
+    }
+    let mut app = App::viewer(runs);
+    app.push_log("a sweep: g per setting / per run, T summary table (sortable), / filter, [ ] smoothing");
     app
 }

@@ -8,6 +8,8 @@ use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use super::app::{App, Confirm, LauncherTab, Overlay, Panel, RunState, Screen, PANELS};
 use crate::engine::{Command, RunRequest};
 
+mod compare;
+
 /// What the event loop must do after a key.
 #[derive(Debug)]
 pub enum Effect {
@@ -36,7 +38,12 @@ pub const HELP: &[(&str, &str)] = &[
     ("n", "next run (samples, tangents)"),
     ("", "Loss"),
     ("l", "log-y on / off"),
-    ("x", "x axis: step / kimg"),
+    ("x", "x axis: step / kimg / wall time"),
+    ("[  ]", "smoothing weaker / stronger (0 = raw)"),
+    ("", "Comparing runs (a sweep: ayt view SWEEP)"),
+    ("g", "per sweep setting (mean, min-max band) / per run"),
+    ("/", "filter runs by words (enter keeps, esc clears)"),
+    ("T", "summary table: <- -> sort column, o order, enter show run"),
     ("", "Tangent alignment"),
     ("m", "metric: all / MFD / LPIPS / L2 ..."),
     ("t", "t range"),
@@ -75,6 +82,10 @@ pub fn handle_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
     if ctrl_c {
         return quit(app);
     }
+    if app.filter_editing {
+        compare::filter_key(app, key);
+        return Vec::new();
+    }
     if key.code == KeyCode::Char('?') {
         app.overlay = Overlay::Help;
         return Vec::new();
@@ -82,6 +93,7 @@ pub fn handle_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
     match app.screen {
         Screen::Launcher => launcher_key(app, key),
         Screen::Dashboard => dashboard_key(app, key),
+        Screen::Table => compare::table_key(app, key),
     }
 }
 
@@ -124,6 +136,9 @@ fn run_command(app: &mut App, what: &str) -> bool {
 }
 
 fn dashboard_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
+    if compare::shared_key(app, key) {
+        return Vec::new();
+    }
     match key.code {
         KeyCode::Char('q') => return quit(app),
         KeyCode::Char(' ') if run_command(app, "pause") => {
@@ -157,7 +172,7 @@ fn dashboard_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
             app.selected = (app.selected + 1) % app.runs.len();
         }
         KeyCode::Char('l') => app.log_y = !app.log_y,
-        KeyCode::Char('x') => app.x_axis = app.x_axis.toggle(),
+        KeyCode::Char('x') => app.x_axis = app.x_axis.next(),
         KeyCode::Char('m') => {
             let metrics = app.shown_run().map(|r| r.hist_axes().0).unwrap_or_default();
             app.hist.metric = cycle(&metrics, app.hist.metric.as_deref());

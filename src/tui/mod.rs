@@ -5,16 +5,19 @@
 //! - [`keys`]: key bindings, returning effects for the event loop;
 //! - [`render`]: pure render functions, one per screen and panel (snapshot-tested);
 //! - [`widgets`], [`series`]: half-block sample grids, decimated histories;
-//! - [`runs`]: presets and run folders on disk, and loading a run's `run.h5`;
+//! - [`bands`], [`table`]: a sweep's members per setting (mean and band) and its summary table;
+//! - [`runs`]: presets, run folders and sweeps on disk, and loading a run's `run.h5`;
 //! - [`term`]: the event loop, the only part that touches the terminal;
 //! - [`fixtures`]: fixed data for snapshots and the frame-time benchmark.
 
 pub mod app;
+pub mod bands;
 pub mod fixtures;
 pub mod keys;
 pub mod render;
 pub mod runs;
 pub mod series;
+pub mod table;
 pub mod term;
 pub mod widgets;
 

@@ -1,29 +1,33 @@
 //! Pure render functions: `&App` in, a frame out. One function per screen and per panel.
 //!
 //! - this file: [`draw`] and the dashboard (header, gauge, loss and eval curves, samples, log);
-//! - `hist`: the tangent-alignment panel; `launcher`: the launcher screen; `overlays`: help
+//! - `curves`: the loss and eval curves (per run, or per sweep setting with bands); `table`: the
+//!   summary table screen; `hist`: the tangent-alignment panel; `launcher`: the launcher screen; `overlays`: help
 //!   and confirmations; `style`: colours and the pieces they all use.
 
+mod curves;
 mod heatmap;
 mod hist;
 mod launcher;
 mod overlays;
 mod style;
+mod table;
 
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
 use ratatui::style::{Color, Style, Stylize};
-use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Axis, Block, Borders, Chart, Dataset, Gauge, GraphType, LegendPosition, Paragraph};
+use ratatui::widgets::{Gauge, Paragraph};
 use ratatui::Frame;
 
 use super::app::{App, Grid, Overlay, Panel, Screen};
-use super::series::{bounds, decimate, fmt_duration, fmt_num};
+use super::series::{fmt_duration, fmt_num};
 use super::widgets::HalfBlockGrid;
+use curves::draw_curves;
 use hist::draw_hist;
 use launcher::draw_launcher;
 use overlays::{draw_confirm, draw_help};
-use style::{axis_labels, centered_note, hints, panel_block, state_style, title_line, Line2, ACCENT, DIM, RUN_COLORS};
+use style::{centered_note, filter_prompt, hints, panel_block, state_style, title_line, ACCENT, DIM};
+use table::draw_table;
 
 pub use hist::resample_counts;
 
@@ -33,6 +37,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
     match app.screen {
         Screen::Launcher => draw_launcher(frame, app, area),
         Screen::Dashboard => draw_dashboard(frame, app, area),
+        Screen::Table => draw_table(frame, app, area),
     }
     match app.overlay {
         Overlay::None => {}
@@ -48,13 +53,27 @@ fn draw_dashboard(frame: &mut Frame, app: &App, area: Rect) {
         Layout::vertical([Constraint::Length(1), Constraint::Length(1), Constraint::Min(3), Constraint::Length(1)]).areas(area);
     draw_header(frame, app, header);
     draw_gauge(frame, app, gauge);
-    let footer_keys: &[(&str, &str)] = if app.read_only {
+    let sweep = app.runs.iter().any(|r| !r.swept.is_empty());
+    let footer_keys: &[(&str, &str)] = if app.read_only && sweep {
+        &[
+            ("?", "help"),
+            ("T", "table"),
+            ("g", "per setting/run"),
+            ("/", "filter"),
+            ("[ ]", "smoothing"),
+            ("x", "step/kimg/wall"),
+            ("tab", "panel"),
+            ("z", "zoom"),
+            ("n", "next run"),
+            ("q", "quit"),
+        ]
+    } else if app.read_only {
         &[
             ("?", "help"),
             ("tab", "panel"),
             ("z", "zoom"),
             ("l", "log-y"),
-            ("x", "step/kimg"),
+            ("x", "step/kimg/wall"),
             ("n", "next run"),
             ("r", "reload"),
             ("q", "quit"),
@@ -73,7 +92,8 @@ fn draw_dashboard(frame: &mut Frame, app: &App, area: Rect) {
             ("q", "quit"),
         ]
     };
-    frame.render_widget(Paragraph::new(hints(footer_keys, footer.width)), footer);
+    let footer_line = if app.filter_editing { filter_prompt(&app.filter) } else { hints(footer_keys, footer.width) };
+    frame.render_widget(Paragraph::new(footer_line), footer);
     if app.zoom {
         draw_panel(frame, app, app.focus, body);
         return;
@@ -142,93 +162,6 @@ fn draw_gauge(frame: &mut Frame, app: &App, area: Rect) {
         Gauge::default().ratio(p.ratio()).label(label).use_unicode(true).gauge_style(Style::new().fg(ACCENT).bg(Color::Black)),
         area,
     );
-}
-
-fn draw_curves(frame: &mut Frame, app: &App, area: Rect, focused: bool) {
-    let what = if app.runs.len() > 1 { format!("{} runs, smoothed", app.runs.len()) } else { "raw + smoothed".to_string() };
-    let extra = format!("{what} · {} · x {}", if app.log_y { "log-y" } else { "linear" }, app.x_axis.label());
-    let block = panel_block(title_line(Panel::Curves.title(), extra, focused), focused);
-    let inner = block.inner(area);
-    frame.render_widget(block, area);
-    let has_eval = app.runs.iter().any(|r| !r.evals.is_empty());
-    let (loss_area, eval_area) = if has_eval && inner.height >= 10 {
-        let [a, b] = Layout::vertical([Constraint::Percentage(64), Constraint::Percentage(36)]).areas(inner);
-        (a, Some(b))
-    } else {
-        (inner, None)
-    };
-    if app.runs.iter().all(|r| r.loss.is_empty()) {
-        centered_note(frame, loss_area, if app.runs.is_empty() { "no run yet" } else { "waiting for the first steps ..." });
-    } else {
-        let buckets = loss_area.width.max(8) as usize;
-        let single = app.runs.len() == 1;
-        let mut points: Vec<(Line2, bool)> = Vec::new();
-        for (i, run) in app.runs.iter().enumerate() {
-            let xs = run.loss.xs(app.x_axis);
-            let color = RUN_COLORS[i % RUN_COLORS.len()];
-            if single {
-                points.push((("raw".into(), DIM, decimate(xs, &run.loss.raw, buckets, app.log_y)), true));
-            }
-            let name = if single { "smoothed".to_string() } else { run.name.clone() };
-            points.push(((name, color, decimate(xs, &run.loss.smooth, buckets, app.log_y)), false));
-        }
-        let refs: Vec<&[(f64, f64)]> = points.iter().map(|p| p.0 .2.as_slice()).collect();
-        if let Some((xb, yb)) = bounds(&refs) {
-            let datasets = points
-                .iter()
-                .map(|((name, color, pts), raw)| {
-                    Dataset::default()
-                        .name(name.clone())
-                        .marker(Marker::Braille)
-                        .graph_type(GraphType::Line)
-                        .style(if *raw { Style::new().fg(*color) } else { Style::new().fg(*color).bold() })
-                        .data(pts)
-                })
-                .collect();
-            let chart = Chart::new(datasets)
-                .x_axis(Axis::default().bounds(xb).labels(axis_labels(xb, false)).style(Style::new().fg(DIM)))
-                .y_axis(Axis::default().bounds(yb).labels(axis_labels(yb, app.log_y)).style(Style::new().fg(DIM)))
-                // A legend would cover the curve in a small panel; the title says what is drawn.
-                .legend_position((loss_area.width >= 70 || app.runs.len() > 1).then_some(LegendPosition::TopRight))
-                .hidden_legend_constraints((Constraint::Percentage(50), Constraint::Percentage(50)));
-            frame.render_widget(chart, loss_area);
-        }
-    }
-    if let Some(area) = eval_area {
-        draw_evals(frame, app, area);
-    }
-}
-
-/// Evaluation metrics (FD, ...) on their own axis, under the loss.
-fn draw_evals(frame: &mut Frame, app: &App, area: Rect) {
-    let mut points: Vec<Line2> = Vec::new();
-    for (i, run) in app.runs.iter().enumerate() {
-        for (j, (name, h)) in run.evals.iter().enumerate() {
-            let label = if app.runs.len() > 1 { format!("{} {name}", run.name) } else { name.clone() };
-            let color = RUN_COLORS[(i + j + 2) % RUN_COLORS.len()];
-            points.push((label, color, decimate(h.xs(app.x_axis), &h.raw, area.width.max(8) as usize, app.log_y)));
-        }
-    }
-    let refs: Vec<&[(f64, f64)]> = points.iter().map(|p| p.2.as_slice()).collect();
-    let Some((xb, yb)) = bounds(&refs) else { return };
-    let datasets = points
-        .iter()
-        .map(|(name, color, pts)| {
-            Dataset::default()
-                .name(name.clone())
-                .marker(Marker::Braille)
-                .graph_type(GraphType::Line)
-                .style(Style::new().fg(*color))
-                .data(pts)
-        })
-        .collect();
-    let chart = Chart::new(datasets)
-        .block(Block::new().borders(Borders::TOP).border_style(Style::new().fg(DIM)).title(Span::styled(" eval ", Style::new().fg(DIM))))
-        .x_axis(Axis::default().bounds(xb).style(Style::new().fg(DIM)))
-        .y_axis(Axis::default().bounds(yb).labels(axis_labels(yb, app.log_y)).style(Style::new().fg(DIM)))
-        .legend_position(Some(LegendPosition::TopRight))
-        .hidden_legend_constraints((Constraint::Percentage(60), Constraint::Percentage(60)));
-    frame.render_widget(chart, area);
 }
 
 fn draw_samples(frame: &mut Frame, app: &App, area: Rect, focused: bool) {

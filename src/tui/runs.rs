@@ -1,5 +1,6 @@
 //! Runs and presets on disk, for the launcher and the read-only dashboard: discovery (preset
-//! files, run folders under `<home>/runs`) and loading a run's `run.h5` into [`RunData`].
+//! files, run folders under `<home>/runs`), loading a run's `run.h5` into [`RunData`], and a
+//! sweep's members with their swept values.
 
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -9,6 +10,7 @@ use super::series::History;
 use crate::config::Preset;
 use crate::paths::{Paths, RunDir};
 use crate::store::RunLog;
+use crate::sweep::SweepDir;
 use crate::Result;
 
 /// Presets: the named files, then `presets/` here, then `<config dir>/presets` (phi presets,
@@ -96,7 +98,7 @@ pub fn load_run(dir: &Path) -> Result<RunData> {
     if names.iter().any(|n| n == "loss") {
         let s = log.scalar("loss")?;
         for i in 0..s.len() {
-            run.loss.push(s.step[i] as f64, s.kimg[i], s.value[i]);
+            run.loss.push(s.step[i] as f64, s.kimg[i], s.wall[i], s.value[i]);
         }
         if let (Some(&step), Some(&kimg), Some(&wall)) = (s.step.last(), s.kimg.last(), s.wall.last()) {
             run.progress.step = step.max(0) as u64;
@@ -117,13 +119,57 @@ pub fn load_run(dir: &Path) -> Result<RunData> {
     Ok(run)
 }
 
+/// What `ayt view` was given, as runs: run folders (or log files) as they are, and sweeps (a
+/// sweep folder, its `sweep.h5` or `plan.json`, or its sweep file) as their started members,
+/// each with its swept values.
+pub fn load_view(args: &[PathBuf], paths: &Paths) -> Result<Vec<RunData>> {
+    let mut runs = Vec::new();
+    for arg in args {
+        match sweep_of(arg, paths) {
+            Some(dir) => runs.extend(load_sweep(&dir?)?),
+            None => runs.push(load_run(arg)?),
+        }
+    }
+    Ok(runs)
+}
+
+/// The sweep `arg` names, if it names one (`Some(Err)`: a sweep file whose sweep has not run):
+/// a folder holding `plan.json`, a file beside one (`sweep.h5`, `plan.json`), or a sweep file.
+fn sweep_of(arg: &Path, paths: &Paths) -> Option<Result<SweepDir>> {
+    let holds_plan = |d: &Path| d.join(crate::sweep::index::PLAN_FILE).is_file();
+    let named = if arg.is_dir() {
+        holds_plan(arg)
+    } else if arg.extension().is_some_and(|e| e == "toml") {
+        std::fs::read_to_string(arg).is_ok_and(|t| crate::config::is_sweep_preset(&t))
+    } else {
+        arg.is_file() && arg.parent().is_some_and(holds_plan)
+    };
+    named.then(|| crate::sweep::locate(arg, paths))
+}
+
+/// A sweep's members that have started (they have a `run.h5`), in plan order.
+pub fn load_sweep(dir: &SweepDir) -> Result<Vec<RunData>> {
+    let plan = dir.read_plan()?;
+    let mut runs = Vec::new();
+    for member in &plan.members {
+        let run_dir = dir.run_dir(&member.label);
+        if !RunDir::new(&run_dir).log_file().exists() {
+            continue;
+        }
+        let mut run = load_run(&run_dir)?;
+        run.swept = member.values.iter().map(|(k, v)| (k.clone(), crate::sweep::expand::value_text(v))).collect();
+        runs.push(run);
+    }
+    Ok(runs)
+}
+
 /// Reads the evaluation metrics and every row of each histogram into `run`.
 fn read_probes(log: &RunLog, run: &mut RunData) -> Result<()> {
     for name in log.eval_names()? {
         let e = log.eval(&name)?;
         let mut h = History::default();
         for i in 0..e.step.len() {
-            h.push(e.step[i] as f64, e.kimg[i], e.value[i]);
+            h.push(e.step[i] as f64, e.kimg[i], run.loss.wall_at(e.step[i] as f64), e.value[i]);
         }
         run.evals.insert(name, h);
     }

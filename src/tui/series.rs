@@ -2,22 +2,35 @@
 //! is reduced to about two points per screen column (min and max of each bucket), so drawing
 //! cost depends on the panel's width, not on the length of the run.
 
-/// One scalar over a run: x as step and kimg, the raw value and a debiased EMA of it.
-#[derive(Clone, Debug, Default)]
+/// One scalar over a run: x as step, kimg and wall time, the raw value and a debiased EMA of it.
+#[derive(Clone, Debug)]
 pub struct History {
     pub step: Vec<f64>,
     pub kimg: Vec<f64>,
+    /// Seconds of training at each point (NaN where unknown).
+    pub wall: Vec<f64>,
     pub raw: Vec<f64>,
     pub smooth: Vec<f64>,
+    /// Smoothing factor of the EMA (0: none).
+    alpha: f64,
     ema: f64,
     weight: f64,
 }
 
-/// Smoothing factor of the EMA (TensorBoard-style, debiased).
+impl Default for History {
+    fn default() -> History {
+        History { step: vec![], kimg: vec![], wall: vec![], raw: vec![], smooth: vec![], alpha: SMOOTHING, ema: 0.0, weight: 0.0 }
+    }
+}
+
+/// Default smoothing factor of the EMA (TensorBoard-style, debiased).
 pub const SMOOTHING: f64 = 0.95;
 
+/// The smoothing strengths `[` and `]` step through.
+pub const SMOOTHING_STEPS: [f64; 8] = [0.0, 0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995];
+
 impl History {
-    pub fn push(&mut self, step: f64, kimg: f64, value: f64) {
+    pub fn push(&mut self, step: f64, kimg: f64, wall: f64, value: f64) {
         if !value.is_finite() {
             return;
         }
@@ -26,12 +39,38 @@ impl History {
                 return; // out of order (e.g. a resumed log): keep x monotone
             }
         }
-        self.ema = SMOOTHING * self.ema + (1.0 - SMOOTHING) * value;
-        self.weight = SMOOTHING * self.weight + (1.0 - SMOOTHING);
         self.step.push(step);
         self.kimg.push(kimg);
+        self.wall.push(wall);
         self.raw.push(value);
-        self.smooth.push(self.ema / self.weight);
+        let s = self.next_smooth(value);
+        self.smooth.push(s);
+    }
+
+    fn next_smooth(&mut self, value: f64) -> f64 {
+        self.ema = self.alpha * self.ema + (1.0 - self.alpha) * value;
+        self.weight = self.alpha * self.weight + (1.0 - self.alpha);
+        self.ema / self.weight
+    }
+
+    /// Re-smooths the whole history with factor `alpha` (0 = the raw values).
+    pub fn set_smoothing(&mut self, alpha: f64) {
+        if alpha == self.alpha && self.smooth.len() == self.raw.len() {
+            return;
+        }
+        self.alpha = alpha.clamp(0.0, 0.9999);
+        (self.ema, self.weight) = (0.0, 0.0);
+        let raw = std::mem::take(&mut self.raw);
+        self.smooth = raw.iter().map(|&v| self.next_smooth(v)).collect();
+        self.raw = raw;
+    }
+
+    /// Wall time at `step`: the last point at or before it (NaN before the first).
+    pub fn wall_at(&self, step: f64) -> f64 {
+        match self.step.partition_point(|&s| s <= step) {
+            0 => f64::NAN,
+            i => self.wall[i - 1],
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -50,6 +89,7 @@ impl History {
         match x {
             XAxis::Step => &self.step,
             XAxis::Kimg => &self.kimg,
+            XAxis::Wall => &self.wall,
         }
     }
 }
@@ -58,6 +98,8 @@ impl History {
 pub enum XAxis {
     Step,
     Kimg,
+    /// Seconds of training.
+    Wall,
 }
 
 impl XAxis {
@@ -65,12 +107,15 @@ impl XAxis {
         match self {
             XAxis::Step => "step",
             XAxis::Kimg => "kimg",
+            XAxis::Wall => "wall s",
         }
     }
-    pub fn toggle(self) -> XAxis {
+    /// Step, then kimg, then wall time.
+    pub fn next(self) -> XAxis {
         match self {
             XAxis::Step => XAxis::Kimg,
-            XAxis::Kimg => XAxis::Step,
+            XAxis::Kimg => XAxis::Wall,
+            XAxis::Wall => XAxis::Step,
         }
     }
 }
@@ -179,14 +224,34 @@ mod tests {
     #[test]
     fn smoothing_is_debiased_and_skips_non_finite() {
         let mut h = History::default();
-        h.push(1.0, 0.1, 2.0);
+        h.push(1.0, 0.1, 5.0, 2.0);
         assert!((h.smooth[0] - 2.0).abs() < 1e-12, "first smoothed value equals the first raw value");
-        h.push(2.0, 0.2, f64::NAN);
-        h.push(3.0, 0.3, 4.0);
+        h.push(2.0, 0.2, 6.0, f64::NAN);
+        h.push(3.0, 0.3, 7.0, 4.0);
         assert_eq!(h.len(), 2);
         assert!(h.smooth[1] > 2.0 && h.smooth[1] < 4.0);
-        h.push(2.5, 0.25, 1.0); // out of order: dropped
+        h.push(2.5, 0.25, 6.5, 1.0); // out of order: dropped
         assert_eq!(h.len(), 2);
+        assert_eq!((h.wall_at(0.5).is_nan(), h.wall_at(2.0), h.wall_at(9.0)), (true, 5.0, 7.0));
+    }
+
+    #[test]
+    fn smoothing_strength_can_be_changed_after_the_fact() {
+        let mut h = History::default();
+        for (i, v) in [1.0, 5.0, 1.0, 5.0].iter().enumerate() {
+            h.push(i as f64, 0.0, 0.0, *v);
+        }
+        let default_smooth = h.smooth.clone();
+        h.set_smoothing(0.0);
+        assert_eq!(h.smooth, h.raw, "strength 0 shows the raw values");
+        h.set_smoothing(0.5);
+        // debiased EMA with alpha 0.5: (0.5*1 + 0.5*... ) worked by hand for the second point
+        let second = (0.5 * 0.5 * 1.0 + 0.5 * 5.0) / (0.5 * 0.5 + 0.5);
+        assert!((h.smooth[1] - second).abs() < 1e-12, "{} vs {second}", h.smooth[1]);
+        h.set_smoothing(SMOOTHING);
+        assert_eq!(h.smooth, default_smooth);
+        h.push(4.0, 0.0, 0.0, 1.0);
+        assert_eq!(h.smooth.len(), 5, "later points use the new strength too");
     }
 
     #[test]

@@ -450,15 +450,15 @@ pub fn run_live(opts: LiveOptions) -> Result<()> {
 
 /// `ayt view RUN_DIR...`: the dashboard, read-only, over runs on disk (finished or running).
 pub fn run_view(dirs: &[PathBuf], paths: &Paths) -> Result<()> {
-    let mut runs = Vec::new();
-    let mut viewed = HashMap::new();
-    for d in dirs {
-        runs.push(load_run(d)?);
-        viewed.insert(d.clone(), mtime(d));
-    }
+    let runs = super::runs::load_view(dirs, paths)?;
+    let viewed: HashMap<PathBuf, Option<SystemTime>> = runs.iter().filter_map(|r| r.dir.clone()).map(|d| (d.clone(), mtime(&d))).collect();
+    let sweep = runs.iter().any(|r| !r.swept.is_empty());
     let mut app = App::viewer(runs);
     app.truecolor = truecolor();
-    app.push_log(format!("viewing {} run(s); r reloads, the view follows running runs every 2 s", dirs.len()));
+    app.push_log(format!("viewing {} run(s); r reloads, the view follows running runs every 2 s", app.runs.len()));
+    if sweep {
+        app.push_log("a sweep: g per setting / per run, T summary table (sortable), / filter, [ ] smoothing");
+    }
     let log_file = open_log_file(&paths.home);
     let (mut terminal, guard, captured) = setup()?;
     let (mut lp, raw_rx) = Loop::new(app, paths.clone(), None, log_file, viewed);

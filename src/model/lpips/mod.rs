@@ -15,7 +15,7 @@
 //! a missing or corrupt file is an error naming it.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use candle_core::{DType, Device, Module, Tensor, D};
 use serde::{Deserialize, Serialize};
@@ -28,8 +28,7 @@ use crate::{Error, Result};
 #[cfg(test)]
 mod tests;
 
-/// Environment variable naming the weights folder (the one that holds `lpips/`).
-pub const WEIGHTS_ENV: &str = "AYT_WEIGHTS";
+pub use crate::paths::shipped::{weights_root, WEIGHTS_ENV};
 
 /// `sha256  name` lines of the shipped weight files, compiled in.
 const SHA256SUMS: &str = include_str!("../../../weights/lpips/SHA256SUMS");
@@ -201,14 +200,6 @@ pub struct Lpips {
     lins: Vec<Tensor>,
     shift: Tensor,
     scale: Tensor,
-}
-
-/// The default weights folder: `$AYT_WEIGHTS` if set, else the source tree's `weights/`.
-pub fn weights_root() -> PathBuf {
-    match std::env::var_os(WEIGHTS_ENV) {
-        Some(d) if !d.is_empty() => PathBuf::from(d),
-        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("weights"),
-    }
 }
 
 /// The expected SHA256 (hex) of a shipped weight file.

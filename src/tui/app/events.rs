@@ -18,7 +18,7 @@ impl App {
             Event::Step { step, total_steps, kimg, wall_s, loss, stage, img_per_s } => {
                 if let Some(run) = self.live_mut() {
                     run.progress.advance(step, total_steps, kimg, wall_s, img_per_s, stage);
-                    run.on_step(step, kimg, loss);
+                    run.on_step(step, kimg, wall_s, loss);
                     self.watch_step(step, loss, Instant::now());
                 }
             }
@@ -45,6 +45,7 @@ impl App {
         run.progress.step = start_step;
         run.progress.start_step = start_step;
         run.progress.total = total_steps;
+        run.loss.set_smoothing(self.smoothing);
         // A new live run replaces the previous live one (finished runs stay overlaid).
         let idx = self.runs.len();
         self.runs.push(run);
@@ -78,7 +79,8 @@ impl App {
     fn on_eval(&mut self, step: u64, kimg: f64, values: &[(String, f64)]) {
         if let Some(run) = self.live_mut() {
             for (name, value) in values {
-                run.evals.entry(name.clone()).or_default().push(step as f64, kimg, *value);
+                let wall = run.loss.wall_at(step as f64);
+                run.evals.entry(name.clone()).or_default().push(step as f64, kimg, wall, *value);
             }
         }
         self.push_log(format!("eval at step {step}: {} values", values.len()));

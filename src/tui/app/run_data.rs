@@ -61,6 +61,20 @@ pub struct HistRow {
     pub mean: Option<f64>,
 }
 
+impl HistRow {
+    /// The probe's exact mean, else the mean of the bin centres (NaN for an empty row).
+    pub fn mean_value(&self) -> f64 {
+        if let Some(m) = self.mean {
+            return m;
+        }
+        let total: u64 = self.counts.iter().sum();
+        if total == 0 || self.edges.len() != self.counts.len() + 1 {
+            return f64::NAN;
+        }
+        self.counts.iter().enumerate().map(|(i, &c)| c as f64 * 0.5 * (self.edges[i] + self.edges[i + 1])).sum::<f64>() / total as f64
+    }
+}
+
 /// A histogram probe result: one histogram of an `Event::Probe` (the live run), or the latest
 /// row of one in `run.h5`'s `/hist` (what `ayt view` reads).
 #[derive(Clone, Debug, PartialEq)]
@@ -157,6 +171,8 @@ pub struct RunData {
     pub samples_ema: Option<Grid>,
     pub samples_raw: Option<Grid>,
     pub error: Option<String>,
+    /// A sweep member's swept `(field, value)` pairs, as text (empty for a lone run).
+    pub swept: Vec<(String, String)>,
 }
 
 impl RunData {
@@ -174,12 +190,21 @@ impl RunData {
             samples_ema: None,
             samples_raw: None,
             error: None,
+            swept: Vec::new(),
         }
     }
 
+    /// The sweep setting this run belongs to: its swept values other than the seed, e.g.
+    /// `batch_size=8 loss=mfd` (`None` for a lone run: it is its own group).
+    pub fn group(&self) -> Option<String> {
+        let parts: Vec<String> =
+            self.swept.iter().filter(|(k, _)| k != "seed").map(|(k, v)| format!("{}={v}", k.rsplit('.').next().unwrap_or(k))).collect();
+        (!parts.is_empty()).then(|| parts.join(" "))
+    }
+
     /// A training step's loss; a run that was starting is running.
-    pub(super) fn on_step(&mut self, step: u64, kimg: f64, loss: f64) {
-        self.loss.push(step as f64, kimg, loss);
+    pub(super) fn on_step(&mut self, step: u64, kimg: f64, wall_s: f64, loss: f64) {
+        self.loss.push(step as f64, kimg, wall_s, loss);
         if self.state == RunState::Starting {
             self.state = RunState::Running;
         }

@@ -88,7 +88,7 @@ fn draw_overlaid(frame: &mut Frame, rows: &[Shown], inner: Rect) {
     let chance_line: Vec<(f64, f64)> = rows
         .iter()
         .find(|(m, _, _)| m == CHANCE)
-        .map(|(_, _, row)| hist_mean(row))
+        .map(|(_, _, row)| row.mean_value())
         .filter(|m| m.is_finite())
         .map(|m| (0..=8).map(|k| (m, yb[1] * k as f64 / 8.0)).collect())
         .unwrap_or_default();
@@ -110,7 +110,7 @@ fn draw_overlaid(frame: &mut Frame, rows: &[Shown], inner: Rect) {
 /// The latest histograms in columns; chance is not a column of its own: each loss's head gives
 /// its mean and a `^` marks it under the axis.
 fn draw_side_by_side(frame: &mut Frame, rows: &[Shown], inner: Rect) {
-    let chance = rows.iter().find(|(m, _, _)| m == CHANCE).map(|(_, _, row)| hist_mean(row)).filter(|m| m.is_finite());
+    let chance = rows.iter().find(|(m, _, _)| m == CHANCE).map(|(_, _, row)| row.mean_value()).filter(|m| m.is_finite());
     let rows: Vec<_> = rows.iter().filter(|(m, _, _)| m != CHANCE || rows.len() == 1).collect();
     let cols = Layout::horizontal(vec![Constraint::Ratio(1, rows.len() as u32); rows.len()]).spacing(1).split(inner);
     for (i, ((metric, _, row), a)) in rows.iter().zip(cols.iter()).enumerate() {
@@ -119,7 +119,7 @@ fn draw_side_by_side(frame: &mut Frame, rows: &[Shown], inner: Rect) {
         }
         let [head, bars, foot] = Layout::vertical([Constraint::Length(1), Constraint::Min(1), Constraint::Length(1)]).areas(*a);
         let total: u64 = row.counts.iter().sum();
-        let mean = hist_mean(row);
+        let mean = row.mean_value();
         let color = metric_color(metric, i);
         let chance_text = chance.filter(|_| metric != CHANCE).map(|c| format!(" · chance {}", fmt_num(c))).unwrap_or_default();
         let head_text = Line::from(vec![
@@ -157,18 +157,6 @@ pub fn resample_counts(counts: &[u64], width: usize) -> Vec<u64> {
         return Vec::new();
     }
     (0..width).map(|c| counts[(c * counts.len() / width).min(counts.len() - 1)]).collect()
-}
-
-/// The row's exact mean, else the mean of its bin centres.
-fn hist_mean(row: &HistRow) -> f64 {
-    if let Some(m) = row.mean {
-        return m;
-    }
-    let total: u64 = row.counts.iter().sum();
-    if total == 0 || row.edges.len() != row.counts.len() + 1 {
-        return f64::NAN;
-    }
-    row.counts.iter().enumerate().map(|(i, &c)| c as f64 * 0.5 * (row.edges[i] + row.edges[i + 1])).sum::<f64>() / total as f64
 }
 
 /// Probability density at bin centres (comparable across metrics with different counts).
@@ -211,6 +199,6 @@ mod tests {
         let d = density(&row);
         let integral: f64 = d.iter().zip(row.edges.windows(2)).map(|((_, p), e)| p * (e[1] - e[0])).sum();
         assert!((integral - 1.0).abs() < 1e-12);
-        assert!((hist_mean(&row) - (0.25 + 0.75 + 3.0) / 4.0).abs() < 1e-12);
+        assert!((row.mean_value() - (0.25 + 0.75 + 3.0) / 4.0).abs() < 1e-12);
     }
 }

@@ -66,6 +66,11 @@ pub(super) fn hints(pairs: &[(&str, &str)], width: u16) -> Line<'static> {
     Line::from(spans)
 }
 
+/// The footer while the run filter is typed (`/`).
+pub(super) fn filter_prompt(filter: &str) -> Line<'static> {
+    Line::from(vec![Span::styled(" filter: ", Style::new().fg(ACCENT).bold()), Span::raw(format!("{filter}_"))])
+}
+
 pub(super) fn centered_note(frame: &mut Frame, area: Rect, text: &str) {
     if area.height == 0 {
         return;

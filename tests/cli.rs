@@ -192,7 +192,8 @@ fn probes_land_in_the_run_log_and_ayt_probe_reports_them() {
     let (w, _, _, _) = ayt::image_io::read_png(tmp.path().join("probe_over_training.png")).unwrap();
     // the losses: the rows of rho's mean (with an interval) in the first table
     let losses = table.lines().filter(|l| l.starts_with("rho ") && l.contains('[')).count();
-    assert_eq!(w, losses * 248 + 8, "{losses} panels");
+    assert_eq!(w, losses * 360, "{losses} panels of 360 px");
+    assert!(tmp.path().join("probe_over_training.svg").is_file() && tmp.path().join("probe.svg").is_file(), "and as SVG");
     // the local-PCA sensitivity is for image data; disks have an exact tangent space
     let o = ayt(tmp.path(), &["probe", run.to_str().unwrap(), "--m", "2,4"]);
     assert_clean_failure(&o, &["exact tangent space"]);
@@ -456,8 +457,8 @@ fn a_missing_phi_for_probing_only_warns_and_the_run_ends_with_its_probe_png() {
     assert!(err.contains(&format!("tangent alignment of the last probe: {}", run.join("probe.png").display())), "{err}");
     assert!(err.contains(&format!("samples: {}", run.join("samples").display())), "{err}");
     let (w, h, c, _) = ayt::image_io::read_png(run.join("probe.png")).unwrap();
-    assert_eq!((w, c), (480, 3));
-    assert!(h > 3 * 160, "three panels: toward, rho, toward_manifold ({h} px)");
+    assert_eq!((w, h, c), (640, 44 + 3 * 260, 3), "a title and three panels: toward, rho, toward_manifold");
+    assert!(run.join("probe.svg").is_file());
     let names = RunLog::open(run.join("run.h5")).unwrap().hist_names().unwrap();
     assert!(names.iter().any(|n| n == "tangent/lpips/rho") && !names.iter().any(|n| n.contains("/mfd/")), "{names:?}");
     // a run that trains with MFD has no such fallback: the missing phi is an error before it starts

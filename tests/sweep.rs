@@ -177,12 +177,13 @@ fn export_joins_scalars_eval_and_swept_fields_and_report_writes_plots_and_table(
     // The report: two PNGs and a table with "n/a" for the member without FD rows.
     let out = ok(&ayt(home, &["report", f, "--target-fd", "1e9"]));
     let report = sweep.join("report");
-    // one heat-map panel per member, a row per batch size: 1 x 2 panels of 240x160 with 8 px gaps
-    assert_eq!(ayt::image_io::read_png(report.join("alignment_heatmap.png")).unwrap().0, 256);
+    // one heat-map panel per member, a row per batch size: 1 x 2 panels of 360 px
+    assert_eq!(ayt::image_io::read_png(report.join("alignment_heatmap.png")).unwrap().0, 360);
     assert!(out.contains("alignment_heatmap.png"));
     for png in ["fd_vs_kimg.png", "alignment.png"] {
         let (w, h, c, _) = ayt::image_io::read_png(report.join(png)).unwrap();
         assert!(w > 300 && h > 100 && c == 3, "{png}: {w}x{h}x{c}");
+        assert!(report.join(png).with_extension("svg").is_file(), "{png} as SVG too");
         assert!(out.contains(png));
     }
     let md = std::fs::read_to_string(report.join("report.md")).unwrap();

@@ -111,14 +111,13 @@ pub fn probe(
     if !p.sensitivity.is_empty() {
         print_sensitivity(&p.sensitivity);
     }
-    let metrics = ayt::engine::probe::PNG_METRICS;
-    let panels = probe::panels_by_metric(&p.hists, &metrics);
-    let refs: Vec<Option<f64>> = metrics.iter().map(|m| p.expected.get(&format!("tangent/{}/{m}", probe::CHANCE)).copied()).collect();
-    ayt::plot::overlaid_histograms(&panels, &refs, out)?;
+    let title = format!("{}: tangent alignment at step {} (all t)", run_name(run_dir), p.step);
+    ayt::engine::probe::write_probe_figure(&p.hists, &p.expected, &title, out)?;
     println!(
-        "\nhistograms: {} (panels top to bottom: toward-data cosine on [-1, 1], rho on [0, 1], toward-manifold cosine on [-1, 1]; \
+        "\nhistograms: {} and {} (panels top to bottom: toward-data cosine, rho, toward-manifold cosine; \
          l2 red, mfd green, lpips blue, random directions grey; dashed: their closed-form mean)",
-        out.display()
+        out.display(),
+        out.with_extension("svg").display()
     );
     if let Some((path, drawn)) = rho_over_training(&run, &losses_of(&p.hists), out)? {
         println!(
@@ -139,7 +138,8 @@ fn rho_over_training(run: &RunDir, losses: &[String], out: &Path) -> anyhow::Res
     for loss in losses.iter().filter(|l| *l != probe::CHANCE) {
         let name = format!("tangent/{loss}/rho");
         if names.contains(&name) {
-            panels.push(ayt::plot::HeatPanel { colour: ayt::plot::loss_colour(loss), probes: log.hist(&name)?.counts });
+            let title = loss.to_uppercase();
+            panels.push(ayt::plot::HeatPanel { title, colour: ayt::plot::loss_colour(loss), probes: log.hist(&name)?.counts });
             drawn.push(loss.clone());
         }
     }
@@ -148,8 +148,21 @@ fn rho_over_training(run: &RunDir, losses: &[String], out: &Path) -> anyhow::Res
     }
     let stem = out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "probe".into());
     let path = out.with_file_name(format!("{stem}_over_training.png"));
-    ayt::plot::heatmaps(&panels, panels.len(), &path)?;
+    let figure = ayt::plot::HeatFigure {
+        title: format!("{}: rho over training", run_name(run.path())),
+        x_label: "probe (oldest left)".into(),
+        y_label: "rho".into(),
+        y: (0.0, 1.0),
+        cols: panels.len(),
+        panels,
+    };
+    ayt::plot::heatmaps(&figure, &path)?;
     Ok(Some((path, drawn)))
+}
+
+/// A run folder's name for figure titles.
+fn run_name(dir: &Path) -> String {
+    dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| dir.display().to_string())
 }
 
 /// `(K, m)` pairs to compare beyond the run's own: every given K with every given m (the run's

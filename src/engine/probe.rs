@@ -15,8 +15,24 @@ use crate::store::RunLogWriter;
 use crate::train::{checkpoint, Trainer};
 use crate::Result;
 
-/// The panels of a probe PNG, top to bottom.
-pub const PNG_METRICS: [&str; 3] = ["toward", "rho", "toward_manifold"];
+/// The panels of a probe PNG, top to bottom: (metric, what it measures).
+pub const PNG_METRICS: [(&str, &str); 3] =
+    [("toward", "toward-data cosine"), ("rho", "normal-energy fraction rho"), ("toward_manifold", "toward-manifold cosine")];
+
+/// Writes the probe figure to `path` (PNG, and SVG beside it): per metric of [`PNG_METRICS`]
+/// each loss's histogram over all `t`, random directions among them, and the chance value's
+/// closed form dashed.
+pub fn write_probe_figure(hists: &probe::ProbeHists, expected: &BTreeMap<String, f64>, title: &str, path: &std::path::Path) -> Result<()> {
+    let panels: Vec<crate::plot::HistPanel> = PNG_METRICS
+        .iter()
+        .filter_map(|(m, what)| {
+            let series = probe::panels_by_metric(hists, &[m]).pop()?;
+            let reference = expected.get(&format!("tangent/{}/{m}", probe::CHANCE)).copied();
+            Some(crate::plot::HistPanel { title: what.to_string(), x_label: m.to_string(), series, reference })
+        })
+        .collect();
+    crate::plot::overlaid_histograms(title, &panels, path)
+}
 
 fn borrowed(losses: &[NamedDistance]) -> Vec<(String, Option<&dyn FeatureDistance>)> {
     losses.iter().map(|(n, d)| (n.clone(), d.as_deref())).collect()
@@ -168,9 +184,8 @@ impl Prober {
         for p in result.losses {
             self.previous.insert(p.loss, p.directions);
         }
-        let metrics = PNG_METRICS;
-        let refs: Vec<Option<f64>> = metrics.iter().map(|m| expected.get(&format!("tangent/{}/{m}", probe::CHANCE)).copied()).collect();
-        crate::plot::overlaid_histograms(&probe::panels_by_metric(&hists, &metrics), &refs, &dir.probe_png())?;
+        let title = format!("{}: tangent alignment at step {step} (all t)", self.preset.name);
+        write_probe_figure(&hists, &expected, &title, &dir.probe_png())?;
         emitter.emit(Event::Probe { step, hists });
         Ok(())
     }

@@ -3,6 +3,7 @@
 //! array (`runner`, `slurm`), and summarised (`report`).
 
 pub mod expand;
+mod figures;
 pub mod index;
 pub mod lock;
 pub mod plan;

@@ -9,12 +9,13 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use super::expand::value_text;
+use super::figures;
 use super::index::{MemberState, Plan, SweepDir};
 use super::stats::{self, Outcome};
 use crate::config::{LossKind, Preset};
 use crate::metrics::intervals::Interval;
 use crate::metrics::probe::CHANCE;
-use crate::plot::{self, Line};
+use crate::plot;
 use crate::store::{RunLog, Series};
 use crate::Result;
 
@@ -22,32 +23,36 @@ use crate::Result;
 pub const DEFAULT_METRIC: &str = "fd_evalnet_1step";
 
 /// Probe metrics plotted in `alignment.png`, top to bottom.
-const ALIGNMENT: [(&str, &str); 3] =
+pub(super) const ALIGNMENT: [(&str, &str); 3] =
     [("toward", "toward-data cosine"), ("rho", "normal-energy fraction rho"), ("toward_manifold", "toward-manifold cosine")];
 
 /// Grey: the chance level (random directions) in `alignment.png`.
-const CHANCE_COLOUR: [u8; 3] = [40, 40, 40];
+pub(super) const CHANCE_COLOUR: [u8; 3] = [40, 40, 40];
 
 /// One member's curves, read from its run log.
-struct Curves {
-    state: MemberState,
-    batch: usize,
+pub(super) struct Curves {
+    pub(super) state: MemberState,
+    pub(super) batch: usize,
     /// The loss it trains with, as its probes name it (`l2`, `lpips`, `mfd`).
-    loss: &'static str,
+    pub(super) loss: &'static str,
+    /// The loss by its preset name (`pseudo_huber` apart from `l2`), for legends.
+    pub(super) name: &'static str,
     /// Its line colour (pseudo-Huber apart from L2).
-    colour: [u8; 3],
+    pub(super) colour: [u8; 3],
     /// `(kimg, FD)` in step order.
-    fd: Vec<(f64, f64)>,
+    pub(super) fd: Vec<(f64, f64)>,
     /// FD standard deviation over `eval.repeats` at the last evaluation, when repeated.
-    fd_sd: Option<f64>,
+    pub(super) fd_sd: Option<f64>,
+    /// `(kimg, sd)` of every repeated evaluation.
+    pub(super) fd_sd_curve: Vec<(f64, f64)>,
     /// Per `ALIGNMENT` metric, `(kimg, mean)`, and the same for random directions.
-    alignment: Vec<Vec<(f64, f64)>>,
-    chance: Vec<Vec<(f64, f64)>>,
+    pub(super) alignment: Vec<Vec<(f64, f64)>>,
+    pub(super) chance: Vec<Vec<(f64, f64)>>,
     /// Per `ALIGNMENT` metric, the last probe's mean with its bootstrap 95% interval.
-    last_probe: Vec<Option<Interval>>,
+    pub(super) last_probe: Vec<Option<Interval>>,
     /// The own loss's `rho` histogram at every probe (the heat map over training).
-    rho_history: Vec<Vec<i64>>,
-    final_loss: Option<f64>,
+    pub(super) rho_history: Vec<Vec<i64>>,
+    pub(super) final_loss: Option<f64>,
 }
 
 /// What `ayt report` wrote.
@@ -74,12 +79,15 @@ fn points(s: &Series) -> Vec<(f64, f64)> {
 
 fn read_curves(state: MemberState, plan: &Plan, metric: &str) -> Result<Curves> {
     let preset = Preset::parse(&state.planned.preset_toml, &plan.sweep_file, &[])?;
+    let name = if preset.train.loss == LossKind::PseudoHuber { "pseudo_huber" } else { probe_loss(preset.train.loss) };
     let mut c = Curves {
         batch: preset.train.batch_size,
         loss: probe_loss(preset.train.loss),
-        colour: plot::loss_colour(if preset.train.loss == LossKind::PseudoHuber { "pseudo_huber" } else { probe_loss(preset.train.loss) }),
+        name,
+        colour: plot::loss_colour(name),
         fd: Vec::new(),
         fd_sd: None,
+        fd_sd_curve: Vec::new(),
         alignment: vec![Vec::new(); ALIGNMENT.len()],
         chance: vec![Vec::new(); ALIGNMENT.len()],
         last_probe: vec![None; ALIGNMENT.len()],
@@ -99,7 +107,9 @@ fn read_curves(state: MemberState, plan: &Plan, metric: &str) -> Result<Curves> 
     }
     let sd_name = format!("{metric}_sd");
     if evals.contains(&sd_name) {
-        c.fd_sd = log.eval(&sd_name)?.value.last().copied().filter(|v| v.is_finite());
+        let sd = log.eval(&sd_name)?;
+        c.fd_sd = sd.value.last().copied().filter(|v| v.is_finite());
+        c.fd_sd_curve = sd.kimg.iter().copied().zip(sd.value.iter().copied()).filter(|(_, v)| v.is_finite()).collect();
     }
     let scalars = log.scalar_names()?;
     let last =
@@ -138,56 +148,18 @@ pub fn write(dir: &SweepDir, metric: &str, target: Option<f64>) -> Result<Writte
     let batches: Vec<usize> = curves.iter().map(|c| c.batch).collect::<BTreeSet<_>>().into_iter().collect();
 
     let fd_png = out.join("fd_vs_kimg.png");
-    let panels: Vec<Vec<Line>> = batches
-        .iter()
-        .map(|b| curves.iter().filter(|c| c.batch == *b).map(|c| Line { colour: c.colour, points: c.fd.clone() }).collect())
-        .collect();
-    let all_fd = curves.iter().flat_map(|c| c.fd.iter());
-    plot::line_panels(&panels, batches.len(), range(all_fd.clone().map(|p| p.0), true), &[range(all_fd.map(|p| p.1), false)], &fd_png)?;
-
+    figures::fd_figure(&curves, &batches, metric, &fd_png)?;
     let align_png = out.join("alignment.png");
-    let mut panels = Vec::new();
-    for (i, _) in ALIGNMENT.iter().enumerate() {
-        for b in &batches {
-            let members: Vec<&Curves> = curves.iter().filter(|c| c.batch == *b).collect();
-            // chance first (under the members' lines), from the first member that has it
-            let chance =
-                members.iter().find(|c| !c.chance[i].is_empty()).map(|c| Line { colour: CHANCE_COLOUR, points: c.chance[i].clone() });
-            panels.push(
-                chance
-                    .into_iter()
-                    .chain(members.iter().map(|c| Line { colour: c.colour, points: c.alignment[i].clone() }))
-                    .collect::<Vec<_>>(),
-            );
-        }
-    }
-    // One y range per metric (row): the cosine and rho live on different scales.
-    let x = range(curves.iter().flat_map(|c| c.alignment.iter().flatten()).map(|p| p.0), true);
-    let y_rows: Vec<(f64, f64)> = (0..ALIGNMENT.len())
-        .map(|i| range(curves.iter().flat_map(|c| c.alignment[i].iter().chain(c.chance[i].iter())).map(|p| p.1), false))
-        .collect();
-    plot::line_panels(&panels, batches.len(), x, &y_rows, &align_png)?;
-
+    figures::alignment_figure(&curves, &batches, &align_png)?;
     let heat_png = out.join("alignment_heatmap.png");
-    let heat: Vec<plot::HeatPanel> = curves.iter().map(|c| plot::HeatPanel { colour: c.colour, probes: c.rho_history.clone() }).collect();
     let groups = batches.len().max(1);
     let per_row = if curves.len().is_multiple_of(groups) { (curves.len() / groups).max(1) } else { 4 };
-    plot::heatmaps(&heat, per_row, &heat_png)?;
+    figures::heat_figure(&curves, per_row, &heat_png)?;
 
     let markdown = out.join("report.md");
     let text = markdown_report(&plan, &curves, metric, target, &batches, per_row);
     std::fs::write(&markdown, text).map_err(|e| crate::Error::file(&markdown, format!("cannot write: {e}")))?;
     Ok(Written { markdown, pngs: vec![fd_png, align_png, heat_png], target })
-}
-
-/// `(min, max)` of the finite values; from 0 when `from_zero` (kimg axes).
-fn range(values: impl Iterator<Item = f64>, from_zero: bool) -> (f64, f64) {
-    let (lo, hi) = values.filter(|v| v.is_finite()).fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
-    if from_zero && hi.is_finite() {
-        (lo.min(0.0), hi)
-    } else {
-        (lo, hi)
-    }
 }
 
 fn median(v: &[f64]) -> Option<f64> {

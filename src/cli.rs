@@ -14,6 +14,10 @@ pub struct Cli {
     /// Where runs and data sets live [default: the platform data dir, e.g. ~/.local/share/ayt]
     #[arg(long, global = true, env = HOME_ENV)]
     pub home: Option<PathBuf>,
+    /// How the terminal UI draws sample tiles: auto (ask the terminal), kitty, sixel, iterm2 or
+    /// halfblocks
+    #[arg(long, global = true, env = "AYT_GRAPHICS", default_value = "auto", value_parser = clap::value_parser!(ayt::tui::Graphics))]
+    pub graphics: ayt::tui::Graphics,
     #[command(subcommand)]
     pub command: Option<Cmd>,
 }

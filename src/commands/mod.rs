@@ -12,7 +12,8 @@ use ayt::paths::Paths;
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let paths = Paths::resolve(cli.home);
-    let Some(command) = cli.command else { return ui::launcher(paths) };
+    let graphics = cli.graphics;
+    let Some(command) = cli.command else { return ui::launcher(paths, graphics) };
     match command {
         Cmd::Train(job) => train::train(paths, job),
         Cmd::Resume { run_dir, device } => train::resume(paths, run_dir, &device),
@@ -37,9 +38,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Report { sweep, target_fd, metric } => sweep::report(&paths, &sweep, target_fd, &metric),
         Cmd::Tui { preset, set, start, sweep, device } => {
             let preset = preset.iter().map(|p| ayt::paths::presets::resolve(p)).collect::<ayt::Result<Vec<_>>>()?;
-            ui::tui(paths, preset, set, start, sweep, &device)
+            ui::tui(paths, preset, set, start, sweep, &device, graphics)
         }
-        Cmd::View { run_dirs } => Ok(ayt::tui::run_view(&run_dirs, &paths)?),
+        Cmd::View { run_dirs } => Ok(ayt::tui::run_view(&run_dirs, &paths, graphics)?),
         Cmd::BenchUi { points, width, height, frames } => ui::bench_ui(points, width, height, frames),
         Cmd::Bench { what, batch, steps, device } => inspect::bench(&what, batch, steps, &device),
     }

@@ -5,9 +5,10 @@ use std::path::PathBuf;
 use crate::cli::DeviceArg;
 use ayt::paths::Paths;
 use ayt::sweep::SweepSpec;
+use ayt::tui::Graphics;
 
 /// `ayt` alone: the launcher, on `$AYT_DEVICE` (else the CPU).
-pub fn launcher(paths: Paths) -> anyhow::Result<()> {
+pub fn launcher(paths: Paths, graphics: Graphics) -> anyhow::Result<()> {
     let opts = ayt::tui::LiveOptions {
         paths,
         device: ayt::device::from_env()?,
@@ -15,6 +16,7 @@ pub fn launcher(paths: Paths) -> anyhow::Result<()> {
         set: Vec::new(),
         start: false,
         queue: Vec::new(),
+        graphics,
     };
     Ok(ayt::tui::run_live(opts)?)
 }
@@ -26,6 +28,7 @@ pub fn tui(
     start: bool,
     sweep: Option<PathBuf>,
     device: &DeviceArg,
+    graphics: Graphics,
 ) -> anyhow::Result<()> {
     // The members' locks are held while the UI runs (a concurrent `ayt sweep` skips them).
     let (queue, _locks) = match sweep {
@@ -35,7 +38,7 @@ pub fn tui(
         }
         None => (Vec::new(), Vec::new()),
     };
-    let opts = ayt::tui::LiveOptions { paths, device: device.open()?, presets, set, start, queue };
+    let opts = ayt::tui::LiveOptions { paths, device: device.open()?, presets, set, start, queue, graphics };
     Ok(ayt::tui::run_live(opts)?)
 }
 

@@ -19,12 +19,13 @@ use std::collections::VecDeque;
 
 use crate::engine::RunRequest;
 
+use super::graphics::ImageSlot;
 use super::series::XAxis;
 
 pub use alerts::{Alert, Alerts, STALL_AFTER};
 pub use compare::{matches, TableView};
 pub use launcher::{Launcher, LauncherTab, PresetEntry, RunEntry};
-pub use run_data::{hist_key, Grid, HistRow, ProbeHist, Progress, RunData, RunState, DEFAULT_HIST_METRIC, HIST_HISTORY};
+pub use run_data::{hist_key, Grid, HistRow, ProbeHist, Progress, RunData, RunState, DEFAULT_HIST_METRIC, HIST_HISTORY, SAMPLE_HISTORY};
 
 /// Lines kept in the log pane.
 pub const LOG_LINES: usize = 1000;
@@ -127,6 +128,12 @@ pub struct App {
     /// The filter is being typed.
     pub filter_editing: bool,
     pub table: TableView,
+    /// How many sample grids back from the latest the samples panel shows (`,` / `.`).
+    pub sample_back: usize,
+    /// Sample tiles are drawn as images by a graphics protocol: render records where
+    /// ([`ImageSlot`]) for the event loop to draw them.
+    pub graphics: bool,
+    pub image_slots: std::cell::RefCell<Vec<ImageSlot>>,
 }
 
 impl App {
@@ -157,6 +164,9 @@ impl App {
             filter: String::new(),
             filter_editing: false,
             table: TableView::default(),
+            sample_back: 0,
+            graphics: false,
+            image_slots: Default::default(),
         }
     }
 
@@ -180,6 +190,15 @@ impl App {
     /// The run whose samples and histograms are shown.
     pub fn shown_run(&self) -> Option<&RunData> {
         self.runs.get(self.selected).or_else(|| self.runs.first())
+    }
+
+    /// The EMA grid the samples panel shows for `run`: the latest, or [`App::sample_back`]
+    /// grids before it.
+    pub fn shown_ema<'a>(&self, run: &'a RunData) -> Option<&'a Grid> {
+        match run.sample_history.len() {
+            0 => run.samples_ema.as_ref(),
+            n => run.sample_history.get(n - 1 - self.sample_back.min(n - 1)),
+        }
     }
 
     /// Whether the engine is working on a run (quitting must ask first).

@@ -36,6 +36,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("1 2 3 4", "loss / samples / tangents / log"),
     ("z  enter", "zoom the panel full-screen (esc: back)"),
     ("n", "next run (samples, tangents)"),
+    (",  .", "older / newer sample grid"),
     ("", "Loss"),
     ("l", "log-y on / off"),
     ("x", "x axis: step / kimg / wall time"),
@@ -170,7 +171,13 @@ fn dashboard_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
         KeyCode::Esc => app.zoom = false,
         KeyCode::Char('n') if !app.runs.is_empty() => {
             app.selected = (app.selected + 1) % app.runs.len();
+            app.sample_back = 0;
         }
+        KeyCode::Char(',') => {
+            let n = app.shown_run().map_or(0, |r| r.sample_history.len());
+            app.sample_back = (app.sample_back + 1).min(n.saturating_sub(1));
+        }
+        KeyCode::Char('.') => app.sample_back = app.sample_back.saturating_sub(1),
         KeyCode::Char('l') => app.log_y = !app.log_y,
         KeyCode::Char('x') => app.x_axis = app.x_axis.next(),
         KeyCode::Char('m') => {

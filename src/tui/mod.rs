@@ -5,6 +5,7 @@
 //! - [`keys`]: key bindings, returning effects for the event loop;
 //! - [`render`]: pure render functions, one per screen and panel (snapshot-tested);
 //! - [`widgets`], [`series`]: half-block sample grids, decimated histories;
+//! - [`graphics`]: sample grids as kitty / iTerm2 / sixel images over the half-blocks;
 //! - [`bands`], [`table`]: a sweep's members per setting (mean and band) and its summary table;
 //! - [`runs`]: presets, run folders and sweeps on disk, and loading a run's `run.h5`;
 //! - [`term`]: the event loop, the only part that touches the terminal;
@@ -13,6 +14,7 @@
 pub mod app;
 pub mod bands;
 pub mod fixtures;
+pub mod graphics;
 pub mod keys;
 pub mod render;
 pub mod runs;
@@ -22,6 +24,7 @@ pub mod term;
 pub mod widgets;
 
 pub use app::App;
+pub use graphics::Graphics;
 pub use term::{run_live, run_view, LiveOptions};
 
 /// Renders `app` into a `width x height` test buffer and returns it as text, one line per row

@@ -20,6 +20,7 @@ use ratatui::widgets::{Gauge, Paragraph};
 use ratatui::Frame;
 
 use super::app::{App, Grid, Overlay, Panel, Screen};
+use super::graphics::ImageSlot;
 use super::series::{fmt_duration, fmt_num};
 use super::widgets::HalfBlockGrid;
 use curves::draw_curves;
@@ -166,7 +167,13 @@ fn draw_gauge(frame: &mut Frame, app: &App, area: Rect) {
 
 fn draw_samples(frame: &mut Frame, app: &App, area: Rect, focused: bool) {
     let run = app.shown_run();
-    let step = run.and_then(|r| r.samples_ema.as_ref()).map(|g| format!("step {}", g.step)).unwrap_or_default();
+    let ema = run.and_then(|r| app.shown_ema(r));
+    let history = run.map_or(0, |r| r.sample_history.len());
+    let step = match ema {
+        Some(g) if history > 1 => format!("step {} · {} of {history} (, .)", g.step, history - app.sample_back.min(history - 1)),
+        Some(g) => format!("step {}", g.step),
+        None => String::new(),
+    };
     let block = panel_block(title_line(Panel::Samples.title(), step, focused), focused);
     let inner = block.inner(area);
     frame.render_widget(block, area);
@@ -174,14 +181,15 @@ fn draw_samples(frame: &mut Frame, app: &App, area: Rect, focused: bool) {
         centered_note(frame, inner, "no samples yet");
         return;
     };
-    if run.samples_ema.is_none() && run.samples_raw.is_none() {
+    if ema.is_none() && run.samples_raw.is_none() {
         centered_note(frame, inner, "no samples yet · s: sample now");
         return;
     }
     // Raw-weight samples are drawn from checkpoints of a live run; a run on disk has EMA only.
     let with_raw = run.samples_raw.is_some() || run.state.is_active();
-    let columns: Vec<(&str, &Option<Grid>)> =
-        if with_raw { vec![("EMA", &run.samples_ema), ("raw", &run.samples_raw)] } else { vec![("EMA", &run.samples_ema)] };
+    let columns: Vec<(&str, Option<&Grid>)> =
+        if with_raw { vec![("EMA", ema), ("raw", run.samples_raw.as_ref())] } else { vec![("EMA", ema)] };
+    let run_index = app.runs.iter().position(|r| std::ptr::eq(r, run)).unwrap_or(0);
     let areas = Layout::horizontal(vec![Constraint::Ratio(1, columns.len() as u32); columns.len()]).spacing(1).split(inner);
     for ((label, grid), a) in columns.into_iter().zip(areas.iter().copied()) {
         if a.height < 2 {
@@ -196,6 +204,9 @@ fn draw_samples(frame: &mut Frame, app: &App, area: Rect, focused: bool) {
         frame.render_widget(Paragraph::new(caption).alignment(Alignment::Center).fg(DIM), head);
         if let Some(g) = grid {
             frame.render_widget(HalfBlockGrid { grid: &g.grid, truecolor: app.truecolor }, img);
+            if app.graphics {
+                app.image_slots.borrow_mut().push(ImageSlot { run: run_index, raw: label == "raw", step: g.step, area: img });
+            }
         }
     }
 }

@@ -110,8 +110,8 @@ pub fn load_run(dir: &Path) -> Result<RunData> {
         run.progress.img_per_s = log.scalar("img_per_s")?.value.last().copied().unwrap_or(0.0);
     }
     read_probes(&log, &mut run)?;
-    if let Some((step, grid)) = log.last_samples()? {
-        run.samples_ema = Some(Grid { step: step.max(0) as u64, grid });
+    for (step, grid) in log.samples()? {
+        run.record_samples(Grid { step: step.max(0) as u64, grid });
     }
     if run.progress.total > 0 && run.progress.step >= run.progress.total {
         run.state = RunState::Finished;

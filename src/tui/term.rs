@@ -23,6 +23,7 @@ use ratatui::backend::{Backend, CrosstermBackend};
 use ratatui::Terminal;
 
 use super::app::{App, Grid, Launcher};
+use super::graphics::{self, Graphics, Images};
 use super::keys::{handle_key, Effect};
 use super::render;
 use super::runs::{discover_presets, discover_runs, load_run, mtime};
@@ -50,6 +51,8 @@ pub struct LiveOptions {
     pub start: bool,
     /// Runs to queue at start, in order (e.g. a sweep's members: `ayt tui --sweep`).
     pub queue: Vec<RunRequest>,
+    /// How sample tiles are drawn (`--graphics`).
+    pub graphics: Graphics,
 }
 
 // ------------------------------------------------------------------------ terminal and output
@@ -92,7 +95,7 @@ impl Drop for Guard {
 type Tui = Terminal<CrosstermBackend<File>>;
 
 /// Takes over the terminal; returns it and the stream of captured output lines.
-fn setup() -> Result<(Tui, Guard, Receiver<String>)> {
+fn setup(mode: Graphics) -> Result<(Tui, Guard, Receiver<String>, Images)> {
     let _ = UI_THREAD.set(std::thread::current().id());
     static HOOK: std::sync::Once = std::sync::Once::new();
     HOOK.call_once(|| {
@@ -105,6 +108,8 @@ fn setup() -> Result<(Tui, Guard, Receiver<String>)> {
         }));
     });
     enable_raw_mode().map_err(|e| Error::msg(format!("cannot enter raw mode (is this a terminal?): {e}")))?;
+    // Before stdout is taken over: the graphics query goes to the terminal itself.
+    let images = Images::new(graphics::picker(mode));
     // SAFETY: dup/pipe/dup2 on the process's own standard descriptors.
     let (out, err, read_end) = unsafe {
         let out = libc::dup(1);
@@ -146,7 +151,7 @@ fn setup() -> Result<(Tui, Guard, Receiver<String>)> {
     let mut backend = CrosstermBackend::new(tty);
     crossterm::execute!(backend, EnterAlternateScreen, crossterm::cursor::Hide).map_err(|e| Error::msg(e.to_string()))?;
     let terminal = Terminal::new(backend).map_err(|e| Error::msg(e.to_string()))?;
-    Ok((terminal, guard, rx))
+    Ok((terminal, guard, rx, images))
 }
 
 /// Key presses and resizes from a thread that polls, so it can be told to stop.
@@ -192,6 +197,8 @@ struct Loop {
     last_reload: Instant,
     /// Where raw-weight samples are drawn: the engine's device.
     device: candle_core::Device,
+    /// Sample grids as terminal images (`None`: half-blocks only).
+    images: Option<Images>,
 }
 
 impl Loop {
@@ -206,8 +213,19 @@ impl Loop {
     ) -> (Loop, Receiver<RawSamples>) {
         let (raw_tx, raw_rx) = unbounded();
         let device = candle_core::Device::Cpu;
-        let lp =
-            Loop { app, paths, commands, raw_tx, raw_busy: false, log_file, log_written: 0, viewed, last_reload: Instant::now(), device };
+        let lp = Loop {
+            app,
+            paths,
+            commands,
+            raw_tx,
+            raw_busy: false,
+            log_file,
+            log_written: 0,
+            viewed,
+            last_reload: Instant::now(),
+            device,
+            images: None,
+        };
         (lp, raw_rx)
     }
 
@@ -390,7 +408,15 @@ fn run_loop<B: Backend>(
             dirty = true;
         }
         if dirty && last_draw.elapsed() >= FRAME {
-            terminal.draw(|f| render::draw(f, &lp.app)).map_err(|e| Error::msg(format!("drawing: {e}")))?;
+            let (app, images) = (&lp.app, &mut lp.images);
+            terminal
+                .draw(|f| {
+                    render::draw(f, app);
+                    if let Some(images) = images {
+                        images.draw(f, app);
+                    }
+                })
+                .map_err(|e| Error::msg(format!("drawing: {e}")))?;
             last_draw = Instant::now();
             dirty = false;
             // For the end-to-end test of the restore on panic.
@@ -427,13 +453,15 @@ pub fn run_live(opts: LiveOptions) -> Result<()> {
         app.screen = super::app::Screen::Dashboard;
     }
     let log_file = open_log_file(&opts.paths.home);
-    let (mut terminal, guard, captured) = setup()?;
+    let (mut terminal, guard, captured, images) = setup(opts.graphics)?;
+    let images = sample_images(&mut app, images, opts.graphics);
     let handle = engine::spawn(opts.paths.clone(), opts.device.clone());
     for r in start.into_iter().chain(opts.queue) {
         let _ = handle.commands.send(Command::Start(r));
     }
     let (mut lp, raw_rx) = Loop::new(app, opts.paths, Some(handle.commands.clone()), log_file, HashMap::new());
     lp.device = opts.device;
+    lp.images = images;
     let result = run_in_terminal(&mut terminal, &mut lp, handle.events.clone(), captured, raw_rx);
     let _ = handle.commands.send(Command::Quit);
     // Give the engine a moment to end cleanly (it checkpoints a running run on Quit).
@@ -449,7 +477,15 @@ pub fn run_live(opts: LiveOptions) -> Result<()> {
 }
 
 /// `ayt view RUN_DIR...`: the dashboard, read-only, over runs on disk (finished or running).
-pub fn run_view(dirs: &[PathBuf], paths: &Paths) -> Result<()> {
+/// Says in the log how sample tiles are drawn; the images when a graphics protocol is in use.
+fn sample_images(app: &mut App, images: Images, mode: Graphics) -> Option<Images> {
+    app.graphics = images.active();
+    let how = if images.active() { format!("{} images", images.protocol_name()) } else { "half-blocks".into() };
+    app.push_log(format!("sample tiles: {how} (--graphics {})", mode.name()));
+    images.active().then_some(images)
+}
+
+pub fn run_view(dirs: &[PathBuf], paths: &Paths, mode: Graphics) -> Result<()> {
     let runs = super::runs::load_view(dirs, paths)?;
     let viewed: HashMap<PathBuf, Option<SystemTime>> = runs.iter().filter_map(|r| r.dir.clone()).map(|d| (d.clone(), mtime(&d))).collect();
     let sweep = runs.iter().any(|r| !r.swept.is_empty());
@@ -460,8 +496,10 @@ pub fn run_view(dirs: &[PathBuf], paths: &Paths) -> Result<()> {
         app.push_log("a sweep: g per setting / per run, T summary table (sortable), / filter, [ ] smoothing");
     }
     let log_file = open_log_file(&paths.home);
-    let (mut terminal, guard, captured) = setup()?;
+    let (mut terminal, guard, captured, images) = setup(mode)?;
+    let images = sample_images(&mut app, images, mode);
     let (mut lp, raw_rx) = Loop::new(app, paths.clone(), None, log_file, viewed);
+    lp.images = images;
     let result = run_in_terminal(&mut terminal, &mut lp, never(), captured, raw_rx);
     lp.flush_log();
     drop(terminal);

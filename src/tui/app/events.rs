@@ -59,7 +59,7 @@ impl App {
     fn on_samples(&mut self, grid: Grid, path: &Path) {
         let step = grid.step;
         if let Some(run) = self.live_mut() {
-            run.samples_ema = Some(grid);
+            run.record_samples(grid);
             if run.state == RunState::Evaluating {
                 run.state = RunState::Running;
             }

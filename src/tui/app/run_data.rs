@@ -93,6 +93,9 @@ pub fn hist_key(name: &str) -> (String, String, String) {
     (loss.to_string(), m.to_string(), range.to_string())
 }
 
+/// EMA sample grids kept per run for stepping back through them.
+pub const SAMPLE_HISTORY: usize = 200;
+
 /// Probes kept per histogram for the heat map.
 pub const HIST_HISTORY: usize = 1000;
 
@@ -169,6 +172,9 @@ pub struct RunData {
     /// [`HIST_HISTORY`] per name (the oldest dropped).
     pub hist_history: BTreeMap<String, Vec<HistRow>>,
     pub samples_ema: Option<Grid>,
+    /// Earlier EMA sample grids, oldest first, the latest included (`,` and `.` step through
+    /// them), at most [`SAMPLE_HISTORY`].
+    pub sample_history: Vec<Grid>,
     pub samples_raw: Option<Grid>,
     pub error: Option<String>,
     /// A sweep member's swept `(field, value)` pairs, as text (empty for a lone run).
@@ -188,6 +194,7 @@ impl RunData {
             hists: BTreeMap::new(),
             hist_history: BTreeMap::new(),
             samples_ema: None,
+            sample_history: Vec::new(),
             samples_raw: None,
             error: None,
             swept: Vec::new(),
@@ -200,6 +207,15 @@ impl RunData {
         let parts: Vec<String> =
             self.swept.iter().filter(|(k, _)| k != "seed").map(|(k, v)| format!("{}={v}", k.rsplit('.').next().unwrap_or(k))).collect();
         (!parts.is_empty()).then(|| parts.join(" "))
+    }
+
+    /// A new EMA sample grid: the latest, and the newest of the history.
+    pub fn record_samples(&mut self, grid: Grid) {
+        if self.sample_history.len() == SAMPLE_HISTORY {
+            self.sample_history.remove(0);
+        }
+        self.sample_history.push(grid.clone());
+        self.samples_ema = Some(grid);
     }
 
     /// A training step's loss; a run that was starting is running.

@@ -133,6 +133,9 @@ pub enum Cmd {
         /// eval.inception; without one, no value is called FID]
         #[arg(long)]
         inception: Option<PathBuf>,
+        /// Print the values as one JSON object (step, then metric: value) instead of a table
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         device: DeviceArg,
     },

@@ -38,13 +38,13 @@ pub fn pack(run_dir: &Path, step: Option<u64>, out: &Path) -> anyhow::Result<()>
     Ok(())
 }
 
+/// `ayt eval`: the overrides of the run's `[eval]` are (n, evalnet iterations, Inception weights).
 pub fn eval(
     paths: &Paths,
     run_dir: &Path,
     step: Option<u64>,
-    n: Option<usize>,
-    evalnet_iterations: Option<u64>,
-    inception: Option<PathBuf>,
+    (n, evalnet_iterations, inception): (Option<usize>, Option<u64>, Option<PathBuf>),
+    json: bool,
     device: &Device,
 ) -> anyhow::Result<()> {
     let overrides = |cfg: &mut EvalConfig| {
@@ -61,6 +61,15 @@ pub fn eval(
     let logged = run.log_file().exists();
     if logged {
         ayt::metrics::evaluator::log_to_run(&run, step, &values)?;
+    }
+    if json {
+        let mut out = serde_json::Map::new();
+        out.insert("step".into(), step.into());
+        for v in &values {
+            out.insert(v.metric.clone(), v.value.into());
+        }
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
     }
     let into = if logged { format!("; logged to {}", run.log_file().display()) } else { "; not logged: no run.h5 here".into() };
     println!("evaluation of {} at step {step} (EMA weights{into})", run_dir.display());

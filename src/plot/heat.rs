@@ -8,7 +8,7 @@ use std::path::Path;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::canvas::{drawn, save, titled, Figure, FAMILY};
+use super::canvas::{chart, drawn, grid, save, titled, Figure, FAMILY, TITLE_H};
 use crate::Result;
 
 /// One histogram over training: its colour and the bin counts of each probe, oldest first.
@@ -32,18 +32,10 @@ pub struct HeatFigure {
 
 const PANEL_W: u32 = 360;
 const PANEL_H: u32 = 300;
-const TITLE_H: u32 = 44;
 
 /// Writes `figure` to `png` and its `.svg`.
 pub fn heatmaps(figure: &HeatFigure, png: &Path) -> Result<()> {
     save(figure, png).map(|_| ())
-}
-
-impl HeatFigure {
-    fn grid(&self) -> (usize, usize) {
-        let cols = self.cols.clamp(1, self.panels.len().max(1));
-        (cols, self.panels.len().div_ceil(cols).max(1))
-    }
 }
 
 /// White shaded towards `colour` by `level` in [0, 1].
@@ -54,24 +46,17 @@ pub fn shade(colour: [u8; 3], level: f64) -> RGBColor {
 
 impl Figure for HeatFigure {
     fn size(&self) -> (u32, u32) {
-        let (cols, rows) = self.grid();
+        let (cols, rows) = grid(self.cols, self.panels.len());
         (cols as u32 * PANEL_W, TITLE_H + rows as u32 * PANEL_H)
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
-        let (cols, rows) = self.grid();
+        let (cols, rows) = grid(self.cols, self.panels.len());
         let body = titled(root, &self.title)?;
         let (y0, y1) = if self.y.1 > self.y.0 { self.y } else { (0.0, 1.0) };
         for (cell, panel) in body.split_evenly((rows, cols)).iter().zip(&self.panels) {
             let n = panel.probes.len().max(1);
-            let mut chart = drawn(
-                ChartBuilder::on(cell)
-                    .caption(&panel.title, (FAMILY, 13))
-                    .margin(10)
-                    .x_label_area_size(40)
-                    .y_label_area_size(56)
-                    .build_cartesian_2d(0.0..n as f64, y0..y1),
-            )?;
+            let mut chart = chart(cell, &panel.title, 13, (0.0, n as f64), (y0, y1))?;
             drawn(
                 chart
                     .configure_mesh()

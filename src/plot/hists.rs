@@ -6,7 +6,7 @@ use std::path::Path;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::canvas::{drawn, rgb, save, titled, Figure, FAMILY};
+use super::canvas::{axes, chart, drawn, legend, rgb, save, titled, Figure, TITLE_H};
 use super::loss_colour;
 use crate::metrics::hist::Histogram;
 use crate::Result;
@@ -27,7 +27,6 @@ struct HistFigure<'a> {
 
 const PANEL_W: u32 = 640;
 const PANEL_H: u32 = 260;
-const TITLE_H: u32 = 44;
 
 /// Panels stacked top to bottom, written to `png` and its `.svg`.
 pub fn overlaid_histograms(title: &str, panels: &[HistPanel], png: &Path) -> Result<()> {
@@ -71,25 +70,8 @@ fn draw_panel<DB: DrawingBackend>(cell: &DrawingArea<DB, Shift>, panel: &HistPan
     let hi = bins.iter().filter_map(|(_, b)| b.last().map(|x| x.1)).fold(f64::NEG_INFINITY, f64::max);
     let (lo, hi) = if lo < hi { (lo, hi) } else { (0.0, 1.0) };
     let top = bins.iter().flat_map(|(_, b)| b.iter().map(|x| x.2)).fold(0.0, f64::max).max(1e-9) * 1.08;
-    let mut chart = drawn(
-        ChartBuilder::on(cell)
-            .caption(&panel.title, (FAMILY, 16))
-            .margin(10)
-            .x_label_area_size(40)
-            .y_label_area_size(60)
-            .build_cartesian_2d(lo..hi, 0.0..top),
-    )?;
-    drawn(
-        chart
-            .configure_mesh()
-            .x_desc(&panel.x_label)
-            .y_desc("density")
-            .label_style((FAMILY, 12))
-            .axis_desc_style((FAMILY, 13))
-            .light_line_style(RGBColor(238, 238, 238))
-            .bold_line_style(RGBColor(215, 215, 215))
-            .draw(),
-    )?;
+    let mut chart = chart(cell, &panel.title, 16, (lo, hi), (0.0, top))?;
+    axes(&mut chart, &panel.x_label, "density")?;
     for (loss, b) in &bins {
         let colour = rgb(loss_colour(loss));
         let mut steps = vec![(lo, 0.0)];
@@ -113,13 +95,5 @@ fn draw_panel<DB: DrawingBackend>(cell: &DrawingArea<DB, Shift>, panel: &HistPan
             .label("random directions (closed form)")
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], BLACK));
     }
-    drawn(
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.85))
-            .border_style(RGBColor(190, 190, 190))
-            .label_font((FAMILY, 12))
-            .draw(),
-    )
+    legend(&mut chart, SeriesLabelPosition::UpperLeft)
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::canvas::{drawn, rgb, save, titled, Figure, FAMILY};
+use super::canvas::{axes, chart, drawn, grid, legend, rgb, save, titled, Figure, TITLE_H};
 use crate::Result;
 
 /// One curve: points in data coordinates (NaN breaks the line), an optional band
@@ -43,18 +43,10 @@ pub struct LineFigure {
 
 const PANEL_W: u32 = 520;
 const PANEL_H: u32 = 340;
-const TITLE_H: u32 = 44;
 
 /// Writes `figure` to `png` and its `.svg`.
 pub fn line_panels(figure: &LineFigure, png: &Path) -> Result<()> {
     save(figure, png).map(|_| ())
-}
-
-impl LineFigure {
-    fn grid(&self) -> (usize, usize) {
-        let cols = self.cols.clamp(1, self.panels.len().max(1));
-        (cols, self.panels.len().div_ceil(cols).max(1))
-    }
 }
 
 /// A range that plots: widened when empty, then padded by 5% each side.
@@ -81,12 +73,12 @@ fn segments(points: &[(f64, f64)]) -> Vec<Vec<(f64, f64)>> {
 
 impl Figure for LineFigure {
     fn size(&self) -> (u32, u32) {
-        let (cols, rows) = self.grid();
+        let (cols, rows) = grid(self.cols, self.panels.len());
         (cols as u32 * PANEL_W, TITLE_H + rows as u32 * PANEL_H)
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
-        let (cols, rows) = self.grid();
+        let (cols, rows) = grid(self.cols, self.panels.len());
         let body = titled(root, &self.title)?;
         let x = padded(self.x);
         for (i, cell) in body.split_evenly((rows, cols)).iter().enumerate() {
@@ -112,25 +104,8 @@ fn draw_panel<DB: DrawingBackend>(
     x_label: &str,
     y_label: &str,
 ) -> Result<()> {
-    let mut chart = drawn(
-        ChartBuilder::on(cell)
-            .caption(&panel.title, (FAMILY, 16))
-            .margin(10)
-            .x_label_area_size(40)
-            .y_label_area_size(64)
-            .build_cartesian_2d(x.0..x.1, y.0..y.1),
-    )?;
-    drawn(
-        chart
-            .configure_mesh()
-            .x_desc(x_label)
-            .y_desc(y_label)
-            .label_style((FAMILY, 12))
-            .axis_desc_style((FAMILY, 13))
-            .light_line_style(RGBColor(238, 238, 238))
-            .bold_line_style(RGBColor(215, 215, 215))
-            .draw(),
-    )?;
+    let mut chart = chart(cell, &panel.title, 16, x, y)?;
+    axes(&mut chart, x_label, y_label)?;
     // Bands first, under every line.
     for s in panel.series.iter().filter(|s| s.band.len() > 1) {
         let mut outline: Vec<(f64, f64)> = s.band.iter().map(|b| (b.0, b.2)).collect();
@@ -157,15 +132,7 @@ fn draw_panel<DB: DrawingBackend>(
         }
     }
     if labelled {
-        drawn(
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperRight)
-                .background_style(WHITE.mix(0.85))
-                .border_style(RGBColor(190, 190, 190))
-                .label_font((FAMILY, 12))
-                .draw(),
-        )?;
+        legend(&mut chart, SeriesLabelPosition::UpperRight)?;
     }
     Ok(())
 }

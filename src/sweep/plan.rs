@@ -97,7 +97,7 @@ fn pin_init(spec: &SweepSpec, paths: &Paths, name: &str, dir: &SweepDir) -> Resu
 
 /// Where the phi every MFD member loads lives (found by name and data-set checksum), with the
 /// data set's name; `None` when no member uses the MFD loss.
-fn phi_for(spec: &SweepSpec, paths: &Paths) -> Result<Option<(PathBuf, String)>> {
+pub(super) fn phi_for(spec: &SweepSpec, paths: &Paths) -> Result<Option<(PathBuf, String)>> {
     if !spec.expand(None)?.iter().any(|m| m.preset.train.loss == LossKind::Mfd) {
         return Ok(None);
     }

@@ -199,6 +199,13 @@ pub fn dry_run(spec: &SweepSpec, paths: &Paths) -> Result<Vec<String>> {
             Err(e) => format!("not resolvable yet: {e}"),
         });
     }
+    if let Some((phi, _)) = super::plan::phi_for(spec, paths)? {
+        let name = &spec.base.mfd.features;
+        lines.push(match phi.exists() {
+            true => format!("mfd.features = {name:?}: {}", phi.display()),
+            false => format!("not resolvable yet: mfd.features = {name:?}: no {}", phi.display()),
+        });
+    }
     let started = if dir.plan_path().exists() { dir.members(&dir.read_plan()?)? } else { Vec::new() };
     for m in &members {
         let status = started.iter().find(|s| s.planned.label == m.label).map(|s| format!("{:<11} ", s.status.state.as_str()));

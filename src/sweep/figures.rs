@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use super::report::{Curves, ALIGNMENT, CHANCE_COLOUR};
+use super::curves::{Curves, ALIGNMENT, CHANCE_COLOUR};
 use crate::plot::{self, HeatFigure, HeatPanel, LineFigure, LinePanel, Series};
 use crate::Result;
 

@@ -2,6 +2,7 @@
 //! with shared inputs (`plan`), recorded in `sweep.h5` (`index`), run in turn or as a Slurm job
 //! array (`runner`, `slurm`), and summarised (`report`).
 
+mod curves;
 pub mod expand;
 mod figures;
 pub mod index;

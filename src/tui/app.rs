@@ -19,7 +19,6 @@ use std::collections::VecDeque;
 
 use crate::engine::RunRequest;
 
-use super::graphics::ImageSlot;
 use super::series::XAxis;
 
 pub use alerts::{Alert, Alerts, STALL_AFTER};
@@ -73,6 +72,16 @@ pub enum Overlay {
     None,
     Help,
     Confirm(Confirm),
+}
+
+/// A sample grid drawn by render: which run's which grid, and the cells it covers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ImageSlot {
+    pub run: usize,
+    /// The raw-weight grid (else the EMA one).
+    pub raw: bool,
+    pub step: u64,
+    pub area: ratatui::layout::Rect,
 }
 
 /// Histogram panel display options.

@@ -19,7 +19,7 @@ use ratatui_image::picker::{Picker, ProtocolType};
 use ratatui_image::protocol::Protocol;
 use ratatui_image::{Image, Resize};
 
-use super::app::App;
+use super::app::{App, ImageSlot};
 use crate::store::SampleGrid;
 
 /// `--graphics`: how sample tiles are drawn.
@@ -57,16 +57,6 @@ impl FromStr for Graphics {
             other => Err(format!("unknown graphics {other:?}: auto, kitty, sixel, iterm2 or halfblocks")),
         }
     }
-}
-
-/// A sample grid drawn by render: which run's which grid, and the cells it covers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct ImageSlot {
-    pub run: usize,
-    /// The raw-weight grid (else the EMA one).
-    pub raw: bool,
-    pub step: u64,
-    pub area: Rect,
 }
 
 /// The grid of `slot` as the app holds it now (the history's when one is chosen).

@@ -19,8 +19,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Gauge, Paragraph};
 use ratatui::Frame;
 
-use super::app::{App, Grid, Overlay, Panel, Screen};
-use super::graphics::ImageSlot;
+use super::app::{App, Grid, ImageSlot, Overlay, Panel, Screen};
 use super::series::{fmt_duration, fmt_num};
 use super::widgets::HalfBlockGrid;
 use curves::draw_curves;

@@ -6,11 +6,10 @@
 //! encoding each grid once per size and step.
 
 use std::collections::HashMap;
+use std::num::NonZeroU16;
 use std::str::FromStr;
 
 use image::{DynamicImage, RgbImage};
-use std::num::NonZeroU16;
-
 use ratatui::buffer::{Buffer, CellDiffOption};
 use ratatui::layout::Rect;
 use ratatui::Frame;

@@ -373,7 +373,9 @@ fn a_two_seed_sweep_reports_group_intervals_and_paired_losses_from_a_shared_kimg
 
     // `ayt view` on the sweep file: its members with their swept values, drawn per setting,
     // and the summary table pools the seeds as the report does.
-    let runs = ayt::tui::runs::load_view(std::slice::from_ref(&file), &ayt::paths::Paths { home: home.to_path_buf() }).unwrap();
+    let viewed = ayt::tui::runs::load_view(std::slice::from_ref(&file), &ayt::paths::Paths { home: home.to_path_buf() }).unwrap();
+    assert_eq!(viewed.sweeps.len(), 1, "followed: members that start later join");
+    let runs = viewed.runs;
     assert_eq!(runs.len(), 4);
     assert_eq!(runs[2].swept, vec![("seed".to_string(), "1".to_string()), ("train.loss".to_string(), "l2".to_string())]);
     let app = ayt::tui::App::viewer(runs);

@@ -128,7 +128,7 @@ impl SweepDir {
 }
 
 /// The grid as planned when the sweep started: what every invocation of the sweep runs.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct Plan {
     pub name: String,
     /// The sweep file, absolute.

@@ -119,18 +119,28 @@ pub fn load_run(dir: &Path) -> Result<RunData> {
     Ok(run)
 }
 
-/// What `ayt view` was given, as runs: run folders (or log files) as they are, and sweeps (a
-/// sweep folder, its `sweep.h5` or `plan.json`, or its sweep file) as their started members,
-/// each with its swept values.
-pub fn load_view(args: &[PathBuf], paths: &Paths) -> Result<Vec<RunData>> {
-    let mut runs = Vec::new();
+/// What `ayt view` was given, read: the runs, and the sweeps among the arguments (members that
+/// start later join the view, see [`sweep_members`]).
+pub struct Viewed {
+    pub runs: Vec<RunData>,
+    pub sweeps: Vec<SweepDir>,
+}
+
+/// Run folders (or log files) as they are, and sweeps (a sweep folder, its `sweep.h5` or
+/// `plan.json`, or its sweep file) as their started members, each with its swept values.
+pub fn load_view(args: &[PathBuf], paths: &Paths) -> Result<Viewed> {
+    let mut viewed = Viewed { runs: Vec::new(), sweeps: Vec::new() };
     for arg in args {
         match sweep_of(arg, paths) {
-            Some(dir) => runs.extend(load_sweep(&dir?)?),
-            None => runs.push(load_run(arg)?),
+            Some(dir) => {
+                let dir = dir?;
+                viewed.runs.extend(load_sweep(&dir)?);
+                viewed.sweeps.push(dir);
+            }
+            None => viewed.runs.push(load_run(arg)?),
         }
     }
-    Ok(runs)
+    Ok(viewed)
 }
 
 /// The sweep `arg` names, if it names one (`Some(Err)`: a sweep file whose sweep has not run):
@@ -147,20 +157,31 @@ fn sweep_of(arg: &Path, paths: &Paths) -> Option<Result<SweepDir>> {
     named.then(|| crate::sweep::locate(arg, paths))
 }
 
-/// A sweep's members that have started (they have a `run.h5`), in plan order.
-pub fn load_sweep(dir: &SweepDir) -> Result<Vec<RunData>> {
+/// A started sweep member: its run folder and swept `(field, value)` pairs.
+pub type Member = (PathBuf, Vec<(String, String)>);
+
+/// A sweep's members that have started (they have a `run.h5`), in plan order. Reads only the
+/// plan.
+pub fn sweep_members(dir: &SweepDir) -> Result<Vec<Member>> {
     let plan = dir.read_plan()?;
-    let mut runs = Vec::new();
-    for member in &plan.members {
-        let run_dir = dir.run_dir(&member.label);
-        if !RunDir::new(&run_dir).log_file().exists() {
-            continue;
-        }
-        let mut run = load_run(&run_dir)?;
-        run.swept = member.values.iter().map(|(k, v)| (k.clone(), crate::sweep::expand::value_text(v))).collect();
-        runs.push(run);
-    }
-    Ok(runs)
+    Ok(plan
+        .members
+        .iter()
+        .map(|m| (dir.run_dir(&m.label), m.values.iter().map(|(k, v)| (k.clone(), crate::sweep::expand::value_text(v))).collect()))
+        .filter(|(run, _)| RunDir::new(run).log_file().exists())
+        .collect())
+}
+
+/// A sweep's started members, read, with their swept values.
+pub fn load_sweep(dir: &SweepDir) -> Result<Vec<RunData>> {
+    sweep_members(dir)?
+        .into_iter()
+        .map(|(run_dir, swept)| {
+            let mut run = load_run(&run_dir)?;
+            run.swept = swept;
+            Ok(run)
+        })
+        .collect()
 }
 
 /// Reads the evaluation metrics and every row of each histogram into `run`.

@@ -30,6 +30,7 @@ use super::runs::{discover_presets, discover_runs, load_run, mtime};
 use crate::engine::{self, Command, Event, RunRequest};
 use crate::paths::Paths;
 use crate::store::SampleGrid;
+use crate::sweep::SweepDir;
 use crate::{Error, Result};
 
 /// Shortest time between two frames (about 30 frames/s).
@@ -199,6 +200,8 @@ struct Loop {
     device: candle_core::Device,
     /// Sample grids as terminal images (`None`: half-blocks only).
     images: Option<Images>,
+    /// Sweeps being viewed: members that start later join the view.
+    sweeps: Vec<SweepDir>,
 }
 
 impl Loop {
@@ -225,6 +228,7 @@ impl Loop {
             last_reload: Instant::now(),
             device,
             images: None,
+            sweeps: Vec::new(),
         };
         (lp, raw_rx)
     }
@@ -273,6 +277,28 @@ impl Loop {
             let selected = self.app.selected;
             self.open_run(&d);
             self.app.selected = selected;
+        }
+        self.follow_sweeps();
+    }
+
+    /// Adds the members of viewed sweeps that have started since the last look.
+    fn follow_sweeps(&mut self) {
+        let started: Vec<super::runs::Member> = self
+            .sweeps
+            .iter()
+            .flat_map(|s| super::runs::sweep_members(s).unwrap_or_default())
+            .filter(|(d, _)| !self.viewed.contains_key(d))
+            .collect();
+        for (dir, swept) in started {
+            match load_run(&dir) {
+                Ok(mut run) => {
+                    run.swept = swept;
+                    self.app.push_log(format!("{} started: added to the view", run.name));
+                    self.viewed.insert(dir.clone(), mtime(&dir));
+                    self.app.add_view_run(run);
+                }
+                Err(e) => self.app.push_log(format!("cannot open {}: {e}", dir.display())),
+            }
         }
     }
 
@@ -486,7 +512,7 @@ fn sample_images(app: &mut App, images: Images, mode: Graphics) -> Option<Images
 }
 
 pub fn run_view(dirs: &[PathBuf], paths: &Paths, mode: Graphics) -> Result<()> {
-    let runs = super::runs::load_view(dirs, paths)?;
+    let super::runs::Viewed { runs, sweeps } = super::runs::load_view(dirs, paths)?;
     let viewed: HashMap<PathBuf, Option<SystemTime>> = runs.iter().filter_map(|r| r.dir.clone()).map(|d| (d.clone(), mtime(&d))).collect();
     let sweep = runs.iter().any(|r| !r.swept.is_empty());
     let mut app = App::viewer(runs);
@@ -500,6 +526,7 @@ pub fn run_view(dirs: &[PathBuf], paths: &Paths, mode: Graphics) -> Result<()> {
     let images = sample_images(&mut app, images, mode);
     let (mut lp, raw_rx) = Loop::new(app, paths.clone(), None, log_file, viewed);
     lp.images = images;
+    lp.sweeps = sweeps;
     let result = run_in_terminal(&mut terminal, &mut lp, never(), captured, raw_rx);
     lp.flush_log();
     drop(terminal);
@@ -508,81 +535,4 @@ pub fn run_view(dirs: &[PathBuf], paths: &Paths, mode: Graphics) -> Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::paths::RunDir;
-
-    fn idle_app() -> App {
-        App::new(Launcher::new(Vec::new(), Vec::new()))
-    }
-
-    #[test]
-    fn reload_lists_the_runs_of_the_home_the_ui_was_started_with() {
-        // A home named like `--home` does (not $AYT_HOME, which points elsewhere or nowhere).
-        let tmp = tempfile::tempdir().unwrap();
-        let paths = Paths { home: tmp.path().join("home") };
-        let run = RunDir::new(paths.runs().join("only-in-this-home"));
-        std::fs::create_dir_all(run.path()).unwrap();
-        std::fs::write(run.log_file(), b"").unwrap();
-        let (mut lp, _raw) = Loop::new(idle_app(), paths, None, None, HashMap::new());
-        assert!(lp.app.launcher.runs.is_empty());
-        lp.effects(vec![Effect::Reload]);
-        let names: Vec<&str> = lp.app.launcher.runs.iter().map(|r| r.name.as_str()).collect();
-        assert_eq!(names, ["only-in-this-home"]);
-    }
-
-    /// A key -> effect -> command round trip through `run_loop` on a test backend: an engine
-    /// that has started a run, keys from a channel, commands read back from the engine's side.
-    #[test]
-    fn keys_become_engine_commands_and_a_confirmed_quit_ends_the_loop() {
-        use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-        let (cmd_tx, cmd_rx) = unbounded();
-        let (key_tx, key_rx) = unbounded();
-        let (event_tx, event_rx) = unbounded();
-        let (_captured_tx, captured_rx) = unbounded::<String>();
-        let mut app = idle_app();
-        app.on_event(Event::Started { run_dir: "/r/a".into(), name: "a".into(), start_step: 0, total_steps: 100, params: 1 });
-        let home = tempfile::tempdir().unwrap();
-        let (mut lp, raw_rx) = Loop::new(app, Paths { home: home.path().into() }, Some(cmd_tx), None, HashMap::new());
-        let ui = std::thread::spawn(move || {
-            let mut terminal = Terminal::new(ratatui::backend::TestBackend::new(80, 24)).unwrap();
-            let result = run_loop(&mut terminal, &mut lp, key_rx, event_rx, captured_rx, raw_rx, &mut |_| {});
-            (result, lp, crate::tui::buffer_text(terminal.backend().buffer()))
-        });
-        let press = |c: char| key_tx.send(TermEvent::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE))).unwrap();
-        let command = || cmd_rx.recv_timeout(Duration::from_secs(10)).map(|c| format!("{c:?}")).expect("a command");
-        key_tx.send(TermEvent::Resize(100, 30)).unwrap();
-        press(' ');
-        assert_eq!(command(), "Pause");
-        // The engine answers; `p` is handled after it (each turn drains the pending events), so
-        // the next space sees the run paused.
-        event_tx.send(Event::Paused { step: 3 }).unwrap();
-        press('p');
-        assert_eq!(command(), "Probe");
-        press(' ');
-        assert_eq!(command(), "Resume");
-        press('c');
-        assert_eq!(command(), "Checkpoint");
-        press('s');
-        assert_eq!(command(), "SampleNow");
-        press('S');
-        press('y');
-        assert_eq!(command(), "Stop");
-        press('q');
-        press('y');
-        assert_eq!(command(), "Quit");
-        // Quitting waits for the engine to end the run.
-        event_tx.send(Event::Finished { run_dir: "/r/a".into(), step: 5, stopped_early: true, final_loss: 0.5, wall_s: 1.0 }).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !ui.is_finished() {
-            assert!(Instant::now() < deadline, "the loop did not exit after the run ended");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let (result, lp, screen) = ui.join().unwrap();
-        result.unwrap();
-        assert!(lp.app.exit && lp.app.quitting);
-        assert_eq!(lp.app.live_run().unwrap().state, crate::tui::app::RunState::Stopped);
-        assert!(cmd_rx.try_recv().is_err(), "no other command");
-        assert!(screen.contains(" ayt "), "frames went to the test backend:\n{screen}");
-    }
-}
+mod tests;

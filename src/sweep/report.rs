@@ -35,7 +35,7 @@ pub fn write(dir: &SweepDir, metric: &str, target: Option<f64>) -> Result<Writte
     let out = dir.report_dir();
     std::fs::create_dir_all(&out).map_err(|e| crate::Error::file(&out, format!("cannot create: {e}")))?;
     let finals: Vec<f64> = curves.iter().filter_map(|c| c.fd.last().map(|p| p.1)).collect();
-    let target = target.or_else(|| median(&finals));
+    let target = target.or_else(|| stats::median(&finals));
     let batches: Vec<usize> = curves.iter().map(|c| c.batch).collect::<BTreeSet<_>>().into_iter().collect();
 
     let fd_png = out.join("fd_vs_kimg.png");
@@ -51,16 +51,6 @@ pub fn write(dir: &SweepDir, metric: &str, target: Option<f64>) -> Result<Writte
     let text = markdown_report(&plan, &curves, metric, target, &batches, per_row);
     std::fs::write(&markdown, text).map_err(|e| crate::Error::file(&markdown, format!("cannot write: {e}")))?;
     Ok(Written { markdown, pngs: vec![fd_png, align_png, heat_png], target })
-}
-
-fn median(v: &[f64]) -> Option<f64> {
-    let mut v: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    Some(if n % 2 == 1 { v[n / 2] } else { 0.5 * (v[n / 2 - 1] + v[n / 2]) })
 }
 
 fn num(v: Option<f64>) -> String {

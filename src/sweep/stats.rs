@@ -22,6 +22,18 @@ pub fn kimg_to_target(curve: &[(f64, f64)], target: f64) -> Option<f64> {
     Some(k0 + frac.clamp(0.0, 1.0) * (k1 - k0))
 }
 
+/// The median of the finite values (`None` when there are none): the default target FD, of
+/// `ayt report` and of the summary table in `ayt view`.
+pub fn median(v: &[f64]) -> Option<f64> {
+    let mut v: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    Some(if n % 2 == 1 { v[n / 2] } else { 0.5 * (v[n / 2 - 1] + v[n / 2]) })
+}
+
 /// One member's result, with its swept values as text.
 #[derive(Clone, Debug)]
 pub struct Outcome {

@@ -7,8 +7,9 @@ use std::cmp::Ordering;
 use std::collections::BTreeSet;
 
 use super::app::{hist_key, RunData, DEFAULT_HIST_METRIC};
+use crate::metrics::intervals::std_dev;
 use crate::sweep::report::DEFAULT_METRIC;
-use crate::sweep::stats::kimg_to_target;
+use crate::sweep::stats::{kimg_to_target, median};
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Cell {
@@ -129,15 +130,6 @@ fn measure(run: &RunData, metric: Option<&str>, losses: &[String]) -> Measured {
     }
 }
 
-fn median(mut v: Vec<f64>) -> Option<f64> {
-    v.sort_by(f64::total_cmp);
-    match v.len() {
-        0 => None,
-        n if n % 2 == 1 => Some(v[n / 2]),
-        n => Some(0.5 * (v[n / 2 - 1] + v[n / 2])),
-    }
-}
-
 /// Mean and (for two or more values) sample sd of the measured values.
 fn pooled(values: impl Iterator<Item = Option<f64>>) -> Cell {
     let v: Vec<f64> = values.flatten().collect();
@@ -145,8 +137,7 @@ fn pooled(values: impl Iterator<Item = Option<f64>>) -> Cell {
         return Cell::Num(None, None);
     }
     let mean = v.iter().sum::<f64>() / v.len() as f64;
-    let sd = (v.len() > 1).then(|| (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (v.len() - 1) as f64).sqrt());
-    Cell::Num(Some(mean), sd)
+    Cell::Num(Some(mean), (v.len() > 1).then(|| std_dev(&v)))
 }
 
 /// The table of `runs` (indices `shown` into them): a row per run, or per setting when
@@ -156,7 +147,7 @@ pub fn build(runs: &[RunData], shown: &[usize], grouped: bool) -> Table {
     let metric = fd_metric(&picked);
     let losses = aligned_losses(&picked);
     let measured: Vec<Measured> = picked.iter().map(|r| measure(r, metric.as_deref(), &losses)).collect();
-    let target = median(measured.iter().filter_map(|m| m.final_fd).collect());
+    let target = median(&measured.iter().filter_map(|m| m.final_fd).collect::<Vec<_>>());
     let fields: Vec<String> = {
         let mut seen = Vec::new();
         for (k, _) in picked.iter().flat_map(|r| &r.swept) {

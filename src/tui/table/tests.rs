@@ -90,7 +90,8 @@ fn sorting_by_any_column_puts_unmeasured_last_and_can_reverse() {
     let seed = col(&t, "seed");
     sort(&mut t, seed, true);
     assert_eq!(names(&t), ["l2-s1", "mfd-s1", "l2-s0", "mfd-s0"], "ties keep their order");
-    sort(&mut t, 99, false); // a column past the end sorts by the last one
+    sort(&mut t, 99, false);
+    assert_eq!(names(&t), ["mfd-s0", "mfd-s1", "l2-s1", "l2-s0"], "a column past the end sorts by the last (rho mfd)");
 }
 
 #[test]

@@ -9,6 +9,9 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // In the HDF5 checker process this serves checks and exits (store/sandbox.rs).
+    ayt::store::sandbox::serve_if_asked(ayt::data::checker::read);
+    ayt::store::sandbox::enable(ayt::store::sandbox::Limits::from_env());
     ayt::runtime::tune_cpu();
     match commands::run(cli::Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,

@@ -28,9 +28,21 @@ pub fn data(paths: &Paths, cmd: DataCmd) -> anyhow::Result<()> {
         }
         DataCmd::List => {
             ayt::data::mnist::ensure_mnist(&store)?;
-            for info in store.list()? {
-                let sha = &info.sha256[..12.min(info.sha256.len())];
-                println!("{:<20} {:>7} x {}x{}x{}  {}  sha256 {sha}", info.name, info.n, info.h, info.w, info.c, info.dtype);
+            let mut unreadable = 0;
+            for (name, info) in store.list()? {
+                match info {
+                    Ok(info) => {
+                        let sha = &info.sha256[..12.min(info.sha256.len())];
+                        println!("{name:<20} {:>7} x {}x{}x{}  {}  sha256 {sha}", info.n, info.h, info.w, info.c, info.dtype);
+                    }
+                    Err(e) => {
+                        println!("{name:<20} cannot be read: {e}");
+                        unreadable += 1;
+                    }
+                }
+            }
+            if unreadable > 0 {
+                anyhow::bail!("{unreadable} data set(s) in {} cannot be read (listed above)", store.root.display());
             }
         }
         DataCmd::Show { name, preview } => {

@@ -9,12 +9,14 @@
 //! - [`batch`]: seeded, resumable batch streams over an image set or the disks.
 
 pub mod batch;
+pub mod checker;
 pub mod disks;
 pub mod idx;
 pub mod mnist;
 pub mod open;
 pub mod png_import;
 pub mod store;
+mod store_read;
 
 pub use batch::{Batch, DataSource, SourceState};
 pub use disks::{DiskParams, DisksConfig};

@@ -13,15 +13,14 @@
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use hdf5::types::{IntSize, TypeDescriptor, VarLenAscii, VarLenUnicode};
+use hdf5::types::VarLenUnicode;
 use serde::Serialize;
 
+pub use super::store_read::FORMAT_VERSION;
+use super::store_read::{self as read, load_file};
 use super::{label_counts, ImageSet};
 use crate::error::{Error, Result, WithPath};
 use crate::image_io;
-
-/// The `format_version` attribute written by this code; files with a larger one are rejected.
-pub const FORMAT_VERSION: i64 = 1;
 
 /// A summary of one stored data set (without the pixels).
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -94,8 +93,9 @@ impl DatasetStore {
         load_file(path.as_ref())
     }
 
-    /// Summaries of all `*.h5` files in `root`, sorted by name (empty if `root` does not exist).
-    pub fn list(&self) -> Result<Vec<DatasetInfo>> {
+    /// Every `*.h5` file in `root` by name, sorted, with its summary or why it cannot be read
+    /// (one damaged file does not hide the others); empty if `root` does not exist.
+    pub fn list(&self) -> Result<Vec<(String, Result<DatasetInfo>)>> {
         if !self.root.is_dir() {
             return Ok(Vec::new());
         }
@@ -111,7 +111,7 @@ impl DatasetStore {
             }
         }
         names.sort();
-        names.iter().map(|n| self.info(n)).collect()
+        Ok(names.into_iter().map(|n| (n.clone(), self.info(&n))).collect())
     }
 
     /// Summary of `<root>/<name>.h5` (reads the labels, not the pixels, unless the file has no
@@ -119,7 +119,7 @@ impl DatasetStore {
     pub fn info(&self, name: &str) -> Result<DatasetInfo> {
         check_name(name)?;
         let path = self.path(name);
-        let r = open_checked(&path)?;
+        let r = read::header(&path)?;
         let sha256 = match &r.sha256 {
             Some(s) => s.clone(),
             None => {
@@ -195,108 +195,6 @@ fn write_file(path: &Path, set: &ImageSet) -> Result<()> {
     Ok(())
 }
 
-/// What `open_checked` found: the shape, labels and attributes, and the open file.
-struct Opened {
-    file: hdf5::File,
-    n: usize,
-    h: usize,
-    w: usize,
-    c: usize,
-    labels: Option<Vec<i64>>,
-    source: String,
-    sha256: Option<String>,
-    class_names: Option<Vec<String>>,
-}
-
-fn read_str_attr(file: &hdf5::File, path: &Path, name: &str) -> Result<Option<String>> {
-    let names = file.attr_names().with_path(path)?;
-    if !names.iter().any(|n| n == name) {
-        return Ok(None);
-    }
-    let err = |e: hdf5::Error| Error::file(path, format!("attribute {name}: {e}"));
-    let attr = file.attr(name).map_err(err)?;
-    let desc = attr.dtype().and_then(|d| d.to_descriptor()).map_err(err)?;
-    let value = match desc {
-        TypeDescriptor::VarLenUnicode if attr.is_scalar() => attr.read_scalar::<VarLenUnicode>().map_err(err)?.as_str().to_string(),
-        TypeDescriptor::VarLenAscii if attr.is_scalar() => attr.read_scalar::<VarLenAscii>().map_err(err)?.as_str().to_string(),
-        other => {
-            return Err(Error::file(
-                path,
-                format!("attribute {name}: expected a variable-length string scalar, found {other} {:?}", attr.shape()),
-            ))
-        }
-    };
-    Ok(Some(value))
-}
-
-fn open_checked(path: &Path) -> Result<Opened> {
-    if !path.is_file() {
-        return Err(Error::file(path, "no such data set file"));
-    }
-    let file = hdf5::File::open(path).with_path(path)?;
-    if !file.link_exists("images") {
-        return Err(Error::file(path, "dataset /images: missing (expected uint8 [N,H,W,C])"));
-    }
-    let images = file.dataset("images").map_err(|e| Error::file(path, format!("dataset /images: {e}")))?;
-    let desc = images.dtype().and_then(|d| d.to_descriptor()).map_err(|e| Error::file(path, format!("dataset /images: {e}")))?;
-    let shape = images.shape();
-    if desc != TypeDescriptor::Unsigned(IntSize::U1) || shape.len() != 4 {
-        return Err(Error::file(path, format!("dataset /images: expected uint8 [N,H,W,C], found {desc} {shape:?}")));
-    }
-    let (n, h, w, c) = (shape[0], shape[1], shape[2], shape[3]);
-    if n > 0 && (h == 0 || w == 0 || c == 0) {
-        return Err(Error::file(path, format!("dataset /images: empty image size {shape:?}")));
-    }
-    let labels = if file.link_exists("labels") {
-        let err = |e: hdf5::Error| Error::file(path, format!("dataset /labels: {e}"));
-        let ds = file.dataset("labels").map_err(err)?;
-        let ldesc = ds.dtype().and_then(|d| d.to_descriptor()).map_err(err)?;
-        let lshape = ds.shape();
-        let is_int = matches!(ldesc, TypeDescriptor::Integer(_) | TypeDescriptor::Unsigned(_));
-        if !is_int || lshape.len() != 1 || lshape[0] != n {
-            return Err(Error::file(path, format!("dataset /labels: expected int64 [{n}] (one per image), found {ldesc} {lshape:?}")));
-        }
-        Some(crate::store::h5::read_all::<i64>(path, &ds)?)
-    } else {
-        None
-    };
-    if let Some(v) = file.attr_names().with_path(path)?.iter().find(|a| *a == "format_version") {
-        let err = |e: hdf5::Error| Error::file(path, format!("attribute {v}: {e}"));
-        let version: i64 = file.attr(v).and_then(|a| a.read_scalar::<i64>()).map_err(err)?;
-        if version > FORMAT_VERSION {
-            return Err(Error::file(path, format!("format_version {version} is newer than this program reads ({FORMAT_VERSION})")));
-        }
-    }
-    let source = read_str_attr(&file, path, "source")?.unwrap_or_else(|| path.display().to_string());
-    let sha256 = read_str_attr(&file, path, "sha256")?;
-    let class_names = match read_str_attr(&file, path, "class_names")? {
-        None => None,
-        Some(json) => Some(
-            serde_json::from_str::<Vec<String>>(&json)
-                .map_err(|e| Error::file(path, format!("attribute class_names: expected a JSON list of strings: {e}")))?,
-        ),
-    };
-    Ok(Opened { file, n, h, w, c, labels, source, sha256, class_names })
-}
-
-fn load_file(path: &Path) -> Result<ImageSet> {
-    let r = open_checked(path)?;
-    let images = r
-        .file
-        .dataset("images")
-        .map_err(|e| Error::file(path, format!("dataset /images: {e}")))
-        .and_then(|d| crate::store::h5::read_all::<u8>(path, &d))?;
-    let mut set = ImageSet::new(images, (r.n, r.h, r.w, r.c), r.labels, r.source).with_path(path)?;
-    set.class_names = r.class_names;
-    if let Some(want) = r.sha256 {
-        let got = set.sha256();
-        if want != got {
-            return Err(Error::file(path, format!("attribute sha256 is {want}, but the image bytes hash to {got}")));
-        }
-    }
-    Ok(set)
-}
-
 /// Write the first `count` images of `set` as one grid PNG (for `ayt data show`).
 /// Grey and RGB sets are supported; cells are separated by 2 mid-grey pixels.
 pub fn preview_png(set: &ImageSet, path: impl AsRef<Path>, count: usize) -> Result<()> {
@@ -313,6 +211,8 @@ pub fn preview_png(set: &ImageSet, path: impl AsRef<Path>, count: usize) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::store_read::read_str_attr;
+    use hdf5::types::{IntSize, TypeDescriptor};
 
     fn sample(labels: bool) -> ImageSet {
         let px: Vec<u8> = (0..5 * 3 * 4 * 2).map(|i| (i * 3) as u8).collect();
@@ -338,8 +238,10 @@ mod tests {
         store.save("b", &a).unwrap();
         assert_eq!(store.load("b").unwrap(), a);
 
+        std::fs::write(store.path("broken"), b"not hdf5").unwrap();
         let list = store.list().unwrap();
-        assert_eq!(list.iter().map(|i| i.name.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+        let names: Vec<_> = list.iter().map(|(n, i)| (n.as_str(), i.as_ref().map(|i| i.name.as_str()).ok())).collect();
+        assert_eq!(names, [("a", Some("a")), ("b", Some("b")), ("broken", None)], "a broken file is listed, not fatal");
         let info = store.info("a").unwrap();
         assert_eq!((info.n, info.h, info.w, info.c), (5, 3, 4, 2));
         assert_eq!(info.dtype, "uint8");
@@ -434,5 +336,30 @@ mod tests {
         preview_png(&set, &p, 4).unwrap();
         let (w, h, c, _) = image_io::read_png(&p).unwrap();
         assert_eq!((w, h, c), (2 * 4 + 3 * 2, 2 * 4 + 3 * 2, 1));
+    }
+
+    /// The checker's answer for a data set rebuilds the same set, header and pixels, and a
+    /// checksum that does not match the pixels is still refused on this side.
+    #[test]
+    fn the_checkers_answer_rebuilds_the_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DatasetStore::new(dir.path());
+        let mut set = ImageSet::new((0..60).collect(), (5, 3, 4, 1), Some(vec![0, 1, 1, 2, 0]), "unit test").unwrap();
+        set.class_names = Some(vec!["a".into(), "b".into(), "c".into()]);
+        let p = store.save("s", &set).unwrap();
+        let answer = read::read_in_process(crate::store::sandbox::Kind::Dataset, &p).unwrap();
+        let mut d = crate::store::wire::Dec::new(&answer);
+        let (header, images) = (read::Header::decode(&mut d).unwrap(), d.bytes().unwrap().to_vec());
+        assert_eq!(read::assemble(&p, header, images.clone()).unwrap(), set);
+        let h = read::Header::decode(&mut crate::store::wire::Dec::new(
+            &read::read_in_process(crate::store::sandbox::Kind::DatasetHeader, &p).unwrap(),
+        ))
+        .unwrap();
+        assert_eq!((h.n, h.h, h.w, h.c, h.labels.as_deref()), (5, 3, 4, 1, Some(&[0, 1, 1, 2, 0][..])));
+        let mut wrong = images;
+        wrong[0] ^= 1;
+        let e = read::assemble(&p, h, wrong).unwrap_err().to_string();
+        assert!(e.contains("s.h5") && e.contains("sha256"), "{e}");
+        assert!(read::Header::decode(&mut crate::store::wire::Dec::new(&answer[..20])).is_err());
     }
 }

@@ -8,7 +8,7 @@ use candle_core::Device;
 
 use crate::model::phi::{Phi, PhiConfig};
 use crate::paths::Paths;
-use crate::store::bundle;
+use crate::store::bundle::{self, Bundle};
 use crate::{Error, Result};
 
 /// Where `ayt features train` stores phi `name` trained on a data set (in the user's home).
@@ -73,25 +73,24 @@ struct StoredPhi {
     labels: Vec<String>,
 }
 
-fn read_header(path: &Path) -> Result<StoredPhi> {
+fn read_header(path: &Path, bundle: &Bundle) -> Result<StoredPhi> {
     let cfg: PhiConfig =
-        serde_json::from_str(&bundle::attr(path, "phi_config")?).map_err(|e| Error::file(path, format!("attribute phi_config: {e}")))?;
-    let in_channels: usize =
-        bundle::attr(path, "in_channels")?.parse().map_err(|e| Error::file(path, format!("attribute in_channels: {e}")))?;
+        serde_json::from_str(bundle.attr("phi_config")?).map_err(|e| Error::file(path, format!("attribute phi_config: {e}")))?;
+    let in_channels: usize = bundle.attr("in_channels")?.parse().map_err(|e| Error::file(path, format!("attribute in_channels: {e}")))?;
     let labels: Vec<String> =
-        serde_json::from_str(&bundle::attr(path, "label_names")?).map_err(|e| Error::file(path, format!("attribute label_names: {e}")))?;
+        serde_json::from_str(bundle.attr("label_names")?).map_err(|e| Error::file(path, format!("attribute label_names: {e}")))?;
     Ok(StoredPhi { cfg, in_channels, labels })
 }
 
-fn load_weights(phi: &Phi, path: &Path) -> Result<()> {
-    let tensors = bundle::load_tensors(path, &phi.device())?;
-    crate::train::load_into_varmap(&phi.varmap, &tensors, "", path)
+fn load_weights(phi: &Phi, path: &Path, bundle: &Bundle) -> Result<()> {
+    crate::train::load_into_varmap(&phi.varmap, &bundle.tensors(&phi.device())?, "", path)
 }
 
 pub fn load_phi_file(path: &Path, device: &Device) -> Result<Phi> {
-    let stored = read_header(path)?;
+    let read = bundle::read(path)?;
+    let stored = read_header(path, &read)?;
     let phi = Phi::new(&stored.cfg, stored.in_channels, stored.labels.len(), 0, device)?;
-    load_weights(&phi, path)?;
+    load_weights(&phi, path, &read)?;
     Ok(phi)
 }
 
@@ -111,7 +110,8 @@ pub fn init_from_file(phi: &Phi, path: &Path, label_names: &[String]) -> Result<
     if !path.exists() {
         return Err(Error::file(path, "train.init: no such file"));
     }
-    let stored = read_header(path)?;
+    let read = bundle::read(path)?;
+    let stored = read_header(path, &read)?;
     if stored.cfg != phi.cfg || stored.in_channels != phi.in_channels {
         return Err(Error::file(
             path,
@@ -127,7 +127,7 @@ pub fn init_from_file(phi: &Phi, path: &Path, label_names: &[String]) -> Result<
             format!("train.init: the stored phi regresses {:?}, the preset's augmentations give {label_names:?}", stored.labels),
         ));
     }
-    load_weights(phi, path)
+    load_weights(phi, path, &read)
 }
 
 #[cfg(test)]

@@ -128,10 +128,11 @@ pub fn ensure(paths: &Paths, data: &DataConfig, iterations: u64, device: &Device
 }
 
 pub fn load(path: &Path, device: &Device) -> Result<EvalNet> {
-    let attr = |k: &str| bundle::attr(path, k);
-    let cfg: PhiConfig = serde_json::from_str(&attr("phi_config")?).map_err(|e| Error::file(path, format!("attribute phi_config: {e}")))?;
+    let read = bundle::read(path)?;
+    let attr = |k: &str| read.attr(k);
+    let cfg: PhiConfig = serde_json::from_str(attr("phi_config")?).map_err(|e| Error::file(path, format!("attribute phi_config: {e}")))?;
     let parse = |k: &str| -> Result<usize> { attr(k)?.parse().map_err(|e| Error::file(path, format!("attribute {k}: {e}"))) };
     let net = Phi::new(&cfg, parse("in_channels")?, parse("n_out")?, 0, device)?;
-    crate::train::load_into_varmap(&net.varmap, &bundle::load_tensors(path, device)?, "", path)?;
+    crate::train::load_into_varmap(&net.varmap, &read.tensors(device)?, "", path)?;
     Ok(EvalNet { net: net.frozen(), classify: attr("classify")? == "true" })
 }

@@ -11,6 +11,17 @@ use ndarray::{ArrayD, Axis, IxDyn};
 
 use crate::error::{Error, Result};
 
+/// Opens `path` read-only, so that dropping the file really closes it: with HDF5's default
+/// ("weak") close, an object still open keeps the file open, and the next open of that path
+/// reuses its cached metadata even when the file on disk has changed since (ayt-fuzz crashed
+/// in the global-heap read that way, rewriting one path with new contents).
+pub(crate) fn open_read(path: &Path) -> Result<hdf5::File> {
+    hdf5::File::with_options()
+        .with_fapl(|p| p.fclose_degree(hdf5::file::FileCloseDegree::Strong))
+        .open(path)
+        .map_err(|e| Error::file(path, format!("cannot open as HDF5 ({e})")))
+}
+
 /// Error about the HDF5 object at `obj` (e.g. `/scalars/loss/value`) in file `file`.
 pub(crate) fn obj_err(file: &Path, obj: &str, msg: impl std::fmt::Display) -> Error {
     Error::file(file, format!("{obj}: {msg}"))
@@ -257,11 +268,29 @@ pub(crate) fn tables(file: &Path, g: &Group) -> Result<Vec<String>> {
     Ok(out)
 }
 
+/// The names of `loc`'s attributes, sorted. Opened one by one by index: hdf5-metno's attribute
+/// iteration reads each attribute's character set into a Rust enum, and a damaged file's
+/// out-of-range value made it try to allocate 7e18 bytes (found by ayt-fuzz).
+pub(crate) fn attr_names(file: &Path, loc: &Location) -> Result<Vec<String>> {
+    const MAX_ATTRS: usize = 1 << 16;
+    let obj = loc.name();
+    let count = loc.loc_info().map_err(|e| obj_err(file, &obj, e))?.num_attrs;
+    if count > MAX_ATTRS {
+        return Err(obj_err(file, &obj, format!("claims {count} attributes: corrupt")));
+    }
+    let mut names = (0..count as u64)
+        .map(|i| loc.attr_by_index(hdf5::IndexType::Name, hdf5::IterationOrder::Increasing, i).map(|a| a.name()))
+        .collect::<hdf5::Result<Vec<String>>>()
+        .map_err(|e| obj_err(file, &obj, format!("attributes: {e}")))?;
+    names.sort();
+    Ok(names)
+}
+
 /// Writes a scalar string attribute (variable-length UTF-8, what h5py writes for `str`).
 pub(crate) fn set_str_attr(file: &Path, loc: &Location, name: &str, value: &str) -> Result<()> {
     let obj = format!("{}@{name}", loc.name());
     let v: VarLenUnicode = value.parse().map_err(|e| obj_err(file, &obj, format!("{e}")))?;
-    if loc.attr_names().map(|n| n.iter().any(|a| a == name)).unwrap_or(false) {
+    if attr_names(file, loc).map(|n| n.iter().any(|a| a == name)).unwrap_or(false) {
         loc.delete_attr(name).map_err(|e| obj_err(file, &obj, e))?;
     }
     let attr = loc.new_attr::<VarLenUnicode>().shape(()).create(name).map_err(|e| obj_err(file, &obj, e))?;

@@ -25,7 +25,10 @@ pub(crate) mod h5;
 pub mod json;
 mod reader;
 mod rows;
+pub mod sandbox;
+mod snapshot;
 mod tables;
+pub mod wire;
 mod writer;
 mod writer_thread;
 

@@ -430,8 +430,7 @@ fn truncated_hdf5_files_are_errors_naming_the_file() {
     bundle::save(&bundle_path, &[("w".into(), t)], &[("kind", "phi".into())]).unwrap();
 
     type Reader = fn(&std::path::Path) -> Result<()>;
-    let readers: [(&std::path::Path, Reader); 2] =
-        [(&log, read_whole_log), (&bundle_path, |p| bundle::load_tensors(p, &candle_core::Device::Cpu).map(|_| ()))];
+    let readers: [(&std::path::Path, Reader); 2] = [(&log, read_whole_log), (&bundle_path, |p| bundle::read(p).map(|_| ()))];
     for (path, read) in readers {
         let whole = std::fs::read(path).unwrap();
         let cut = dir.path().join("cut.h5");
@@ -442,4 +441,42 @@ fn truncated_hdf5_files_are_errors_naming_the_file() {
             assert!(e.contains("cut.h5"), "cut to {len}: {e}");
         }
     }
+}
+
+/// Where the HDF5 checker is on, a run log is read in the checker and sent back whole: the
+/// handle made from that answer says what the file says, errors included.
+#[test]
+fn a_snapshot_answers_like_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("run.h5");
+    let w = RunLogWriter::create(&p, &meta()).unwrap();
+    for s in 1..=5 {
+        w.scalar("loss", s, s as f64, 0.5 * s as f64, 1.0 / s as f64).unwrap();
+        w.scalar("tangent/mfd/rho", s, s as f64, 0.5, -0.25).unwrap();
+    }
+    w.hist("tangent/l2/cos", 3, vec![0.0, 0.5, 1.0], vec![3, 1]).unwrap();
+    w.hist("tangent/l2/cos", 4, vec![-1.0, 0.0, 1.0], vec![0, 9]).unwrap();
+    w.eval("fd_evalnet_1step", 5, 5.0, 42.5, vec![("extractor".into(), "evalnet".into())]).unwrap();
+    w.samples(2, vec![7; 2 * 3 * 3], 2, 3, 3, 1).unwrap();
+    w.samples(4, vec![9; 2 * 3 * 3], 2, 3, 3, 1).unwrap();
+    w.close().unwrap();
+
+    let file = RunLog::open(&p).unwrap();
+    let snap = RunLog::from_snapshot(p.clone(), &file.snapshot().unwrap()).unwrap();
+    assert_eq!(snap.meta().unwrap(), file.meta().unwrap());
+    assert_eq!(snap.scalar_names().unwrap(), ["loss", "tangent/mfd/rho"]);
+    for n in file.scalar_names().unwrap() {
+        assert_eq!(snap.scalar(&n).unwrap(), file.scalar(&n).unwrap(), "{n}");
+    }
+    assert_eq!(snap.hist_names().unwrap(), file.hist_names().unwrap());
+    assert_eq!(snap.hist("tangent/l2/cos").unwrap(), file.hist("tangent/l2/cos").unwrap());
+    assert_eq!(snap.eval("fd_evalnet_1step").unwrap(), file.eval("fd_evalnet_1step").unwrap());
+    assert_eq!(snap.samples().unwrap(), file.samples().unwrap());
+    assert_eq!(snap.last_samples().unwrap().map(|(s, g)| (s, g.images[0])), Some((4, 9)));
+    for name in ["nope", "a//b", "loss/step"] {
+        let (a, b) = (snap.scalar(name).unwrap_err().to_string(), file.scalar(name).unwrap_err().to_string());
+        assert_eq!(a, b, "the same error for {name:?}");
+    }
+    let e = RunLog::from_snapshot(p.clone(), &file.snapshot().unwrap()[..40]).unwrap_err().to_string();
+    assert!(e.contains("run.h5") && e.contains("cut short"), "a cut answer is an error naming the file: {e}");
 }

@@ -71,6 +71,8 @@ impl RunLogWriter {
         if !path.exists() {
             return Err(Error::file(path, "run log not found"));
         }
+        // A resumed run's log may have been damaged since (a cut copy, a bad disk).
+        super::RunLog::open(path)?;
         let file = unlocked().open_rw(path).map_err(|e| Error::file(path, format!("cannot open for writing: {e}")))?;
         let res = truncate_after(path, &file, keep_up_to_step);
         let closed = file.close().map_err(|e| Error::file(path, format!("cannot close: {e}")));

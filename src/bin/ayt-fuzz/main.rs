@@ -37,6 +37,8 @@ fn usage() -> ExitCode {
 }
 
 fn main() -> ExitCode {
+    // The HDF5 checker that workers start (ayt's own, store/sandbox.rs) is this binary too.
+    ayt::store::sandbox::serve_if_asked(ayt::data::checker::read);
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("--worker") {
         return worker::main(&args[1..]);

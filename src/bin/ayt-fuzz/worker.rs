@@ -29,10 +29,15 @@ fn target(name: &str) -> Result<&'static Target, String> {
     targets::find(name).ok_or_else(|| format!("no target {name:?}"))
 }
 
-/// A scratch folder for one process's files (in memory where /dev/shm exists).
-fn scratch(tag: &str) -> Result<PathBuf, String> {
+/// The scratch folder of process `pid` (in memory where /dev/shm exists).
+fn scratch_of(tag: &str, pid: u32) -> PathBuf {
     let base = if Path::new("/dev/shm").is_dir() { PathBuf::from("/dev/shm") } else { std::env::temp_dir() };
-    let dir = base.join(format!("ayt-fuzz-{tag}-{}", std::process::id()));
+    base.join(format!("ayt-fuzz-{tag}-{pid}"))
+}
+
+/// A scratch folder for this process's files.
+fn scratch(tag: &str) -> Result<PathBuf, String> {
+    let dir = scratch_of(tag, std::process::id());
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     Ok(dir)
 }
@@ -131,6 +136,8 @@ fn run_worker(name: &str, from: u64, opts: &Options) -> Result<(Option<u64>, Opt
     let mut err = String::new();
     child.stderr.take().map(|mut e| e.read_to_string(&mut err));
     let status = child.wait().map_err(|e| e.to_string())?;
+    // A worker that crashed could not remove its own.
+    let _ = std::fs::remove_dir_all(scratch_of(name, child.id()));
     if let Some(p) = panicked {
         return Ok((last, Some(p)));
     }
@@ -157,6 +164,10 @@ pub fn main(args: &[String]) -> ExitCode {
     let Ok(dir) = scratch(name) else { return ExitCode::from(2) };
     let corpus = (t.corpus)(&dir);
     limit_memory(max_mib << 20);
+    // ayt reads HDF5 through its checker process: give it half the alarm, so that a file the
+    // library hangs on is ayt's clear error, and only a hang outside the checker is a finding.
+    let floor = std::time::Duration::from_secs_f64((timeout as f64 / 2.0).max(0.5));
+    ayt::store::sandbox::enable(ayt::store::sandbox::Limits { floor, bytes_per_s: 1e9 });
     std::panic::set_hook(Box::new(|_| {}));
     let mut out = std::io::stdout().lock();
     for i in from..to {

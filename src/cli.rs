@@ -302,6 +302,24 @@ pub enum ImportCmd {
         #[arg(long)]
         name: String,
     },
+    /// CIFAR-10 as downloaded and unpacked: cifar-10-batches-bin/ or cifar-10-batches-py/ (or
+    /// the folder holding it); the pickles are read as data, never run
+    Cifar10 {
+        path: PathBuf,
+        /// The store name [default: cifar10, or cifar10-test with --test]
+        #[arg(long)]
+        name: Option<String>,
+        /// Import test_batch instead of data_batch_1..5
+        #[arg(long)]
+        test: bool,
+    },
+    /// A zip of PNGs with an optional dataset.json of labels, as EDM's, ECT's and CMT's
+    /// dataset_tool.py write it
+    EdmZip {
+        file: PathBuf,
+        #[arg(long)]
+        name: String,
+    },
 }
 
 /// Where a command runs its networks.

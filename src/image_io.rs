@@ -86,10 +86,16 @@ pub const MAX_PNG_BYTES: usize = 256 << 20;
 pub fn read_png(path: impl AsRef<Path>) -> Result<(usize, usize, usize, Vec<u8>)> {
     let path = path.as_ref();
     let file = File::open(path).with_path(path)?;
+    decode_png(BufReader::new(file), path)
+}
+
+/// [`read_png`] of the PNG bytes that `input` gives; errors name `path` (a file, or an entry of
+/// an archive such as `data.zip/00000/img00000001.png`).
+pub fn decode_png<R: std::io::BufRead + std::io::Seek>(input: R, path: &Path) -> Result<(usize, usize, usize, Vec<u8>)> {
     // A PNG declares its size up front: anything over the limit is refused before a buffer is made
     // (a "PNG bomb": a few kB that inflate to gigabytes).
     let limits = png::Limits { bytes: MAX_PNG_BYTES };
-    let mut dec = png::Decoder::new_with_limits(BufReader::new(file), limits);
+    let mut dec = png::Decoder::new_with_limits(input, limits);
     dec.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
     let mut reader = dec.read_info().map_err(|e| Error::file(path, format!("PNG: {e}")))?;
     let size = reader.output_buffer_size().filter(|n| *n <= MAX_PNG_BYTES).ok_or_else(|| {

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::bail;
 
 use crate::cli::{AugmentCmd, DataCmd, ImportCmd};
-use ayt::data::{idx, png_import, DatasetInfo, DatasetStore};
+use ayt::data::{idx, png_import, DatasetInfo, DatasetStore, ImageSet};
 use ayt::paths::Paths;
 
 pub fn data(paths: &Paths, cmd: DataCmd) -> anyhow::Result<()> {
@@ -17,14 +17,17 @@ pub fn data(paths: &Paths, cmd: DataCmd) -> anyhow::Result<()> {
                 [images, labels] => (images.clone(), labels.clone()),
                 _ => bail!("ayt data import mnist: give a folder, or the images and labels files"),
             };
-            let set = idx::read_mnist_pair(&images, &labels)?;
-            let path = store.save(&name, &set)?;
-            eprintln!("imported {} images {}x{}x{} as {name}: {}", set.n, set.h, set.w, set.c, path.display());
+            save_imported(&store, &name, idx::read_mnist_pair(&images, &labels)?)?;
         }
         DataCmd::Import(ImportCmd::Png { folder, name }) => {
-            let set = png_import::import_png_folder(&folder)?;
-            let path = store.save(&name, &set)?;
-            eprintln!("imported {} images {}x{}x{} as {name}: {}", set.n, set.h, set.w, set.c, path.display());
+            save_imported(&store, &name, png_import::import_png_folder(&folder)?)?;
+        }
+        DataCmd::Import(ImportCmd::Cifar10 { path, name, test }) => {
+            let name = name.unwrap_or_else(|| if test { "cifar10-test" } else { "cifar10" }.to_string());
+            save_imported(&store, &name, ayt::data::cifar::import(&path, test)?)?;
+        }
+        DataCmd::Import(ImportCmd::EdmZip { file, name }) => {
+            save_imported(&store, &name, ayt::data::edm_zip::import(&file)?)?;
         }
         DataCmd::List => {
             ayt::data::mnist::ensure_mnist(&store)?;
@@ -54,6 +57,12 @@ pub fn data(paths: &Paths, cmd: DataCmd) -> anyhow::Result<()> {
             println!("preview  {}", out.display());
         }
     }
+    Ok(())
+}
+
+fn save_imported(store: &DatasetStore, name: &str, set: ImageSet) -> anyhow::Result<()> {
+    let path = store.save(name, &set)?;
+    eprintln!("imported {} images {}x{}x{} as {name}: {}", set.n, set.h, set.w, set.c, path.display());
     Ok(())
 }
 

@@ -10,10 +10,13 @@
 
 pub mod batch;
 pub mod checker;
+pub mod cifar;
 pub mod disks;
+pub mod edm_zip;
 pub mod idx;
 pub mod mnist;
 pub mod open;
+pub mod pickle;
 pub mod png_import;
 pub mod store;
 mod store_read;

@@ -34,7 +34,7 @@ pub struct Target {
     pub exec: fn(&[u8], &Path) -> Result<(), String>,
 }
 
-pub const TARGETS: [Target; 13] = [
+pub const TARGETS: [Target; 16] = [
     Target { name: "idx", kind: Kind::Bytes, what: "IDX files, raw and gzip (MNIST import)", corpus: idx_corpus, exec: idx_exec },
     Target { name: "png", kind: Kind::Bytes, what: "PNG files (PNG-folder import, ayt lpips)", corpus: png_corpus, exec: png_exec },
     Target { name: "preset", kind: Kind::Text, what: "run presets (TOML)", corpus: preset_corpus, exec: preset_exec },
@@ -72,6 +72,9 @@ pub const TARGETS: [Target; 13] = [
         exec: inception_exec,
     },
     Target { name: "run-h5", kind: Kind::Bytes, what: "run logs (run.h5), read whole", corpus: run_corpus, exec: run_exec },
+    Target { name: "cifar-bin", kind: Kind::Bytes, what: "CIFAR-10 binary batches", corpus: cifar_bin_corpus, exec: cifar_bin_exec },
+    Target { name: "cifar-py", kind: Kind::Bytes, what: "CIFAR-10 python batches (pickles)", corpus: cifar_py_corpus, exec: cifar_py_exec },
+    Target { name: "edm-zip", kind: Kind::Bytes, what: "EDM-format zips of PNGs", corpus: edm_zip_corpus, exec: edm_zip_exec },
 ];
 
 /// The harness's own check, not a parser (so not in `all`): an input starting with `P` panics,
@@ -361,4 +364,58 @@ fn run_exec(bytes: &[u8], scratch: &Path) -> Result<(), String> {
         log.eval(&n).map_err(err)?;
     }
     log.last_samples().map(|_| ()).map_err(err)
+}
+
+fn cifar_bin_corpus(_: &Path) -> Vec<Vec<u8>> {
+    vec![[vec![6u8], vec![9; 3072], vec![1u8], vec![200; 3072]].concat()]
+}
+
+/// A batch file of this target's format in a folder of its own, read as the test split.
+fn cifar_exec(bytes: &[u8], scratch: &Path, name: &str) -> Result<(), String> {
+    let dir = scratch.join("cifar");
+    std::fs::create_dir_all(&dir).map_err(err)?;
+    for other in ["test_batch", "test_batch.bin"] {
+        let _ = std::fs::remove_file(dir.join(other));
+    }
+    file(&dir, name, bytes);
+    ayt::data::cifar::import(&dir, true).map(|_| ()).map_err(err)
+}
+
+fn cifar_bin_exec(bytes: &[u8], scratch: &Path) -> Result<(), String> {
+    cifar_exec(bytes, scratch, "test_batch.bin")
+}
+
+fn cifar_py_corpus(_: &Path) -> Vec<Vec<u8>> {
+    let data: Vec<u8> = (0..2 * 3072).map(|i| i as u8).collect();
+    vec![ayt::data::pickle::python2_cifar_batch(&data, 2, &[6, 9])]
+}
+
+fn cifar_py_exec(bytes: &[u8], scratch: &Path) -> Result<(), String> {
+    cifar_exec(bytes, scratch, "test_batch")
+}
+
+fn edm_zip_corpus(scratch: &Path) -> Vec<Vec<u8>> {
+    use std::io::Write;
+    let png = |c: usize| {
+        let p = scratch.join("seed.png");
+        ayt::image_io::write_png(&p, 4, 3, c, &vec![9; 12 * c]).expect("a PNG");
+        std::fs::read(p).expect("written")
+    };
+    let labels = br#"{"labels": [["00000/img00000000.png", 1], ["00000/img00000001.png", 0]]}"#;
+    [zip::CompressionMethod::Stored, zip::CompressionMethod::Deflated]
+        .into_iter()
+        .map(|method| {
+            let mut z = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+            let options = zip::write::SimpleFileOptions::default().compression_method(method);
+            for (name, bytes) in [("00000/img00000000.png", png(3)), ("00000/img00000001.png", png(3)), ("dataset.json", labels.to_vec())] {
+                z.start_file(name, options).expect("in memory");
+                z.write_all(&bytes).expect("in memory");
+            }
+            z.finish().expect("in memory").into_inner()
+        })
+        .collect()
+}
+
+fn edm_zip_exec(bytes: &[u8], scratch: &Path) -> Result<(), String> {
+    ayt::data::edm_zip::import(&file(scratch, "in.zip", bytes)).map(|_| ()).map_err(err)
 }

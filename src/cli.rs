@@ -35,8 +35,13 @@ pub enum Cmd {
     /// Draw samples from a run's checkpoint as a PNG grid
     Sample {
         run_dir: PathBuf,
-        #[arg(long, default_value_t = 1)]
-        steps: usize,
+        /// consistency (1 or 2 steps) or heun (EDM's sampler) [default: heun for EDM runs,
+        /// else consistency]
+        #[arg(long, value_enum)]
+        sampler: Option<ayt::sample::SamplerKind>,
+        /// Steps of the sampler [default: 18 for heun, log.sample_steps for consistency]
+        #[arg(long)]
+        steps: Option<usize>,
         #[arg(long, default_value_t = 64)]
         n: usize,
         /// Use the raw (online) weights instead of the EMA

@@ -18,16 +18,16 @@ pub fn sample(
     run_dir: &Path,
     step: Option<u64>,
     n: usize,
-    steps: usize,
+    sampler: (Option<ayt::sample::SamplerKind>, Option<usize>),
     raw: bool,
     seed: u64,
     out: &Path,
     device: &Device,
 ) -> anyhow::Result<()> {
     let run = RunDir::new(run_dir);
-    let written = ayt::train::checkpoint::sample_checkpoint(&run, step, n, steps, !raw, seed, device)?;
+    let (written, sampler) = ayt::train::checkpoint::sample_checkpoint(&run, step, n, Some(sampler), !raw, seed, device)?;
     ayt::sample::write_grid(&written, out)?;
-    eprintln!("wrote {n} {steps}-step samples ({}) to {}", if raw { "raw weights" } else { "EMA weights" }, out.display());
+    eprintln!("wrote {n} samples ({sampler} sampler, {}) to {}", if raw { "raw weights" } else { "EMA weights" }, out.display());
     Ok(())
 }
 

@@ -18,8 +18,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Train(job) => train::train(paths, job),
         Cmd::Resume { run_dir, device } => train::resume(paths, run_dir, &device),
         Cmd::Features(FeaturesCmd::Train(PresetJob { preset, set, out, device })) => train::features(&paths, &preset, &set, out, &device),
-        Cmd::Sample { run_dir, steps, n, raw, seed, step, out, device } => {
-            inspect::sample(&run_dir, step, n, steps, raw, seed, &out, &device.open()?)
+        Cmd::Sample { run_dir, sampler, steps, n, raw, seed, step, out, device } => {
+            inspect::sample(&run_dir, step, n, (sampler, steps), raw, seed, &out, &device.open()?)
         }
         Cmd::Pack { run_dir, step, out } => inspect::pack(&run_dir, step, &out),
         Cmd::Eval { run_dir, step, n, evalnet_iterations, inception, json, device } => {

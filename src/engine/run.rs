@@ -363,7 +363,7 @@ impl Run {
             return Ok(());
         }
         let step = self.trainer.steps_done();
-        let x = self.trainer.preview(true, log.sample_count, log.sample_steps)?;
+        let x = self.trainer.preview(true, log.sample_count)?;
         std::fs::create_dir_all(self.dir.samples_dir())?;
         let path = self.dir.sample_grid(step);
         crate::sample::write_grid(&x, &path)?;

@@ -237,10 +237,12 @@ impl Trainer {
 
     /// Samples from fixed preview noise (stream "preview"), so grids are comparable across steps
     /// and drawing them does not disturb the run's own random streams.
-    pub fn preview(&self, use_ema: bool, n: usize, steps: usize) -> Result<Tensor> {
+    /// With the run's sampler: Heun for EDM runs, `log.sample_steps` consistency steps otherwise.
+    pub fn preview(&self, use_ema: bool, n: usize) -> Result<Tensor> {
         let mut rng = crate::rng::stream(self.preset.seed, "preview");
         let model = if use_ema { &self.ema } else { &self.model };
-        crate::sample::generate(model, n, self.shape, steps, &self.preset.sampling, &mut rng)
+        let sampler = crate::sample::Sampler::for_run(&self.preset, None, None)?;
+        crate::sample::generate(model, n, self.shape, sampler, &self.preset.sampling, &mut rng)
     }
 }
 

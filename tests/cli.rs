@@ -252,6 +252,23 @@ fn ayt_eval_stores_fd_with_its_protocol() {
     let missing = tmp.path().join("nope.safetensors");
     let o = ayt(tmp.path(), &["eval", run.to_str().unwrap(), "--n", "64", "--inception", missing.to_str().unwrap()]);
     assert_clean_failure(&o, &["nope.safetensors"]);
+    assert!(!names.iter().any(|n| n.contains("heun")), "a consistency run has no Heun metric: {names:?}");
+
+    // A diffusion (EDM) run is also evaluated and sampled with EDM's Heun sampler.
+    let p = write_preset(tmp.path(), &tiny().replace("iterations = 6", "iterations = 2").replace("mode = \"ect\"", "mode = \"edm\""));
+    let edm = tmp.path().join("edm");
+    let o = ayt(tmp.path(), &["train", "--preset", p.to_str().unwrap(), "--out", edm.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = ayt(tmp.path(), &["eval", edm.to_str().unwrap(), "--n", "64", "--evalnet-iterations", "10"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let heun = RunLog::open(edm.join("run.h5")).unwrap().eval("fd_evalnet_heun18").unwrap();
+    let attrs: std::collections::HashMap<_, _> = heun.attrs.into_iter().collect();
+    assert!(heun.value[0].is_finite() && attrs["sampler"] == "18-step Heun (35 evaluations)", "{attrs:?}");
+    let png = tmp.path().join("edm.png");
+    let o = ayt(tmp.path(), &["sample", edm.to_str().unwrap(), "--n", "4", "--out", png.to_str().unwrap()]);
+    assert!(o.status.success() && stderr(&o).contains("18-step Heun"), "{}", stderr(&o));
+    let o = ayt(tmp.path(), &["sample", edm.to_str().unwrap(), "--sampler", "consistency", "--steps", "3", "--out", png.to_str().unwrap()]);
+    assert_clean_failure(&o, &["--steps 3", "1 or 2 steps"]);
 }
 
 #[test]

@@ -64,9 +64,19 @@ pub struct Evaluator {
     x0: Tensor,
     x0_params: Option<Vec<DiskParams>>,
     disks: Option<DisksConfig>,
+    /// Heun steps of the extra `*_heun<N>` sample metrics (EDM runs), if any.
+    heun_steps: Option<usize>,
 }
 
 impl Evaluator {
+    /// What a run of `preset` is evaluated with: EDM (diffusion) runs also with EDM's Heun
+    /// sampler, as `fd_*_heun18`, since their 1- and 2-step consistency samples are noise.
+    pub fn for_preset(paths: &Paths, preset: &crate::config::Preset, cfg: &EvalConfig, device: &Device, log: LogFn) -> Result<Evaluator> {
+        let mut e = Evaluator::new(paths, &preset.data, cfg, device, log)?;
+        e.heun_steps = (preset.train.mode == crate::config::Mode::Edm).then_some(crate::sample::HEUN_STEPS);
+        Ok(e)
+    }
+
     /// Loads (or trains) the evaluator network of `data`, and Inception-v3 when `cfg.inception`
     /// names a file; computes each extractor's reference statistics over `cfg.n` data images.
     pub fn new(paths: &Paths, data: &DataConfig, cfg: &EvalConfig, device: &Device, log: LogFn) -> Result<Evaluator> {
@@ -137,6 +147,7 @@ impl Evaluator {
             x0,
             x0_params: batch.disks,
             disks,
+            heun_steps: None,
         })
     }
 
@@ -233,6 +244,15 @@ impl Evaluator {
             let sampler = format!("denoise from data at sigma {sigma}");
             out.extend(self.fd_values(&x, |ex| format!("{}_sigma{sigma}", ex.dfd_prefix), &sampler)?);
             out.extend(self.disk_denoise_values(&x, sigma, &sampler)?);
+        }
+        // Last, so that the noise of every other metric is what it was without it.
+        if let Some(k) = self.heun_steps {
+            let sampler = crate::sample::Sampler::Heun(k).to_string();
+            log(&format!("eval: {n} samples with the {sampler} sampler"));
+            let z = noise(&mut rng)?;
+            let x = chunked(&[&z], |t| crate::sample::heun(model, t[0], k, sampling))?;
+            out.extend(self.fd_values(&x, |ex| format!("{}_heun{k}", ex.fd_prefix), &sampler)?);
+            out.extend(self.disk_sample_values(&x, &format!("heun{k}"), &sampler)?);
         }
         Ok(out)
     }
@@ -350,7 +370,7 @@ pub fn evaluate_run(
     let mut cfg = preset.eval.clone();
     cfg_override(&mut cfg);
     cfg.validate().map_err(Error::msg)?;
-    let evaluator = Evaluator::new(paths, &preset.data, &cfg, device, log)?;
+    let evaluator = Evaluator::for_preset(paths, &preset, &cfg, device, log)?;
     Ok((step, evaluator.evaluate(&model, &preset.sampling, preset.seed, log)?))
 }
 

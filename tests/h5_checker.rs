@@ -50,12 +50,18 @@ fn the_damaged_files_do_crash_the_library_in_process() {
     assert_eq!(hang.signal(), Some(libc::SIGKILL), "dataset-hang.h5 should hang libhdf5 (killed after 10 s)");
 }
 
-#[test]
-fn a_damaged_data_set_is_listed_as_unreadable_and_the_rest_still_list() {
+/// A home whose data set store holds damaged file `fixture` as data set `name`.
+fn home_with(fixture: &str, name: &str) -> tempfile::TempDir {
     let home = tempfile::tempdir().unwrap();
     let store = home.path().join("datasets");
     std::fs::create_dir_all(&store).unwrap();
-    std::fs::copy(damaged("dataset-segv.h5"), store.join("broken.h5")).unwrap();
+    std::fs::copy(damaged(fixture), store.join(format!("{name}.h5"))).unwrap();
+    home
+}
+
+#[test]
+fn a_damaged_data_set_is_listed_as_unreadable_and_the_rest_still_list() {
+    let home = home_with("dataset-segv.h5", "broken");
     let o = ayt(home.path(), &["data", "list"]);
     let t = refused(&o, "data list");
     assert!(t.contains("broken.h5: the HDF5 library crashed (signal 11, SIGSEGV) reading it: the file is damaged"), "{t}");
@@ -67,10 +73,7 @@ fn a_damaged_data_set_is_listed_as_unreadable_and_the_rest_still_list() {
 
 #[test]
 fn a_hanging_data_set_is_given_up_on_after_the_time_limit() {
-    let home = tempfile::tempdir().unwrap();
-    let store = home.path().join("datasets");
-    std::fs::create_dir_all(&store).unwrap();
-    std::fs::copy(damaged("dataset-hang.h5"), store.join("stuck.h5")).unwrap();
+    let home = home_with("dataset-hang.h5", "stuck");
     let o = Command::new(env!("CARGO_BIN_EXE_ayt"))
         .args(["data", "show", "stuck"])
         .env("AYT_HOME", home.path())

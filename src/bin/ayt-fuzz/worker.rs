@@ -120,6 +120,20 @@ fn run_worker(name: &str, from: u64, opts: &Options) -> Result<(Option<u64>, Opt
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| format!("cannot start a worker: {e}"))?;
+    // Drained as it comes: a target that prints (a progress line per input) would otherwise
+    // fill the pipe and block the worker, which the alarm then reports as a hang.
+    let mut stderr = child.stderr.take().ok_or("no worker stderr")?;
+    let drain = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        let mut buf = [0u8; 8192];
+        while let Ok(n @ 1..) = stderr.read(&mut buf) {
+            all.extend_from_slice(&buf[..n]);
+            if all.len() > 1 << 16 {
+                all.drain(..all.len() - (1 << 15));
+            }
+        }
+        String::from_utf8_lossy(&all).into_owned()
+    });
     let mut last = None;
     let mut panicked = None;
     for line in BufReader::new(child.stdout.take().ok_or("no worker stdout")?).lines() {
@@ -133,9 +147,8 @@ fn run_worker(name: &str, from: u64, opts: &Options) -> Result<(Option<u64>, Opt
         }
         last = line.parse().ok();
     }
-    let mut err = String::new();
-    child.stderr.take().map(|mut e| e.read_to_string(&mut err));
     let status = child.wait().map_err(|e| e.to_string())?;
+    let err = drain.join().unwrap_or_default();
     // A worker that crashed could not remove its own.
     let _ = std::fs::remove_dir_all(scratch_of(name, child.id()));
     if let Some(p) = panicked {

@@ -138,6 +138,10 @@ pub enum Cmd {
         /// eval.inception; without one, no value is called FID]
         #[arg(long)]
         inception: Option<PathBuf>,
+        /// Steps of the Heun-sampler metric fd_*_heun<N>, 0 for none [default: 18 for an EDM
+        /// run (35 evaluations a sample: minutes on a CPU), none for a consistency run]
+        #[arg(long)]
+        heun_steps: Option<usize>,
         /// Print the values as one JSON object (step, then metric: value) instead of a table
         #[arg(long)]
         json: bool,

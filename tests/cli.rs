@@ -264,6 +264,10 @@ fn ayt_eval_stores_fd_with_its_protocol() {
     let heun = RunLog::open(edm.join("run.h5")).unwrap().eval("fd_evalnet_heun18").unwrap();
     let attrs: std::collections::HashMap<_, _> = heun.attrs.into_iter().collect();
     assert!(heun.value[0].is_finite() && attrs["sampler"] == "18-step Heun (35 evaluations)", "{attrs:?}");
+    let o = ayt(tmp.path(), &["eval", edm.to_str().unwrap(), "--n", "64", "--heun-steps", "0"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rows = RunLog::open(edm.join("run.h5")).unwrap().eval("fd_evalnet_heun18").unwrap().step.len();
+    assert_eq!(rows, 1, "--heun-steps 0 adds no Heun row");
     let png = tmp.path().join("edm.png");
     let o = ayt(tmp.path(), &["sample", edm.to_str().unwrap(), "--n", "4", "--out", png.to_str().unwrap()]);
     assert!(o.status.success() && stderr(&o).contains("18-step Heun"), "{}", stderr(&o));

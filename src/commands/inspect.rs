@@ -43,7 +43,7 @@ pub fn eval(
     paths: &Paths,
     run_dir: &Path,
     step: Option<u64>,
-    (n, evalnet_iterations, inception): (Option<usize>, Option<u64>, Option<PathBuf>),
+    (n, evalnet_iterations, inception, heun_steps): (Option<usize>, Option<u64>, Option<PathBuf>, Option<usize>),
     json: bool,
     device: &Device,
 ) -> anyhow::Result<()> {
@@ -56,7 +56,7 @@ pub fn eval(
     };
     let log = |line: &str| eprintln!("{line}");
     let run = RunDir::new(run_dir);
-    let (step, values) = ayt::metrics::evaluator::evaluate_run(paths, &run, step, overrides, device, &log)?;
+    let (step, values) = ayt::metrics::evaluator::evaluate_run(paths, &run, step, overrides, heun_steps, device, &log)?;
     // A packed starting point has no run log; its values are printed only.
     let logged = run.log_file().exists();
     if logged {

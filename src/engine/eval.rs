@@ -34,7 +34,7 @@ impl TrainingEval {
             return Ok(None);
         }
         let log = |line: &str| emitter.emit(Event::Log(line.to_string()));
-        let evaluator = Evaluator::for_preset(paths, preset, cfg, device, &log)?;
+        let evaluator = Evaluator::for_preset(paths, preset, cfg, None, device, &log)?;
         let (sampling, seed) = (preset.sampling.clone(), preset.seed);
         let protocol = serde_json::to_string(&(&preset.data, cfg, &sampling, seed)).map_err(|e| crate::Error::msg(e.to_string()))?;
         Ok(Some(TrainingEval { evaluator, every_kimg: cfg.every_kimg, protocol, sampling, seed, last_step: None }))

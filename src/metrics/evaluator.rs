@@ -70,10 +70,19 @@ pub struct Evaluator {
 
 impl Evaluator {
     /// What a run of `preset` is evaluated with: EDM (diffusion) runs also with EDM's Heun
-    /// sampler, as `fd_*_heun18`, since their 1- and 2-step consistency samples are noise.
-    pub fn for_preset(paths: &Paths, preset: &crate::config::Preset, cfg: &EvalConfig, device: &Device, log: LogFn) -> Result<Evaluator> {
+    /// sampler, as `fd_*_heun18`, since their 1- and 2-step consistency samples are noise;
+    /// `heun_steps` overrides (0: none).
+    pub fn for_preset(
+        paths: &Paths,
+        preset: &crate::config::Preset,
+        cfg: &EvalConfig,
+        heun_steps: Option<usize>,
+        device: &Device,
+        log: LogFn,
+    ) -> Result<Evaluator> {
         let mut e = Evaluator::new(paths, &preset.data, cfg, device, log)?;
-        e.heun_steps = (preset.train.mode == crate::config::Mode::Edm).then_some(crate::sample::HEUN_STEPS);
+        let default = (preset.train.mode == crate::config::Mode::Edm).then_some(crate::sample::HEUN_STEPS);
+        e.heun_steps = heun_steps.map_or(default, |k| (k > 0).then_some(k));
         Ok(e)
     }
 
@@ -362,6 +371,7 @@ pub fn evaluate_run(
     run: &RunDir,
     step: Option<u64>,
     cfg_override: impl FnOnce(&mut EvalConfig),
+    heun_steps: Option<usize>,
     device: &Device,
     log: LogFn,
 ) -> Result<(u64, Vec<EvalValue>)> {
@@ -370,7 +380,10 @@ pub fn evaluate_run(
     let mut cfg = preset.eval.clone();
     cfg_override(&mut cfg);
     cfg.validate().map_err(Error::msg)?;
-    let evaluator = Evaluator::for_preset(paths, &preset, &cfg, device, log)?;
+    if let Some(k) = heun_steps.filter(|k| *k > 1000) {
+        return Err(Error::msg(format!("--heun-steps {k}: at most 1000")));
+    }
+    let evaluator = Evaluator::for_preset(paths, &preset, &cfg, heun_steps, device, log)?;
     Ok((step, evaluator.evaluate(&model, &preset.sampling, preset.seed, log)?))
 }
 

@@ -89,6 +89,8 @@ pub enum SamplerKind {
 
 /// EDM's choice for CIFAR-10: 18 noise levels, 35 evaluations.
 pub const HEUN_STEPS: usize = 18;
+/// The most Heun steps a command takes.
+pub const MAX_HEUN_STEPS: usize = 1000;
 
 impl Sampler {
     /// A run's sampler: EDM runs Heun with [`HEUN_STEPS`], consistency runs
@@ -99,10 +101,10 @@ impl Sampler {
             (SamplerKind::Consistency, None) => Ok(Sampler::Consistency(preset.log.sample_steps)),
             (SamplerKind::Consistency, Some(n @ 1..=2)) => Ok(Sampler::Consistency(n)),
             (SamplerKind::Heun, None) => Ok(Sampler::Heun(HEUN_STEPS)),
-            (SamplerKind::Heun, Some(n @ 1..=1000)) => Ok(Sampler::Heun(n)),
+            (SamplerKind::Heun, Some(n @ 1..=MAX_HEUN_STEPS)) => Ok(Sampler::Heun(n)),
             (kind, Some(n)) => Err(crate::Error::msg(format!(
                 "--steps {n}: the {kind:?} sampler takes {}",
-                if kind == SamplerKind::Heun { "1 to 1000 steps" } else { "1 or 2 steps" }
+                if kind == SamplerKind::Heun { format!("1 to {MAX_HEUN_STEPS} steps") } else { "1 or 2 steps".into() }
             ))),
         }
     }

@@ -25,7 +25,7 @@ pub fn sample(
     device: &Device,
 ) -> anyhow::Result<()> {
     let run = RunDir::new(run_dir);
-    let (written, sampler) = ayt::train::checkpoint::sample_checkpoint(&run, step, n, Some(sampler), !raw, seed, device)?;
+    let (written, sampler) = ayt::train::checkpoint::sample_checkpoint(&run, step, n, sampler, !raw, seed, device)?;
     ayt::sample::write_grid(&written, out)?;
     eprintln!("wrote {n} samples ({sampler} sampler, {}) to {}", if raw { "raw weights" } else { "EMA weights" }, out.display());
     Ok(())

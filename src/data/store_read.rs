@@ -51,7 +51,7 @@ fn open_checked(path: &Path) -> Result<(hdf5::File, Header)> {
     if !path.is_file() {
         return Err(Error::file(path, "no such data set file"));
     }
-    let file = crate::store::h5::open_read(path)?;
+    let file = hdf5::File::open(path).with_path(path)?;
     if !file.link_exists("images") {
         return Err(Error::file(path, "dataset /images: missing (expected uint8 [N,H,W,C])"));
     }

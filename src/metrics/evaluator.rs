@@ -380,8 +380,8 @@ pub fn evaluate_run(
     let mut cfg = preset.eval.clone();
     cfg_override(&mut cfg);
     cfg.validate().map_err(Error::msg)?;
-    if let Some(k) = heun_steps.filter(|k| *k > 1000) {
-        return Err(Error::msg(format!("--heun-steps {k}: at most 1000")));
+    if let Some(k) = heun_steps.filter(|k| *k > crate::sample::MAX_HEUN_STEPS) {
+        return Err(Error::msg(format!("--heun-steps {k}: at most {}", crate::sample::MAX_HEUN_STEPS)));
     }
     let evaluator = Evaluator::for_preset(paths, &preset, &cfg, heun_steps, device, log)?;
     Ok((step, evaluator.evaluate(&model, &preset.sampling, preset.seed, log)?))

@@ -59,7 +59,7 @@ pub fn read(path: &Path) -> Result<Bundle> {
 
 /// Reads the bundle at `path` in this process (the checker's read).
 pub fn read_in_process(path: &Path) -> Result<Bundle> {
-    let file = super::h5::open_read(path)?;
+    let file = hdf5::File::open(path).map_err(|e| Error::file(path, format!("cannot open as HDF5 ({e})")))?;
     let g = file.group(GROUP).map_err(|_| obj_err(path, "/tensors", "missing group: not a tensor bundle"))?;
     let mut tensors = Vec::new();
     for name in g.member_names().map_err(|e| obj_err(path, "/tensors", e))? {

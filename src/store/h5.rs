@@ -11,17 +11,6 @@ use ndarray::{ArrayD, Axis, IxDyn};
 
 use crate::error::{Error, Result};
 
-/// Opens `path` read-only, so that dropping the file really closes it: with HDF5's default
-/// ("weak") close, an object still open keeps the file open, and the next open of that path
-/// reuses its cached metadata even when the file on disk has changed since (ayt-fuzz crashed
-/// in the global-heap read that way, rewriting one path with new contents).
-pub(crate) fn open_read(path: &Path) -> Result<hdf5::File> {
-    hdf5::File::with_options()
-        .with_fapl(|p| p.fclose_degree(hdf5::file::FileCloseDegree::Strong))
-        .open(path)
-        .map_err(|e| Error::file(path, format!("cannot open as HDF5 ({e})")))
-}
-
 /// Error about the HDF5 object at `obj` (e.g. `/scalars/loss/value`) in file `file`.
 pub(crate) fn obj_err(file: &Path, obj: &str, msg: impl std::fmt::Display) -> Error {
     Error::file(file, format!("{obj}: {msg}"))

@@ -198,7 +198,7 @@ impl RunLog {
     /// The last logged sample grid with its step (reads only that row), or `None`.
     pub fn last_samples(&self) -> Result<Option<(i64, SampleGrid)>> {
         if let Some(s) = &self.snap {
-            return Ok(s.samples()?.pop());
+            return s.last_samples();
         }
         let f = self.file()?;
         let p = &self.path;

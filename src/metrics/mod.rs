@@ -4,6 +4,7 @@ pub mod disk_fit;
 pub mod evalnet;
 pub mod evaluator;
 pub mod fd;
+pub mod fid;
 pub mod hist;
 pub mod intervals;
 pub mod local_pca;

@@ -1,16 +1,20 @@
-//! torchvision's `inception_v3` in eval mode, for real FID from user-given weights (method.md 8:
-//! this project cannot ship them). Weights: a `.safetensors` export of torchvision's
-//! `inception_v3(weights="IMAGENET1K_V1").state_dict()`; keys as torchvision names them
-//! (`Conv2d_1a_3x3.conv.weight`, `Mixed_5b.branch1x1.bn.running_mean`, ...; `AuxLogits.*` and
-//! `fc.*` are not used). Features are the 2048-d output of the global average pool.
+//! Inception-v3's 2048-d pool features, in two variants read from the weights file's metadata
+//! (`variant`), both with torchvision's key names (`Conv2d_1a_3x3.conv.weight`,
+//! `Mixed_5b.branch1x1.bn.running_mean`, ...; `AuxLogits.*` and `fc.*` are not used):
+//!
+//! - **`nvidia_inception_2015_12_05`: the FID detector of the field** (EDM, ECT, StyleGAN3):
+//!   TensorFlow's 2015 graph as NVIDIA ported it, made by `scripts/fetch_fid_inception.py`
+//!   (`weights/fid/`). Images are turned to uint8 as EDM's `fid.py` does, resized to 299 with
+//!   TensorFlow 1's legacy bilinear sampling, scaled by `(v - 128) / 128`; the pool branches of
+//!   the A, C and E blocks average only over the window's pixels inside the image, and the last
+//!   block's pool branch is a 3x3 max pool.
+//! - **torchvision** (no `variant`): `inception_v3(weights="IMAGENET1K_V1")` exported by the user
+//!   (method.md 8). Images resized with PyTorch's bilinear `interpolate`, ImageNet-normalised,
+//!   then, with `transform_input` (torchvision sets it for these weights), mapped back to the
+//!   [-1, 1] scaling the original Google weights expect.
 //!
 //! Each BasicConv2d is conv (no bias) + BatchNorm (eps 1e-3, running statistics) + ReLU; the
 //! batch norm is folded into the convolution's weight and bias at load time.
-//!
-//! Input: images in [-1, 1], grey replicated to 3 channels, resized to 299x299 (bilinear,
-//! align_corners=False), normalised with the ImageNet mean/std as torchvision's transforms do,
-//! then, with `transform_input` (torchvision sets it for these weights), mapped back to the
-//! [-1, 1] scaling the original Google weights expect.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -18,8 +22,9 @@ use std::path::{Path, PathBuf};
 use candle_core::{DType, Device, Module, Tensor, D};
 
 use crate::model::feature::FeatureExtractor;
-use crate::nn::pool::{avg_pool2d, max_pool2d};
-use crate::nn::{bilinear::resize_bilinear, Conv2d};
+use crate::nn::bilinear::{resize_bilinear, resize_bilinear_with, SourceIndex};
+use crate::nn::pool::{avg_pool2d, avg_pool2d_inside_only, max_pool2d};
+use crate::nn::Conv2d;
 use crate::{Error, Result};
 
 pub const FEATURE_DIM: usize = 2048;
@@ -31,6 +36,43 @@ const IMAGENET_STD: [f64; 3] = [0.229, 0.224, 0.225];
 const CHUNK: usize = 16;
 /// Safetensors metadata key that overrides the default `transform_input = true`.
 pub const TRANSFORM_INPUT_KEY: &str = "transform_input";
+/// Safetensors metadata key naming the variant; absent: torchvision's.
+pub const VARIANT_KEY: &str = "variant";
+
+/// Which network the weights are, and so which preprocessing and pools it needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Variant {
+    Torchvision,
+    /// NVIDIA's port of TensorFlow's `inception-2015-12-05` graph, the standard FID detector.
+    Nvidia2015,
+}
+
+impl Variant {
+    pub const NVIDIA_2015_NAME: &'static str = "nvidia_inception_2015_12_05";
+}
+
+/// The pool branch of an A, C or E block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PoolBranch {
+    /// 3x3 average, stride 1, padding 1, padded zeros counted (torchvision).
+    Avg,
+    /// The same, dividing by the pixels inside the image only (the 2015 graph).
+    AvgInsideOnly,
+    /// 3x3 max, stride 1, padding 1 (the 2015 graph's last block).
+    Max,
+}
+
+impl PoolBranch {
+    fn apply(self, x: &Tensor) -> Result<Tensor> {
+        Ok(match self {
+            PoolBranch::Avg => avg_pool2d(x, 3, 1, 1)?,
+            PoolBranch::AvgInsideOnly => avg_pool2d_inside_only(x, 3, 1, 1)?,
+            // Zero padding is exact here: the input is a ReLU output (>= 0), so a padded zero
+            // never exceeds a window's maximum.
+            PoolBranch::Max => max_pool2d(&x.pad_with_zeros(2, 1, 1)?.pad_with_zeros(3, 1, 1)?, 3, 1)?,
+        })
+    }
+}
 
 /// One BasicConv2d of the architecture: name, channels, kernel `(kh, kw)`, stride, padding `(ph, pw)`.
 #[derive(Clone, Debug)]
@@ -122,8 +164,8 @@ fn chain(x: &Tensor, convs: &[BasicConv]) -> Result<Tensor> {
 }
 
 impl Block {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let pool = |x: &Tensor| -> Result<Tensor> { Ok(avg_pool2d(x, 3, 1, 1)?) };
+    fn forward(&self, x: &Tensor, pool_branch: PoolBranch) -> Result<Tensor> {
+        let pool = |x: &Tensor| pool_branch.apply(x);
         let parts = match self {
             Block::A(c) => vec![c[0].forward(x)?, chain(x, &c[1..3])?, chain(x, &c[3..6])?, c[6].forward(&pool(x)?)?],
             Block::B(c) => vec![c[0].forward(x)?, chain(x, &c[1..4])?, max_pool2d(x, 3, 2)?],
@@ -243,19 +285,33 @@ pub fn required_keys() -> Vec<(String, Vec<usize>)> {
 pub struct InceptionV3 {
     stem: Vec<BasicConv>,
     blocks: Vec<Block>,
+    pub variant: Variant,
     pub transform_input: bool,
     pub path: PathBuf,
 }
 
-/// `transform_input` from the file's metadata (default true, as torchvision's pretrained model).
-fn transform_input_of(path: &Path, bytes: &[u8]) -> Result<bool> {
+/// `variant` and `transform_input` from the file's metadata (defaults: torchvision's, and true
+/// as torchvision's pretrained model).
+fn metadata_of(path: &Path, bytes: &[u8]) -> Result<(Variant, bool)> {
     let (_, meta) =
         safetensors::SafeTensors::read_metadata(bytes).map_err(|e| Error::file(path, format!("not a safetensors file ({e})")))?;
-    match meta.metadata().as_ref().and_then(|m| m.get(TRANSFORM_INPUT_KEY)).map(|s| s.as_str()) {
-        None | Some("true") | Some("True") => Ok(true),
-        Some("false") | Some("False") => Ok(false),
-        Some(other) => Err(Error::file(path, format!("metadata {TRANSFORM_INPUT_KEY} = {other:?}: expected true or false"))),
-    }
+    let get = |key: &str| meta.metadata().as_ref().and_then(|m| m.get(key)).map(|s| s.as_str());
+    let variant = match get(VARIANT_KEY) {
+        None => Variant::Torchvision,
+        Some(Variant::NVIDIA_2015_NAME) => Variant::Nvidia2015,
+        Some(other) => {
+            return Err(Error::file(
+                path,
+                format!("metadata {VARIANT_KEY} = {other:?}: expected {:?} or none (torchvision)", Variant::NVIDIA_2015_NAME),
+            ))
+        }
+    };
+    let transform_input = match get(TRANSFORM_INPUT_KEY) {
+        None | Some("true") | Some("True") => true,
+        Some("false") | Some("False") => false,
+        Some(other) => return Err(Error::file(path, format!("metadata {TRANSFORM_INPUT_KEY} = {other:?}: expected true or false"))),
+    };
+    Ok((variant, transform_input))
 }
 
 impl InceptionV3 {
@@ -263,7 +319,7 @@ impl InceptionV3 {
     /// (and the key).
     pub fn load(path: &Path, device: &Device) -> Result<InceptionV3> {
         let bytes = std::fs::read(path).map_err(|e| Error::file(path, format!("cannot read the Inception-v3 weights: {e}")))?;
-        let transform_input = transform_input_of(path, &bytes)?;
+        let (variant, transform_input) = metadata_of(path, &bytes)?;
         let map = candle_core::safetensors::load_buffer(&bytes, device)
             .map_err(|e| Error::file(path, format!("not a safetensors file ({e})")))?;
         let w = Weights { path: path.to_path_buf(), map };
@@ -283,18 +339,30 @@ impl InceptionV3 {
                 _ => Block::E(convs.try_into().map_err(bad)?),
             });
         }
-        Ok(InceptionV3 { stem, blocks, transform_input, path: path.to_path_buf() })
+        Ok(InceptionV3 { stem, blocks, variant, transform_input, path: path.to_path_buf() })
     }
 
     /// Images in [-1, 1] (1 or 3 channels, any size) to the network's input `[B, 3, 299, 299]`.
     pub fn preprocess(&self, x: &Tensor) -> Result<Tensor> {
         let (_, c, _, _) = x.dims4()?;
         let x = match c {
-            3 => x.clone(),
-            1 => x.repeat((1, 3, 1, 1))?,
+            3 => x.to_dtype(DType::F32)?,
+            1 => x.to_dtype(DType::F32)?.repeat((1, 3, 1, 1))?,
             _ => return Err(Error::msg(format!("inception_v3: images with {c} channels (1 or 3 expected)"))),
         };
-        let x = resize_bilinear(&x.to_dtype(DType::F32)?, INPUT_SIZE, INPUT_SIZE)?;
+        match self.variant {
+            Variant::Torchvision => self.preprocess_torchvision(&x),
+            Variant::Nvidia2015 => {
+                // uint8 as EDM's fid.py makes it: (x * 127.5 + 128).clip(0, 255).to(uint8)
+                let v = ((x * 127.5)? + 128.0)?.clamp(0f32, 255f32)?.floor()?;
+                let v = resize_bilinear_with(&v, INPUT_SIZE, INPUT_SIZE, SourceIndex::Legacy)?;
+                Ok(((v - 128.0)? / 128.0)?)
+            }
+        }
+    }
+
+    fn preprocess_torchvision(&self, x: &Tensor) -> Result<Tensor> {
+        let x = resize_bilinear(x, INPUT_SIZE, INPUT_SIZE)?;
         // [0, 1], ImageNet normalisation, then torchvision's transform_input: per channel affine
         let (mut scale, mut shift) = ([0f32; 3], [0f32; 3]);
         for ch in 0..3 {
@@ -322,8 +390,14 @@ impl InceptionV3 {
                 h = max_pool2d(&h, 3, 2)?; // maxpool1 after Conv2d_2b, maxpool2 after Conv2d_4a
             }
         }
-        for block in &self.blocks {
-            h = block.forward(&h)?;
+        let last = self.blocks.len().saturating_sub(1);
+        for (i, block) in self.blocks.iter().enumerate() {
+            let pool = match self.variant {
+                Variant::Torchvision => PoolBranch::Avg,
+                Variant::Nvidia2015 if i == last => PoolBranch::Max,
+                Variant::Nvidia2015 => PoolBranch::AvgInsideOnly,
+            };
+            h = block.forward(&h, pool)?;
         }
         Ok(h.mean(D::Minus1)?.mean(D::Minus1)?)
     }

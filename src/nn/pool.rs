@@ -38,34 +38,60 @@ pub fn avg_pool2d(x: &Tensor, k: usize, stride: usize, pad: usize) -> candle_cor
     Tensor::stack(&rows, D::Minus1)?.sum(D::Minus1)? / (k * k) as f64
 }
 
+/// Average pooling as [`avg_pool2d`], but each window divided by the number of its elements
+/// inside the image (PyTorch's `count_include_pad=False`, TensorFlow's SAME pooling: the 2015
+/// Inception FID graph's).
+pub fn avg_pool2d_inside_only(x: &Tensor, k: usize, stride: usize, pad: usize) -> candle_core::Result<Tensor> {
+    let y = avg_pool2d(x, k, stride, pad)?;
+    let (_, _, h, w) = x.dims4()?;
+    let (_, _, ho, wo) = y.dims4()?;
+    // elements of each window inside [0, n) along one axis
+    let inside = |n: usize, n_out: usize| -> Vec<f64> {
+        (0..n_out)
+            .map(|o| {
+                let start = (o * stride) as isize - pad as isize;
+                (start + k as isize).min(n as isize) as f64 - start.max(0) as f64
+            })
+            .collect()
+    };
+    let (rows, cols) = (inside(h, ho), inside(w, wo));
+    let scale: Vec<f64> = rows.iter().flat_map(|r| cols.iter().map(move |c| (k * k) as f64 / (r * c))).collect();
+    let scale = Tensor::from_vec(scale, (1, 1, ho, wo), x.device())?.to_dtype(x.dtype())?;
+    y.broadcast_mul(&scale)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::nn::gradcheck::{check, tests::randn};
 
     #[test]
-    fn avg_pool_matches_a_direct_loop_counting_padding() {
+    fn avg_pools_match_a_direct_loop_with_and_without_the_padding_counted() {
         for (h, w, k, s, p) in [(7, 7, 3, 1, 1), (8, 6, 3, 2, 0), (5, 5, 3, 2, 1), (4, 6, 2, 2, 0)] {
             let x = randn(&[2, 3, h, w], 50 + h as u64);
             let got = avg_pool2d(&x, k, s, p).unwrap();
+            let inside_only = avg_pool2d_inside_only(&x, k, s, p).unwrap();
             let (ho, wo) = ((h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1);
             assert_eq!(got.dims(), &[2, 3, ho, wo]);
             let flat = x.flatten_all().unwrap().to_vec1::<f64>().unwrap();
             let gv = got.flatten_all().unwrap().to_vec1::<f64>().unwrap();
+            let iv = inside_only.flatten_all().unwrap().to_vec1::<f64>().unwrap();
             for pl in 0..6 {
                 for oy in 0..ho {
                     for ox in 0..wo {
-                        let mut sum = 0.0;
+                        let (mut sum, mut count) = (0.0, 0);
                         for ky in 0..k {
                             for kx in 0..k {
                                 let (iy, ix) = ((oy * s + ky) as isize - p as isize, (ox * s + kx) as isize - p as isize);
                                 if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < w {
                                     sum += flat[pl * h * w + iy as usize * w + ix as usize];
+                                    count += 1;
                                 }
                             }
                         }
-                        let want = sum / (k * k) as f64;
-                        assert!((gv[(pl * ho + oy) * wo + ox] - want).abs() < 1e-12, "h{h} w{w} k{k} s{s} p{p}");
+                        let at = (pl * ho + oy) * wo + ox;
+                        assert!((gv[at] - sum / (k * k) as f64).abs() < 1e-12, "h{h} w{w} k{k} s{s} p{p}");
+                        assert!((iv[at] - sum / count as f64).abs() < 1e-12, "inside only: h{h} w{w} k{k} s{s} p{p}");
                     }
                 }
             }

@@ -92,7 +92,8 @@ fn random_weights_give_finite_2048_d_features_and_bad_files_name_the_key() {
 /// [-1, 1] images back to [-1, 1]; without it the input is ImageNet-normalised.
 #[test]
 fn preprocessing_follows_torchvision() {
-    let mut net = InceptionV3 { stem: Vec::new(), blocks: Vec::new(), transform_input: true, path: PathBuf::new() };
+    let mut net =
+        InceptionV3 { stem: Vec::new(), blocks: Vec::new(), variant: Variant::Torchvision, transform_input: true, path: PathBuf::new() };
     let x = Tensor::from_vec(vec![-1.0f32, 0.0, 0.5, 1.0], (1, 1, 2, 2), &Device::Cpu).unwrap();
     let y = net.preprocess(&x).unwrap();
     assert_eq!(y.dims(), &[1, 3, INPUT_SIZE, INPUT_SIZE]);

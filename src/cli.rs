@@ -100,6 +100,24 @@ pub enum Cmd {
         #[command(flatten)]
         device: DeviceArg,
     },
+    /// The standard FID (NVIDIA's inception-2015-12-05 detector, as EDM and ECT report it)
+    /// between two image sources, each a folder of PNGs, a data set (store name or .h5 file) or
+    /// statistics in an EDM-format .npz; or, with --save-stats, A's statistics as such an .npz
+    Fid {
+        a: String,
+        b: Option<String>,
+        /// Write A's statistics (mu, sigma) to this .npz, as EDM's `fid.py ref` does
+        #[arg(long, value_name = "FILE.npz")]
+        save_stats: Option<PathBuf>,
+        /// Use at most N images of each image source [default: all]
+        #[arg(long)]
+        n: Option<usize>,
+        /// The detector file [default: weights/fid/inception-2015-12-05.safetensors]
+        #[arg(long)]
+        detector: Option<PathBuf>,
+        #[command(flatten)]
+        device: DeviceArg,
+    },
     /// Tangent-alignment probe of a checkpoint: a table per loss and metric, and a PNG of the
     /// overlaid histograms
     Probe {

@@ -2,6 +2,7 @@
 //! per group of commands. Errors carry their context up to `main`, which prints them.
 
 mod data;
+mod fid;
 mod inspect;
 mod sweep;
 mod train;
@@ -27,6 +28,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Cmd::Probe { run_dir, step, out, mfd, m, k, device } => {
             inspect::probe(&paths, &run_dir, step, mfd.as_deref(), (&k, &m), &out, &device.open()?)
+        }
+        Cmd::Fid { a, b, save_stats, n, detector, device } => {
+            fid::fid(&paths, &a, b.as_deref(), save_stats.as_deref(), n, detector, &device.open()?)
         }
         Cmd::Lpips { a, b, net, resize, weights, device } => inspect::lpips(&a, &b, net, resize, weights, &device.open()?),
         Cmd::Data(cmd) => data::data(&paths, cmd),

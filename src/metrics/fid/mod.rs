@@ -127,11 +127,3 @@ pub fn image_statistics(
     progress.finish();
     moments.gaussian()
 }
-
-/// The statistics of `source`: read from an `.npz`, or computed from its images.
-pub fn statistics(source: &Source, detector: &dyn FeatureExtractor, limit: Option<usize>, device: &Device) -> Result<Gaussian> {
-    match source {
-        Source::Stats(path) => npz::read(path),
-        _ => image_statistics(source, detector, limit, device, &format!("fid {}", source.name())),
-    }
-}

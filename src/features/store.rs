@@ -37,9 +37,11 @@ pub fn find_feature(paths: &Paths, file_name: &str) -> Result<PathBuf> {
     Ok(crate::paths::shipped::feature(file_name)?.unwrap_or(own))
 }
 
-/// Saves a trained phi with what is needed to rebuild it.
+/// Saves a trained phi with what is needed to rebuild it: its parameters, batch norm's running
+/// statistics (`<layer>.norm.running_mean`, `.running_var`) and its config (`arch` included).
 pub fn save_phi(path: &Path, phi: &Phi, preset_toml: &str, dataset_sha256: &str, label_names: &[String]) -> Result<()> {
-    let tensors = crate::train::vars_to_named(&phi.varmap, "")?;
+    let mut tensors = crate::train::vars_to_named(&phi.varmap, "")?;
+    tensors.extend(crate::train::vars_to_named(&phi.buffers, "")?);
     let cfg = serde_json::to_string(&phi.cfg).map_err(|e| Error::msg(e.to_string()))?;
     let attrs = [
         ("kind", "phi".to_string()),
@@ -82,8 +84,23 @@ fn read_header(path: &Path, bundle: &Bundle) -> Result<StoredPhi> {
     Ok(StoredPhi { cfg, in_channels, labels })
 }
 
+/// Sets phi's parameters and running statistics from the bundle; nothing is written unless every
+/// one is there with its shape.
 fn load_weights(phi: &Phi, path: &Path, bundle: &Bundle) -> Result<()> {
-    crate::train::load_into_varmap(&phi.varmap, &bundle.tensors(&phi.device())?, "", path)
+    let tensors = bundle.tensors(&phi.device())?;
+    let buffers = phi.buffer_vars();
+    if let Some((name, _)) = buffers.iter().find(|(name, _)| !tensors.contains_key(name)) {
+        return Err(Error::file(
+            path,
+            format!("tensor `{name}` is missing: a {} phi stores the running mean and variance of every batch norm", phi.cfg.describe()),
+        ));
+    }
+    let all = candle_nn::VarMap::new();
+    all.data()
+        .lock()
+        .map_err(|_| Error::msg("parameter map lock poisoned"))?
+        .extend(crate::model::precond::named_vars(&phi.varmap).into_iter().chain(buffers));
+    crate::train::load_into_varmap(&all, &tensors, "", path)
 }
 
 pub fn load_phi_file(path: &Path, device: &Device) -> Result<Phi> {
@@ -186,5 +203,82 @@ mod tests {
         );
         assert_eq!(resolve_init(&paths, &path, "0123456789abcdef").unwrap(), path);
         assert_eq!(resolve_init(&paths, Path::new("runs/x/phi-snapshot.h5"), "0").unwrap(), PathBuf::from("runs/x/phi-snapshot.h5"));
+    }
+
+    fn labels(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("l{i}")).collect()
+    }
+
+    fn randn32(shape: &[usize], seed: u64) -> Tensor {
+        crate::nn::gradcheck::tests::randn(shape, seed).to_dtype(candle_core::DType::F32).unwrap()
+    }
+
+    /// A bundle as `save_phi` writes it, but with `tensors` and `phi_config` as given.
+    fn save_raw(path: &Path, tensors: &[(String, Tensor)], phi_config: String, n_labels: usize) {
+        let attrs = [
+            ("kind", "phi".to_string()),
+            ("phi_config", phi_config),
+            ("in_channels", "3".to_string()),
+            ("label_names", serde_json::to_string(&labels(n_labels)).unwrap()),
+            ("preset_toml", String::new()),
+            ("dataset_sha256", "abc".to_string()),
+        ];
+        bundle::save(path, tensors, &attrs).unwrap();
+    }
+
+    #[test]
+    fn a_vgg16_bn_phi_round_trips_with_its_running_statistics() {
+        use crate::model::phi::{mfd, PhiArch};
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = PhiConfig { arch: PhiArch::Vgg16Bn, ..PhiConfig::default() };
+        let phi = Phi::new(&cfg, 3, 15, 3, &Device::Cpu).unwrap();
+        for seed in 0..2 {
+            phi.predict_train(&randn32(&[4, 3, 32, 32], 40 + seed)).unwrap();
+        }
+        let path = dir.path().join("bn-phi.h5");
+        save_phi(&path, &phi, "", "abc", &labels(15)).unwrap();
+        let back = load_phi_file(&path, &Device::Cpu).unwrap();
+        assert_eq!(back.cfg, cfg);
+        let stats = |p: &Phi| -> Vec<(String, Vec<f32>)> {
+            p.buffer_vars().into_iter().map(|(n, v)| (n, v.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap())).collect()
+        };
+        assert_eq!(stats(&back), stats(&phi));
+        assert!(stats(&phi).iter().all(|(_, v)| v.iter().all(|x| *x != 0.0 && *x != 1.0)), "the running statistics were not moved");
+        let (x, y) = (randn32(&[2, 3, 32, 32], 50), randn32(&[2, 3, 32, 32], 51));
+        let values = |p: &Phi| mfd(p, &x, &y, 1e-5).unwrap().to_vec1::<f32>().unwrap();
+        assert_eq!(values(&back.frozen()), values(&phi.frozen()));
+        assert_eq!(values(&back), values(&phi));
+
+        // without one running statistic: an error naming the file and the tensor
+        let missing = "stage2.1.norm.running_var";
+        let mut tensors = crate::train::vars_to_named(&phi.varmap, "").unwrap();
+        tensors.extend(crate::train::vars_to_named(&phi.buffers, "").unwrap().into_iter().filter(|(n, _)| n != missing));
+        let damaged = dir.path().join("no-running-var.h5");
+        save_raw(&damaged, &tensors, serde_json::to_string(&cfg).unwrap(), 15);
+        let e = load_phi_file(&damaged, &Device::Cpu).err().expect("a missing running statistic must fail").to_string();
+        assert!(e.contains("no-running-var.h5") && e.contains(missing) && e.contains("vgg16_bn"), "{e}");
+        // ... and train.init refuses it too, leaving the network as it was
+        let fresh = Phi::new(&cfg, 3, 15, 4, &Device::Cpu).unwrap();
+        let before = stats(&fresh);
+        assert!(init_from_file(&fresh, &damaged, &labels(15)).unwrap_err().to_string().contains(missing));
+        assert_eq!(stats(&fresh), before);
+    }
+
+    #[test]
+    fn a_bundle_from_before_arch_loads_as_vgg() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = PhiConfig { widths: vec![4, 8], depth: 1, groups: 2, ..PhiConfig::default() };
+        let phi = Phi::new(&cfg, 3, 3, 7, &Device::Cpu).unwrap();
+        let mut json: serde_json::Value = serde_json::to_value(&cfg).unwrap();
+        json.as_object_mut().unwrap().remove("arch");
+        let path = dir.path().join("old-phi.h5");
+        save_raw(&path, &crate::train::vars_to_named(&phi.varmap, "").unwrap(), json.to_string(), 3);
+        let back = load_phi_file(&path, &Device::Cpu).unwrap();
+        assert_eq!(back.cfg, cfg);
+        let x = randn32(&[2, 3, 8, 8], 60);
+        assert_eq!(
+            back.predict(&x).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+            phi.predict(&x).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap()
+        );
     }
 }

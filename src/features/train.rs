@@ -68,9 +68,10 @@ fn holdout_source(preset: &FeaturesPreset, paths: &Paths) -> Result<DataSource> 
     Ok(open_data(&data, seed, paths)?.source)
 }
 
-/// R^2 per label and per group of phi's predictions on held-out images augmented at the full firing
-/// probability of training. The images and their augmentations are the same at every call (fresh
-/// source and RNG), so values from different steps of one run compare like for like.
+/// R^2 per label and per group of phi's predictions (inference mode: batch norm's running
+/// statistics) on held-out images augmented at the full firing probability of training. The
+/// images and their augmentations are the same at every call (fresh source and RNG), so values
+/// from different steps of one run compare like for like.
 fn heldout_r2(phi: &Phi, augmenter: &Augmenter, preset: &FeaturesPreset, paths: &Paths) -> Result<(Vec<R2>, Vec<R2>)> {
     let mut holdout = holdout_source(preset, paths)?;
     let (c, h, w) = holdout.shape();
@@ -152,8 +153,8 @@ pub fn train(preset: &FeaturesPreset, paths: &Paths, out: Option<PathBuf>, devic
     let (b, total) = (preset.train.batch_size, preset.train.iterations);
     let mut progress = Progress::new(&preset.name, 0, total, Duration::from_secs(10));
     progress.println(format!(
-        "training phi {:?} on {} ({n_labels} labels: {}) -> {}",
-        preset.phi.widths,
+        "training phi {} on {} ({n_labels} labels: {}) -> {}",
+        preset.phi.describe(),
         data.name,
         augmenter.label_names().join(" "),
         run.path().display()
@@ -168,7 +169,7 @@ pub fn train(preset: &FeaturesPreset, paths: &Paths, out: Option<PathBuf>, devic
         let (x, labels) = augmenter.apply(&batch.x, b, c, h, w, it, &mut rng);
         let x = Tensor::from_vec(x, (b, c, h, w), device)?;
         let y = Tensor::from_vec(labels, (b, n_labels), device)?;
-        let loss = (phi.predict(&x)? - y)?.sqr()?.mean_all()?;
+        let loss = (phi.predict_train(&x)? - y)?.sqr()?.mean_all()?;
         last_loss = loss.to_scalar::<f32>()? as f64;
         if !last_loss.is_finite() {
             progress.abandon();
@@ -226,5 +227,38 @@ mod tests {
         let target = [1.0f32, 1.0, 2.0, -1.0];
         assert_eq!(r_squared(&pred, &target, 2, 0..1), 1.0);
         assert!((r_squared(&pred, &target, 2, 0..2) - (1.0 - 2.0 / 2.5)).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_few_steps_lower_the_loss_of_a_vgg16_bn_phi_and_move_its_running_statistics() {
+        use crate::model::phi::{PhiArch, PhiConfig};
+        let device = Device::Cpu;
+        // four random 32x32 RGB images, every op of the 15 firing
+        let augmenter = Augmenter::new(crate::augment::AugmentConfig { p: 1.0, ..Default::default() }, 3).unwrap();
+        assert_eq!(augmenter.n_labels(), 15);
+        let (b, c, s) = (4, 3, 32);
+        let mut rng = crate::rng::stream(1, "images");
+        let images: Vec<f32> = crate::rng::normal_vec(&mut rng, b * c * s * s).iter().map(|v| v.clamp(-1.0, 1.0)).collect();
+        let (x, labels) = augmenter.apply(&images, b, c, s, s, u64::MAX, &mut crate::rng::stream(2, "augment"));
+        let x = Tensor::from_vec(x, (b, c, s, s), &device).unwrap();
+        let y = Tensor::from_vec(labels, (b, 15), &device).unwrap();
+
+        let phi = Phi::new(&PhiConfig { arch: PhiArch::Vgg16Bn, ..PhiConfig::default() }, c, 15, 3, &device).unwrap();
+        let params = crate::model::precond::named_vars(&phi.varmap);
+        assert!(params.iter().all(|(n, _)| !n.contains("running")), "running statistics must not reach the optimizer");
+        let mut opt = RAdam::new(params, RAdamConfig { lr: 1e-3, ..RAdamConfig::default() }).unwrap();
+        let stats = || -> Vec<f32> { phi.buffer_vars().iter().flat_map(|(_, v)| v.as_tensor().to_vec1::<f32>().unwrap()).collect() };
+        let start = stats();
+        let mut losses = Vec::new();
+        for _ in 0..6 {
+            let loss = (phi.predict_train(&x).unwrap() - &y).unwrap().sqr().unwrap().mean_all().unwrap();
+            losses.push(loss.to_scalar::<f32>().unwrap());
+            opt.step(&loss.backward().unwrap()).unwrap();
+        }
+        let last = losses[losses.len() - 1];
+        assert!(last < 0.25 * losses[0], "the loss did not fall: {losses:?}");
+        let moved = stats();
+        assert_eq!(moved.len(), start.len());
+        assert!(moved.iter().zip(&start).filter(|(a, b)| a != b).count() > moved.len() * 9 / 10, "running statistics did not move");
     }
 }

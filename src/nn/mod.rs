@@ -4,6 +4,7 @@
 //! custom ops in `kernels/cpu`); kernels never import a layer.
 
 pub mod attention;
+pub mod batch_norm;
 pub mod bilinear;
 pub mod conv;
 pub mod dropout;
@@ -19,6 +20,7 @@ pub mod pool;
 pub mod resample;
 
 pub use attention::SelfAttention;
+pub use batch_norm::BatchNorm2d;
 pub use conv::Conv2d;
 pub use dropout::Dropout;
 pub use linear::Linear;

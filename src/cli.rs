@@ -163,6 +163,21 @@ pub enum Cmd {
         /// Print the values as one JSON object (step, then metric: value) instead of a table
         #[arg(long)]
         json: bool,
+        /// The standard FID instead, as EDM and ECT report it: fid_1step, fid_2step (and
+        /// fid_heun18 for an EDM run) of --fid-n samples from the EMA weights, sample i from seed
+        /// i, NVIDIA's inception-2015-12-05 detector, against --fid-ref
+        #[arg(long)]
+        fid: bool,
+        /// Samples per FID
+        #[arg(long, default_value_t = ayt::metrics::fid::protocol::DEFAULT_SAMPLES)]
+        fid_n: usize,
+        /// Reference: a data set (all its images; statistics cached), an EDM .npz (e.g.
+        /// cifar10-32x32.npz) or a PNG folder [default: the run's data set]
+        #[arg(long)]
+        fid_ref: Option<String>,
+        /// Seed ranges (0..N-1, N..2N-1, ...): the value is their minimum, fid_*_mean their mean
+        #[arg(long, default_value_t = 1)]
+        fid_ranges: usize,
         #[command(flatten)]
         device: DeviceArg,
     },

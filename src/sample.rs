@@ -131,13 +131,22 @@ pub fn generate(
     let (c, h, w) = shape;
     let dev = model.device();
     let z = Tensor::from_vec(crate::rng::normal_vec(rng, n * c * h * w), (n, c, h, w), &dev)?;
+    from_noise(model, sampler, &z, || Ok(Tensor::from_vec(crate::rng::normal_vec(rng, n * c * h * w), (n, c, h, w), &dev)?), s)
+}
+
+/// Samples with `sampler` from noise `z`; `z2()` gives the 2-step sampler's second noise (drawn
+/// only by it, after `z`).
+pub fn from_noise(
+    model: &Denoiser,
+    sampler: Sampler,
+    z: &Tensor,
+    z2: impl FnOnce() -> Result<Tensor>,
+    s: &SamplingConfig,
+) -> Result<Tensor> {
     match sampler {
-        Sampler::Consistency(1) => one_step(model, &z, s),
-        Sampler::Consistency(2) => {
-            let z2 = Tensor::from_vec(crate::rng::normal_vec(rng, n * c * h * w), (n, c, h, w), &dev)?;
-            two_step(model, &z, &z2, s)
-        }
-        Sampler::Heun(steps) if steps >= 1 => heun(model, &z, steps, s),
+        Sampler::Consistency(1) => one_step(model, z, s),
+        Sampler::Consistency(2) => two_step(model, z, &z2()?, s),
+        Sampler::Heun(steps) if steps >= 1 => heun(model, z, steps, s),
         other => Err(crate::Error::msg(format!("sampler: {other} is not one there is"))),
     }
 }

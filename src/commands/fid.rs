@@ -6,6 +6,7 @@ use anyhow::bail;
 use ayt::metrics::fd::frechet_distance;
 use ayt::metrics::fid::{self, Source};
 use ayt::paths::Paths;
+use ayt::sample::Sampler;
 use candle_core::Device;
 
 pub fn fid(
@@ -53,4 +54,38 @@ pub fn fid(
         println!("{}", frechet_distance(&stats[0], &stats[1])?);
     }
     Ok(())
+}
+
+/// `ayt eval --fid`: the standard FID of a run's checkpoint (EMA weights), logged and printed as
+/// `ayt eval` does.
+pub fn eval(
+    paths: &Paths,
+    run_dir: &Path,
+    step: Option<u64>,
+    (samples, reference, ranges, heun_steps): (usize, Option<String>, usize, Option<usize>),
+    json: bool,
+    device: &Device,
+) -> anyhow::Result<()> {
+    if samples < 2 {
+        bail!("--fid-n {samples}: needs at least 2 samples");
+    }
+    if !(1..=10).contains(&ranges) {
+        bail!("--fid-ranges {ranges}: 1 to 10");
+    }
+    if let Some(k) = heun_steps.filter(|k| *k > ayt::sample::MAX_HEUN_STEPS) {
+        bail!("--heun-steps {k}: at most {}", ayt::sample::MAX_HEUN_STEPS);
+    }
+    let run = ayt::paths::RunDir::new(run_dir);
+    let step = run.checkpoint_step(step)?;
+    let (model, preset, shape) = ayt::train::checkpoint::load_denoiser(&run, Some(step), true, device)?;
+    let reference = Source::parse(reference.as_deref().unwrap_or(&preset.data.dataset), paths)?;
+    let mut samplers = vec![Sampler::Consistency(1), Sampler::Consistency(2)];
+    let default_heun = (preset.train.mode == ayt::config::Mode::Edm).then_some(ayt::sample::HEUN_STEPS);
+    if let Some(k) = heun_steps.map_or(default_heun, |k| (k > 0).then_some(k)) {
+        samplers.push(Sampler::Heun(k));
+    }
+    let protocol = fid::protocol::FidProtocol { samples, ranges, reference, detector: fid::default_detector_path(), samplers };
+    let log = |line: &str| eprintln!("{line}");
+    let values = fid::protocol::evaluate(&model, &preset.sampling, shape, &protocol, paths, device, &log)?;
+    super::inspect::report_eval(&run, step, &values, json)
 }

@@ -57,15 +57,22 @@ pub fn eval(
     let log = |line: &str| eprintln!("{line}");
     let run = RunDir::new(run_dir);
     let (step, values) = ayt::metrics::evaluator::evaluate_run(paths, &run, step, overrides, heun_steps, device, &log)?;
+    report_eval(&run, step, &values, json)
+}
+
+/// Logs evaluation values to the run's run.h5 (when it has one) and prints them, as a table or
+/// JSON.
+pub fn report_eval(run: &RunDir, step: u64, values: &[ayt::metrics::evaluator::EvalValue], json: bool) -> anyhow::Result<()> {
+    let run_dir = run.path();
     // A packed starting point has no run log; its values are printed only.
     let logged = run.log_file().exists();
     if logged {
-        ayt::metrics::evaluator::log_to_run(&run, step, &values)?;
+        ayt::metrics::evaluator::log_to_run(run, step, values)?;
     }
     if json {
         let mut out = serde_json::Map::new();
         out.insert("step".into(), step.into());
-        for v in &values {
+        for v in values {
             out.insert(v.metric.clone(), v.value.into());
         }
         println!("{}", serde_json::to_string_pretty(&out)?);
@@ -73,7 +80,7 @@ pub fn eval(
     }
     let into = if logged { format!("; logged to {}", run.log_file().display()) } else { "; not logged: no run.h5 here".into() };
     println!("evaluation of {} at step {step} (EMA weights{into})", run_dir.display());
-    for v in &values {
+    for v in values {
         let proto: Vec<String> = v.attrs.iter().map(|(k, val)| format!("{k}={val}")).collect();
         println!("{:<30} {:>10.4}   {}", v.metric, v.value, proto.join(", "));
     }

@@ -23,7 +23,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             inspect::sample(&run_dir, step, n, (sampler, steps), raw, seed, &out, &device.open()?)
         }
         Cmd::Pack { run_dir, step, out } => inspect::pack(&run_dir, step, &out),
-        Cmd::Eval { run_dir, step, n, evalnet_iterations, inception, heun_steps, json, device } => {
+        Cmd::Eval { run_dir, step, fid: true, fid_n, fid_ref, fid_ranges, heun_steps, json, device, .. } => {
+            fid::eval(&paths, &run_dir, step, (fid_n, fid_ref, fid_ranges, heun_steps), json, &device.open()?)
+        }
+        Cmd::Eval { run_dir, step, n, evalnet_iterations, inception, heun_steps, json, device, .. } => {
             inspect::eval(&paths, &run_dir, step, (n, evalnet_iterations, inception, heun_steps), json, &device.open()?)
         }
         Cmd::Probe { run_dir, step, out, mfd, m, k, device } => {

@@ -5,6 +5,7 @@
 //! distance of method.md 8. Reference statistics come from images or from an EDM `.npz`.
 
 pub mod npz;
+pub mod protocol;
 pub mod source;
 
 use std::path::{Path, PathBuf};

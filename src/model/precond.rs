@@ -4,7 +4,8 @@
 use candle_core::{Device, Tensor};
 use candle_nn::VarMap;
 
-use super::{UNet, UNetConfig};
+use super::network::Network;
+use super::UNetConfig;
 use crate::nn::{Ctx, ParamBuilder};
 use crate::Result;
 
@@ -25,10 +26,10 @@ impl Precond {
     }
 }
 
-/// A UNet wrapped in EDM preconditioning. Holds tensors that share storage with the `VarMap`
+/// A network (`model.arch`) wrapped in EDM preconditioning. Holds tensors that share storage with the `VarMap`
 /// it was built in, so setting the map's vars (EMA copy, checkpoint load) updates the model.
 pub struct Denoiser {
-    pub unet: UNet,
+    pub net: Network,
     pub sigma_data: f64,
     pub varmap: VarMap,
     device: Device,
@@ -39,8 +40,8 @@ impl Denoiser {
     pub fn new(cfg: &UNetConfig, img_channels: usize, sigma_data: f64, seed: u64, device: &Device) -> Result<Self> {
         let varmap = VarMap::new();
         let pb = ParamBuilder::new(&varmap, crate::rng::stream(seed, "init"), device, candle_core::DType::F32);
-        let unet = UNet::new(&pb, cfg, img_channels)?;
-        Ok(Denoiser { unet, sigma_data, varmap, device: device.clone() })
+        let net = Network::new(&pb, cfg, img_channels)?;
+        Ok(Denoiser { net, sigma_data, varmap, device: device.clone() })
     }
 
     /// `D(x, t)` for a batch `x` [B,C,H,W] and one noise level per sample.
@@ -56,7 +57,7 @@ impl Denoiser {
         };
         let c_noise: Vec<f32> = coef.iter().map(|c| c.c_noise as f32).collect();
         let c_noise = Tensor::from_vec(c_noise, b, x.device())?;
-        let f = self.unet.forward(&x.broadcast_mul(&column(|c| c.c_in)?)?, &c_noise, ctx)?;
+        let f = self.net.forward(&x.broadcast_mul(&column(|c| c.c_in)?)?, &c_noise, ctx)?;
         Ok(x.broadcast_mul(&column(|c| c.c_skip)?)?.add(&f.broadcast_mul(&column(|c| c.c_out)?)?)?)
     }
 

@@ -5,6 +5,7 @@
 use candle_core::{Module, Tensor};
 use serde::{Deserialize, Serialize};
 
+use super::songunet::DdpmppConfig;
 use crate::nn::norm::Act;
 use crate::nn::{resample, Conv2d, Ctx, Dropout, GroupNorm, Linear, ParamBuilder, SelfAttention};
 use crate::Result;
@@ -19,9 +20,22 @@ pub enum EmbMode {
     Shift,
 }
 
+/// Which network: this module's configurable UNet, or EDM's DDPM++ (`super::songunet`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UNetArch {
+    #[default]
+    Unet,
+    Ddpmpp,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct UNetConfig {
+    pub arch: UNetArch,
+    /// EDM's DDPM++ sizes (`arch = "ddpmpp"`; the fields above and below, except `dropout`, are
+    /// this module's UNet's).
+    pub ddpmpp: DdpmppConfig,
     /// Channels at each resolution level (level i works at size / 2^i).
     pub channels: Vec<usize>,
     pub blocks_per_level: usize,
@@ -39,6 +53,8 @@ pub struct UNetConfig {
 impl Default for UNetConfig {
     fn default() -> Self {
         UNetConfig {
+            arch: UNetArch::Unet,
+            ddpmpp: DdpmppConfig::default(),
             channels: vec![32, 64],
             blocks_per_level: 2,
             emb_dim: 128,
@@ -55,6 +71,9 @@ impl Default for UNetConfig {
 impl UNetConfig {
     /// Range checks naming the key and the value.
     pub fn validate(&self) -> std::result::Result<(), String> {
+        if self.arch == UNetArch::Ddpmpp {
+            return self.validate_ddpmpp();
+        }
         if self.channels.is_empty() {
             return Err("model.channels = []: needs at least one level".into());
         }
@@ -89,8 +108,32 @@ impl UNetConfig {
         Ok(())
     }
 
+    /// `arch = "ddpmpp"`: its own table, and none of this UNet's sizes set (they would do nothing).
+    fn validate_ddpmpp(&self) -> std::result::Result<(), String> {
+        let d = UNetConfig::default();
+        let unused = [
+            ("model.channels", self.channels != d.channels),
+            ("model.blocks_per_level", self.blocks_per_level != d.blocks_per_level),
+            ("model.emb_dim", self.emb_dim != d.emb_dim),
+            ("model.noise_freqs", self.noise_freqs != d.noise_freqs),
+            ("model.attention_levels", self.attention_levels != d.attention_levels),
+            ("model.attention_heads", self.attention_heads != d.attention_heads),
+            ("model.groups", self.groups != d.groups),
+        ];
+        if let Some((key, _)) = unused.iter().find(|(_, set)| *set) {
+            return Err(format!("{key} is not used by model.arch = \"ddpmpp\" (its sizes are in [model.ddpmpp]); remove {key}"));
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(format!("model.dropout = {}: must be in [0, 1)", self.dropout));
+        }
+        self.ddpmpp.validate()
+    }
+
     /// The image side must halve cleanly at every level.
     pub fn check_image_size(&self, size: usize) -> std::result::Result<(), String> {
+        if self.arch == UNetArch::Ddpmpp {
+            return self.ddpmpp.check_image_size(size);
+        }
         let div = 1usize << (self.channels.len() - 1);
         if !size.is_multiple_of(div) {
             return Err(format!(
@@ -276,6 +319,8 @@ mod tests {
 
     fn tiny() -> UNetConfig {
         UNetConfig {
+            arch: UNetArch::Unet,
+            ddpmpp: DdpmppConfig::default(),
             channels: vec![4, 8],
             blocks_per_level: 1,
             emb_dim: 8,

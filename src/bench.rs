@@ -81,6 +81,17 @@ pub struct UnetTiming {
 /// `t`, one without at `r`, pseudo-Huber loss weighted by `1/(t-r)`, backward, optimiser step
 /// (RAdam here, AdamW there: the same cost). Two untimed warm-up steps, then `steps` timed ones.
 pub fn unet(batch: usize, steps: usize, dev: &Device) -> Result<UnetTiming> {
+    unet_case(batch, steps, dev, &bench_unet_config(), (1, 28, 28))
+}
+
+/// EDM's DDPM++ at its CIFAR-10 sizes (`model.arch = "ddpmpp"`, 3x32x32): the same step as
+/// [`unet`], on the paper's network.
+pub fn ddpmpp(batch: usize, steps: usize, dev: &Device) -> Result<UnetTiming> {
+    let cfg = UNetConfig { arch: crate::model::UNetArch::Ddpmpp, dropout: 0.2, ..UNetConfig::default() };
+    unet_case(batch, steps, dev, &cfg, (3, 32, 32))
+}
+
+fn unet_case(batch: usize, steps: usize, dev: &Device, cfg: &UNetConfig, (c, h, w): (usize, usize, usize)) -> Result<UnetTiming> {
     reset_peak_rss();
     let dev = dev.clone();
     // On CUDA the ops only queue work: each clock reading waits for the device first.
@@ -88,7 +99,7 @@ pub fn unet(batch: usize, steps: usize, dev: &Device) -> Result<UnetTiming> {
         dev.synchronize()?;
         Ok(Instant::now())
     };
-    let model = Denoiser::new(&bench_unet_config(), 1, SIGMA_DATA, 0, &dev)?;
+    let model = Denoiser::new(cfg, c, SIGMA_DATA, 0, &dev)?;
     let params: usize = model.varmap.all_vars().iter().map(|v| v.elem_count()).sum();
     let mut opt = RAdam::from_varmap(&model.varmap, RAdamConfig { lr: 2e-4, ..RAdamConfig::default() })?;
     let mut rng = crate::rng::stream(0, "bench");
@@ -96,16 +107,16 @@ pub fn unet(batch: usize, steps: usize, dev: &Device) -> Result<UnetTiming> {
     let idx: Vec<usize> = (0..batch).map(|_| rng.random_range(0..17)).collect();
     let s_lo: Vec<f32> = idx.iter().map(|&i| ks[i] as f32).collect();
     let s_hi: Vec<f32> = idx.iter().map(|&i| ks[i + 1] as f32).collect();
-    let n = batch * 28 * 28;
+    let n = batch * c * h * w;
     let x0: Vec<f32> = crate::rng::uniform_vec(&mut rng, n).iter().map(|u| u * 2.0 - 1.0).collect();
-    let x0 = Tensor::from_vec(x0, (batch, 1, 28, 28), &dev)?;
-    let z = Tensor::from_vec(crate::rng::normal_vec(&mut rng, n), (batch, 1, 28, 28), &dev)?;
+    let x0 = Tensor::from_vec(x0, (batch, c, h, w), &dev)?;
+    let z = Tensor::from_vec(crate::rng::normal_vec(&mut rng, n), (batch, c, h, w), &dev)?;
     let col = |v: &[f32]| Tensor::from_vec(v.to_vec(), (batch, 1, 1, 1), &dev);
     let x_hi = (&x0 + z.broadcast_mul(&col(&s_hi)?)?)?;
     let x_lo = (&x0 + z.broadcast_mul(&col(&s_lo)?)?)?;
     let w: Vec<f32> = s_hi.iter().zip(&s_lo).map(|(h, l)| 1.0 / (h - l)).collect();
     let w = Tensor::from_vec(w, batch, &dev)?;
-    let c = 0.00054 * 784f64.sqrt();
+    let huber_c = 0.00054 * ((n / batch) as f64).sqrt();
     let ctx = Ctx::train(0);
 
     let (mut tt, mut t1s, mut t2s, mut t3s, mut t4s) = (vec![], vec![], vec![], vec![], vec![]);
@@ -120,7 +131,7 @@ pub fn unet(batch: usize, steps: usize, dev: &Device) -> Result<UnetTiming> {
         let target = model.forward(&x_lo, &s_lo, &ctx)?.detach();
         let t2 = now()?;
         let f2 = flops::take();
-        let l = loss::consistency(&pred, &target, &w, c)?;
+        let l = loss::consistency(&pred, &target, &w, huber_c)?;
         last_loss = l.to_scalar::<f32>()? as f64;
         let t3a = now()?;
         let grads = l.backward()?;
@@ -215,10 +226,14 @@ pub fn feat(batch: usize, iters: usize, batch_norm: bool, dev: &Device) -> Resul
 pub fn run(what: &str, batch: usize, steps: usize, dev: &Device) -> Result<()> {
     let device = crate::device::name(dev);
     println!("ayt {} threads {} device {device}", env!("CARGO_PKG_VERSION"), candle_core::utils::get_num_threads());
-    if what == "unet" || what == "all" {
-        let t = unet(batch, steps, dev)?;
+    for (name, case) in [("unet", unet as fn(usize, usize, &Device) -> Result<UnetTiming>), ("ddpmpp", ddpmpp)] {
+        if what != name && (what != "all" || name == "ddpmpp") {
+            continue;
+        }
+        let t = case(batch, steps, dev)?;
         println!(
-            "AYT UNET B={} params={} step_ms(median of {steps})={:.1} [min {:.1}] fwd1={:.1} fwd2(no_grad)={:.1} bwd={:.1} opt={:.1} ms ({:.1} img/s) gflops={:.1} peak_rss_mib={:.0} loss={:.4}",
+            "AYT {} B={} params={} step_ms(median of {steps})={:.1} [min {:.1}] fwd1={:.1} fwd2(no_grad)={:.1} bwd={:.1} opt={:.1} ms ({:.1} img/s) gflops={:.1} peak_rss_mib={:.0} loss={:.4}",
+            name.to_uppercase(),
             t.batch,
             t.params,
             t.step_ms,

@@ -34,7 +34,7 @@ pub struct Target {
     pub exec: fn(&[u8], &Path) -> Result<(), String>,
 }
 
-pub const TARGETS: [Target; 16] = [
+pub const TARGETS: [Target; 17] = [
     Target { name: "idx", kind: Kind::Bytes, what: "IDX files, raw and gzip (MNIST import)", corpus: idx_corpus, exec: idx_exec },
     Target { name: "png", kind: Kind::Bytes, what: "PNG files (PNG-folder import, ayt lpips)", corpus: png_corpus, exec: png_exec },
     Target { name: "preset", kind: Kind::Text, what: "run presets (TOML)", corpus: preset_corpus, exec: preset_exec },
@@ -75,6 +75,7 @@ pub const TARGETS: [Target; 16] = [
     Target { name: "cifar-bin", kind: Kind::Bytes, what: "CIFAR-10 binary batches", corpus: cifar_bin_corpus, exec: cifar_bin_exec },
     Target { name: "cifar-py", kind: Kind::Bytes, what: "CIFAR-10 python batches (pickles)", corpus: cifar_py_corpus, exec: cifar_py_exec },
     Target { name: "edm-zip", kind: Kind::Bytes, what: "EDM-format zips of PNGs", corpus: edm_zip_corpus, exec: edm_zip_exec },
+    Target { name: "fid-npz", kind: Kind::Bytes, what: "FID statistics (.npz of mu, sigma)", corpus: fid_npz_corpus, exec: fid_npz_exec },
 ];
 
 /// The harness's own check, not a parser (so not in `all`): an input starting with `P` panics,
@@ -418,4 +419,21 @@ fn edm_zip_corpus(scratch: &Path) -> Vec<Vec<u8>> {
 
 fn edm_zip_exec(bytes: &[u8], scratch: &Path) -> Result<(), String> {
     ayt::data::edm_zip::import(&file(scratch, "in.zip", bytes)).map(|_| ()).map_err(err)
+}
+
+fn fid_npz_corpus(scratch: &Path) -> Vec<Vec<u8>> {
+    use ayt::metrics::fd::Gaussian;
+    let d = 3;
+    let g = Gaussian {
+        mean: nalgebra::DVector::from_vec(vec![0.5, -1.0, 2.0]),
+        cov: nalgebra::DMatrix::from_row_slice(d, d, &[2.0, 0.1, 0.0, 0.1, 1.0, 0.3, 0.0, 0.3, 4.0]),
+        n: 0,
+    };
+    let p = scratch.join("seed.npz");
+    ayt::metrics::fid::npz::write(&p, &g).expect("an .npz");
+    vec![std::fs::read(p).expect("written")]
+}
+
+fn fid_npz_exec(bytes: &[u8], _scratch: &Path) -> Result<(), String> {
+    ayt::metrics::fid::npz::parse(bytes).map(|_| ())
 }

@@ -45,8 +45,11 @@ pub enum Cmd {
         #[arg(long, default_value_t = 64)]
         n: usize,
         /// Use the raw (online) weights instead of the EMA
-        #[arg(long)]
+        #[arg(long, conflicts_with = "ema")]
         raw: bool,
+        /// The EMA profile to sample (train.ema) [default: the run's first]
+        #[arg(long, value_name = "NAME")]
+        ema: Option<String>,
         #[arg(long, default_value_t = 0)]
         seed: u64,
         /// Checkpoint step [default: the latest]
@@ -160,7 +163,11 @@ pub enum Cmd {
         /// run (35 evaluations a sample: minutes on a CPU), none for a consistency run]
         #[arg(long)]
         heun_steps: Option<usize>,
-        /// Print the values as one JSON object (step, then metric: value) instead of a table
+        /// The EMA profile to evaluate (train.ema), also with --fid; a profile other than the
+        /// run's first logs its metrics as <metric>@<profile> [default: the run's first]
+        #[arg(long, value_name = "NAME")]
+        ema: Option<String>,
+        /// Print the values as one JSON object (step, ema, then metric: value) instead of a table
         #[arg(long)]
         json: bool,
         /// The standard FID instead, as EDM and ECT report it: fid_1step, fid_2step (and

@@ -127,8 +127,9 @@ fn phi_trains_and_an_mfd_run_finds_it_and_moves_outputs_toward_the_data() {
     assert!(l.iter().all(|v| v.is_finite()));
 
     // The outcome: trained outputs are much closer to the data than the initial model's.
-    let (trained, preset, (c, h, w)) =
-        ayt::train::checkpoint::load_denoiser(&ayt::paths::RunDir::new(home.join("run")), None, true, &candle_core::Device::Cpu).unwrap();
+    let run = ayt::paths::RunDir::new(home.join("run"));
+    let ema = ayt::train::checkpoint::Weights::Ema(None);
+    let (trained, preset, (c, h, w)) = ayt::train::checkpoint::load_denoiser(&run, None, ema, &candle_core::Device::Cpu).unwrap();
     let initial = ayt::model::Denoiser::new(&preset.model, c, 0.5, preset.seed, &Device::Cpu).unwrap();
     let mut src = ayt::data::DataSource::disks(preset.data.disks.clone(), 99).unwrap();
     let x0 = Tensor::from_vec(src.next_batch(64).x, (64, c, h, w), &Device::Cpu).unwrap();

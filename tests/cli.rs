@@ -275,6 +275,49 @@ fn ayt_eval_stores_fd_with_its_protocol() {
     assert_clean_failure(&o, &["--steps 3", "1 or 2 steps"]);
 }
 
+/// Two EMA profiles: `ayt sample --ema` and `ayt eval --ema` (also with `--fid`) take a profile
+/// by name, the first by default; an unknown name fails listing the run's profiles; a profile
+/// other than the default is logged as `<metric>@<profile>`, every value naming its weights.
+#[test]
+fn ema_profiles_are_sampled_and_evaluated_by_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let profiles = "[[train.ema]]\nname = \"fast\"\ndecay = 0.5\n[[train.ema]]\nname = \"slow\"\ndecay = 0.99\n";
+    let text = tiny().replace("iterations = 6", "iterations = 2").replace("ema_decay = 0.9\n", profiles);
+    let p = write_preset(tmp.path(), &text);
+    let run = tmp.path().join("r");
+    let o = ayt(tmp.path(), &["train", "--preset", p.to_str().unwrap(), "--out", run.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r = run.to_str().unwrap();
+    let png = tmp.path().join("s.png");
+    let png = png.to_str().unwrap();
+    let unknown = ["no EMA profile \"nope\"", "fast, slow", r];
+    assert_clean_failure(&ayt(tmp.path(), &["sample", r, "--ema", "nope", "--n", "4", "--out", png]), &unknown);
+    assert_clean_failure(&ayt(tmp.path(), &["eval", r, "--ema", "nope", "--n", "64"]), &unknown);
+    assert_clean_failure(&ayt(tmp.path(), &["eval", r, "--fid", "--ema", "nope", "--fid-n", "3"]), &unknown);
+    assert_clean_failure(&ayt(tmp.path(), &["sample", r, "--raw", "--ema", "slow", "--out", png]), &["--raw", "--ema"]);
+    for (args, says) in [(vec!["--ema", "slow"], "EMA \"slow\" (decay 0.99 per step)"), (vec![], "EMA \"fast\" (decay 0.5 per step)")] {
+        let o = ayt(tmp.path(), &[&["sample", r, "--n", "4", "--out", png][..], &args].concat());
+        assert!(o.status.success() && stderr(&o).contains(says), "{}", stderr(&o));
+    }
+
+    let eval = |extra: &[&str]| {
+        let o = ayt(tmp.path(), &[&["eval", r, "--n", "64", "--evalnet-iterations", "10", "--json"][..], extra].concat());
+        assert!(o.status.success(), "{}", stderr(&o));
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()
+    };
+    let (slow, fast) = (eval(&["--ema", "slow"]), eval(&[]));
+    assert_eq!((slow["ema"].as_str(), fast["ema"].as_str()), (Some("slow"), Some("fast")));
+    let (s, f) = (slow["fd_evalnet_1step@slow"].as_f64().unwrap(), fast["fd_evalnet_1step"].as_f64().unwrap());
+    assert!(s.is_finite() && f.is_finite() && s != f, "slow {s}, fast {f}: other weights, other samples");
+    let log = RunLog::open(run.join("run.h5")).unwrap();
+    for (metric, says) in [("fd_evalnet_1step@slow", "EMA \"slow\" (decay 0.99"), ("fd_evalnet_1step", "EMA \"fast\" (decay 0.5")] {
+        let e = log.eval(metric).unwrap();
+        let attrs: std::collections::HashMap<_, _> = e.attrs.into_iter().collect();
+        assert!(e.step == [2] && attrs["weights"].starts_with(says), "{metric}: {attrs:?}");
+    }
+    assert!(log.eval_names().unwrap().iter().all(|n| !n.contains("@fast")), "the default keeps the metric names");
+}
+
 #[test]
 fn denoiser_training_loss_falls_on_disks() {
     let tmp = tempfile::tempdir().unwrap();

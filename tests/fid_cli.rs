@@ -121,6 +121,8 @@ fn eval_fid(home: &Path, run: &str, args: &[&str]) -> String {
 
 /// `ayt eval --fid` on a tiny run: each sampler's FID against an `.npz`, sample i from seed i (so
 /// seed range 0 of a two-range evaluation is the one-range value), logged to run.h5 with its seeds.
+/// The run keeps two EMA profiles and is scored on the second, by name (`--ema slow`): each
+/// metric is `fid_<tag>@slow` and names its weights.
 #[test]
 fn eval_fid_names_its_seeds_and_logs_each_sampler() {
     if !has_numpy_h5py() {
@@ -131,33 +133,37 @@ fn eval_fid_names_its_seeds_and_logs_each_sampler() {
     let reference = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/fid_reference.h5");
     python(B_NPZ, &[reference.to_str().unwrap(), dir.to_str().unwrap()]);
     let preset = dir.join("tiny.toml");
-    std::fs::write(&preset, common::tiny_ect("tiny", 3, "every = 1\nsample_every = 0\ncheckpoint_every = 3")).unwrap();
+    let profiles = "[[train.ema]]\nname = \"ema\"\ndecay = 0.9\n[[train.ema]]\nname = \"slow\"\ndecay = 0.99\n";
+    let text = common::tiny_ect("tiny", 3, "every = 1\nsample_every = 0\ncheckpoint_every = 3").replace("ema_decay = 0.9\n", profiles);
+    std::fs::write(&preset, text).unwrap();
     let run = dir.join("run");
     let o = ayt(dir, &["train", "--preset", preset.to_str().unwrap(), "--out", run.to_str().unwrap()]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let (run, npz) = (run.to_str().unwrap(), dir.join("b.npz"));
-    let one = eval_fid(dir, run, &["--fid-n", "3", "--fid-ref", npz.to_str().unwrap(), "--json"]);
+    let one = eval_fid(dir, run, &["--fid-n", "3", "--fid-ref", npz.to_str().unwrap(), "--json", "--ema", "slow"]);
     let one = serde_json::from_str::<serde_json::Value>(&one).unwrap();
-    let table = eval_fid(dir, run, &["--fid-n", "3", "--fid-ranges", "2", "--fid-ref", npz.to_str().unwrap()]);
+    assert_eq!(one["ema"].as_str(), Some("slow"));
+    let table = eval_fid(dir, run, &["--fid-n", "3", "--fid-ranges", "2", "--fid-ref", npz.to_str().unwrap(), "--ema", "slow"]);
+    assert!(table.contains("(EMA \"slow\" (decay 0.99 per step); logged to"), "{table}");
     for tag in ["1step", "2step"] {
-        let v = one[format!("fid_{tag}")].as_f64().unwrap();
-        assert!(v.is_finite() && v > 0.0, "fid_{tag} = {v}");
+        let v = one[format!("fid_{tag}@slow")].as_f64().unwrap();
+        assert!(v.is_finite() && v > 0.0, "fid_{tag}@slow = {v}");
         // each line of the table: metric, value, then its protocol
         let line =
             |m: &str| table.lines().find(|l| l.split_whitespace().next() == Some(m)).unwrap_or_else(|| panic!("{m}: {table}")).to_string();
-        let (min_line, mean_line) = (line(&format!("fid_{tag}")), line(&format!("fid_{tag}_mean")));
+        let (min_line, mean_line) = (line(&format!("fid_{tag}@slow")), line(&format!("fid_{tag}_mean@slow")));
         let value = |l: &str| l.split_whitespace().nth(1).unwrap().parse::<f64>().unwrap();
         assert!(min_line.contains(&format!("seeds 0-2: {v:.4}")) && min_line.contains("seeds 3-5: "), "range 0 must be {v:.4}: {min_line}");
         assert!(value(&min_line) <= value(&mean_line), "{min_line}\n{mean_line}");
     }
-    assert!(one.get("fid_heun18").is_none(), "an ECT run has no Heun metric");
+    assert!(one.get("fid_heun18@slow").is_none() && one.get("fid_1step").is_none(), "{one}");
     // run.h5: both evaluations' rows, the protocol of the metric's first evaluation
     let read = r#"
 import sys, h5py
 with h5py.File(sys.argv[1] + "/run.h5", "r") as f:
-    g = f["eval/fid_1step"]
-    print(len(g["value"]), g.attrs["seeds"], g.attrs["n_samples"])
+    g = f["eval/fid_1step@slow"]
+    print(len(g["value"]), g.attrs["seeds"], g.attrs["n_samples"], "|", g.attrs["weights"])
 "#;
     let text = python(read, &[run]);
-    assert!(text.starts_with("2 seeds 0-2: ") && text.ends_with(" 3"), "{text}");
+    assert!(text.starts_with("2 seeds 0-2: ") && text.ends_with(" 3 | EMA \"slow\" (decay 0.99 per step)"), "{text}");
 }

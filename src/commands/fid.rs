@@ -7,6 +7,7 @@ use ayt::metrics::fd::frechet_distance;
 use ayt::metrics::fid::{self, Source};
 use ayt::paths::Paths;
 use ayt::sample::Sampler;
+use ayt::train::checkpoint;
 use candle_core::Device;
 
 pub fn fid(
@@ -56,12 +57,12 @@ pub fn fid(
     Ok(())
 }
 
-/// `ayt eval --fid`: the standard FID of a run's checkpoint (EMA weights), logged and printed as
-/// `ayt eval` does.
+/// `ayt eval --fid`: the standard FID of a run's checkpoint (the weights of EMA profile `ema`,
+/// `None`: the run's default), logged and printed as `ayt eval` does.
 pub fn eval(
     paths: &Paths,
     run_dir: &Path,
-    step: Option<u64>,
+    (step, ema): (Option<u64>, Option<&str>),
     (samples, reference, ranges, heun_steps): (usize, Option<String>, usize, Option<usize>),
     json: bool,
     device: &Device,
@@ -77,15 +78,18 @@ pub fn eval(
     }
     let run = ayt::paths::RunDir::new(run_dir);
     let step = run.checkpoint_step(step)?;
-    let (model, preset, shape) = ayt::train::checkpoint::load_denoiser(&run, Some(step), true, device)?;
+    let (model, preset, shape) = checkpoint::load_denoiser(&run, Some(step), checkpoint::Weights::Ema(ema), device)?;
+    let (profile, is_default) = checkpoint::ema_profile(&run, &preset, ema)?;
     let reference = Source::parse(reference.as_deref().unwrap_or(&preset.data.dataset), paths)?;
     let mut samplers = vec![Sampler::Consistency(1), Sampler::Consistency(2)];
     let default_heun = (preset.train.mode == ayt::config::Mode::Edm).then_some(ayt::sample::HEUN_STEPS);
     if let Some(k) = heun_steps.map_or(default_heun, |k| (k > 0).then_some(k)) {
         samplers.push(Sampler::Heun(k));
     }
-    let protocol = fid::protocol::FidProtocol { samples, ranges, reference, detector: fid::default_detector_path(), samplers };
+    let detector = fid::default_detector_path();
+    let protocol = fid::protocol::FidProtocol { samples, ranges, reference, detector, samplers, weights: profile.describe() };
     let log = |line: &str| eprintln!("{line}");
-    let values = fid::protocol::evaluate(&model, &preset.sampling, shape, &protocol, paths, device, &log)?;
-    super::inspect::report_eval(&run, step, &values, json)
+    let mut values = fid::protocol::evaluate(&model, &preset.sampling, shape, &protocol, paths, device, &log)?;
+    ayt::metrics::evaluator::for_ema_profile(&mut values, &profile, is_default);
+    super::inspect::report_eval(&run, step, &profile, &values, json)
 }

@@ -12,22 +12,31 @@ use ayt::config::EvalConfig;
 use ayt::metrics::probe;
 use ayt::model::lpips::{self, Lpips, LpipsNet};
 use ayt::paths::{Paths, RunDir};
+use ayt::train::checkpoint::{self, Weights};
 
+/// `ayt sample`: `weights` is `--raw` (the online weights) or `--ema NAME` (`None`: the run's
+/// default EMA profile).
 #[allow(clippy::too_many_arguments)]
 pub fn sample(
     run_dir: &Path,
     step: Option<u64>,
     n: usize,
     sampler: (Option<ayt::sample::SamplerKind>, Option<usize>),
-    raw: bool,
+    (raw, ema): (bool, Option<&str>),
     seed: u64,
     out: &Path,
     device: &Device,
 ) -> anyhow::Result<()> {
     let run = RunDir::new(run_dir);
-    let (written, sampler) = ayt::train::checkpoint::sample_checkpoint(&run, step, n, sampler, !raw, seed, device)?;
+    let (weights, what) = if raw {
+        (Weights::Online, "raw weights".to_string())
+    } else {
+        let preset = ayt::config::Preset::load(&run.preset_file(), &[])?;
+        (Weights::Ema(ema), checkpoint::ema_profile(&run, &preset, ema)?.0.describe())
+    };
+    let (written, sampler) = checkpoint::sample_checkpoint(&run, step, n, sampler, weights, seed, device)?;
     ayt::sample::write_grid(&written, out)?;
-    eprintln!("wrote {n} samples ({sampler} sampler, {}) to {}", if raw { "raw weights" } else { "EMA weights" }, out.display());
+    eprintln!("wrote {n} samples ({sampler} sampler, {what}) to {}", out.display());
     Ok(())
 }
 
@@ -38,11 +47,12 @@ pub fn pack(run_dir: &Path, step: Option<u64>, out: &Path) -> anyhow::Result<()>
     Ok(())
 }
 
-/// `ayt eval`: the overrides of the run's `[eval]` are (n, evalnet iterations, Inception weights).
+/// `ayt eval`: the overrides of the run's `[eval]` are (n, evalnet iterations, Inception weights);
+/// `ema` names the EMA profile (`None`: the run's default).
 pub fn eval(
     paths: &Paths,
     run_dir: &Path,
-    step: Option<u64>,
+    (step, ema): (Option<u64>, Option<&str>),
     (n, evalnet_iterations, inception, heun_steps): (Option<usize>, Option<u64>, Option<PathBuf>, Option<usize>),
     json: bool,
     device: &Device,
@@ -56,13 +66,19 @@ pub fn eval(
     };
     let log = |line: &str| eprintln!("{line}");
     let run = RunDir::new(run_dir);
-    let (step, values) = ayt::metrics::evaluator::evaluate_run(paths, &run, step, overrides, heun_steps, device, &log)?;
-    report_eval(&run, step, &values, json)
+    let (step, profile, values) = ayt::metrics::evaluator::evaluate_run(paths, &run, (step, ema), overrides, heun_steps, device, &log)?;
+    report_eval(&run, step, &profile, &values, json)
 }
 
-/// Logs evaluation values to the run's run.h5 (when it has one) and prints them, as a table or
-/// JSON.
-pub fn report_eval(run: &RunDir, step: u64, values: &[ayt::metrics::evaluator::EvalValue], json: bool) -> anyhow::Result<()> {
+/// Logs evaluation values of EMA `profile`'s weights to the run's run.h5 (when it has one) and
+/// prints them, as a table or JSON (`step`, `ema`: the profile's name, then metric: value).
+pub fn report_eval(
+    run: &RunDir,
+    step: u64,
+    profile: &ayt::config::EmaProfile,
+    values: &[ayt::metrics::evaluator::EvalValue],
+    json: bool,
+) -> anyhow::Result<()> {
     let run_dir = run.path();
     // A packed starting point has no run log; its values are printed only.
     let logged = run.log_file().exists();
@@ -72,6 +88,7 @@ pub fn report_eval(run: &RunDir, step: u64, values: &[ayt::metrics::evaluator::E
     if json {
         let mut out = serde_json::Map::new();
         out.insert("step".into(), step.into());
+        out.insert("ema".into(), profile.name.clone().into());
         for v in values {
             out.insert(v.metric.clone(), v.value.into());
         }
@@ -79,7 +96,7 @@ pub fn report_eval(run: &RunDir, step: u64, values: &[ayt::metrics::evaluator::E
         return Ok(());
     }
     let into = if logged { format!("; logged to {}", run.log_file().display()) } else { "; not logged: no run.h5 here".into() };
-    println!("evaluation of {} at step {step} (EMA weights{into})", run_dir.display());
+    println!("evaluation of {} at step {step} ({}{into})", run_dir.display(), profile.describe());
     for v in values {
         let proto: Vec<String> = v.attrs.iter().map(|(k, val)| format!("{k}={val}")).collect();
         println!("{:<30} {:>10.4}   {}", v.metric, v.value, proto.join(", "));

@@ -19,15 +19,15 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Train(job) => train::train(paths, job),
         Cmd::Resume { run_dir, device } => train::resume(paths, run_dir, &device),
         Cmd::Features(FeaturesCmd::Train(PresetJob { preset, set, out, device })) => train::features(&paths, &preset, &set, out, &device),
-        Cmd::Sample { run_dir, sampler, steps, n, raw, seed, step, out, device } => {
-            inspect::sample(&run_dir, step, n, (sampler, steps), raw, seed, &out, &device.open()?)
+        Cmd::Sample { run_dir, sampler, steps, n, raw, ema, seed, step, out, device } => {
+            inspect::sample(&run_dir, step, n, (sampler, steps), (raw, ema.as_deref()), seed, &out, &device.open()?)
         }
         Cmd::Pack { run_dir, step, out } => inspect::pack(&run_dir, step, &out),
-        Cmd::Eval { run_dir, step, fid: true, fid_n, fid_ref, fid_ranges, heun_steps, json, device, .. } => {
-            fid::eval(&paths, &run_dir, step, (fid_n, fid_ref, fid_ranges, heun_steps), json, &device.open()?)
+        Cmd::Eval { run_dir, step, ema, fid: true, fid_n, fid_ref, fid_ranges, heun_steps, json, device, .. } => {
+            fid::eval(&paths, &run_dir, (step, ema.as_deref()), (fid_n, fid_ref, fid_ranges, heun_steps), json, &device.open()?)
         }
-        Cmd::Eval { run_dir, step, n, evalnet_iterations, inception, heun_steps, json, device, .. } => {
-            inspect::eval(&paths, &run_dir, step, (n, evalnet_iterations, inception, heun_steps), json, &device.open()?)
+        Cmd::Eval { run_dir, step, ema, n, evalnet_iterations, inception, heun_steps, json, device, .. } => {
+            inspect::eval(&paths, &run_dir, (step, ema.as_deref()), (n, evalnet_iterations, inception, heun_steps), json, &device.open()?)
         }
         Cmd::Probe { run_dir, step, out, mfd, m, k, device } => {
             inspect::probe(&paths, &run_dir, step, mfd.as_deref(), (&k, &m), &out, &device.open()?)

@@ -104,8 +104,13 @@ pub struct TrainConfig {
     pub beta2: f64,
     #[serde(default)]
     pub weight_decay: f64,
+    /// The per-step EMA decay of the run's one profile (`ema`) when `ema` is not given.
     #[serde(default = "default_ema")]
     pub ema_decay: f64,
+    /// EMA profiles kept at once (`[[train.ema]]`, see [`super::ema`]); the first is the
+    /// default. Empty: one profile `ema` of decay `ema_decay`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ema: Vec<super::EmaProfile>,
     /// ECT consistency loss on `D_t - D_r`.
     #[serde(default = "default_loss")]
     pub loss: LossKind,
@@ -225,6 +230,11 @@ impl Default for LogConfig {
 }
 
 impl TrainConfig {
+    /// The EMA profiles the run keeps, the default first (see [`super::ema::resolve`]).
+    pub fn ema_profiles(&self) -> Vec<super::EmaProfile> {
+        super::ema::resolve(&self.ema, self.ema_decay)
+    }
+
     fn validate(&self) -> Check {
         // The upper bound keeps step-interval and kimg arithmetic far from overflow.
         between("train.batch_size", self.batch_size as u64, 1, MAX_BATCH)?;
@@ -233,6 +243,7 @@ impl TrainConfig {
         in_unit_interval("train.beta1", self.beta1)?;
         in_unit_interval("train.beta2", self.beta2)?;
         in_unit_interval("train.ema_decay", self.ema_decay)?;
+        super::ema::validate(&self.ema, self.ema_decay, default_ema())?;
         non_negative("train.weight_decay", self.weight_decay)?;
         non_negative("train.c_mult", self.c_mult)
     }

@@ -7,7 +7,7 @@ use candle_core::Device;
 
 use super::{Emitter, Event};
 use crate::config::{Preset, SamplingConfig};
-use crate::metrics::evaluator::{EvalValue, Evaluator};
+use crate::metrics::evaluator::{for_ema_profile, EvalValue, Evaluator};
 use crate::paths::Paths;
 use crate::store::RunLogWriter;
 use crate::train::Trainer;
@@ -46,7 +46,7 @@ impl TrainingEval {
         crossed(self.every_kimg, kimg_before, kimg_after)
     }
 
-    /// Evaluates the EMA weights, logs each value to `/eval` and emits them. Its noise is the
+    /// Evaluates the default EMA profile's weights (attribute `weights` names it), logs each value to `/eval` and emits them. Its noise is the
     /// run's "eval" stream, separate from every training stream.
     pub fn run(&mut self, trainer: &Trainer, writer: &RunLogWriter, emitter: &Emitter) -> Result<()> {
         let (step, kimg) = (trainer.steps_done(), trainer.kimg());
@@ -57,7 +57,8 @@ impl TrainingEval {
         let started = Instant::now();
         emitter.emit(Event::Log(format!("eval at step {step} ({kimg:.2} kimg), {} samples each", self.evaluator.n())));
         let log = |line: &str| emitter.emit(Event::Log(line.to_string()));
-        let values = self.evaluator.evaluate(trainer.ema(), &self.sampling, self.seed, &log)?;
+        let mut values = self.evaluator.evaluate(trainer.ema(), &self.sampling, self.seed, &log)?;
+        for_ema_profile(&mut values, &trainer.emas()[0].0, true);
         for v in &values {
             writer.eval(&v.metric, step as i64, kimg, v.value, v.attrs.clone())?;
         }
@@ -74,7 +75,7 @@ impl TrainingEval {
         let key = self.start_key(trainer)?;
         let path = paths.cache().join(format!("start-eval-{}.json", &key[..16]));
         let cached = std::fs::read(&path).ok().and_then(|b| serde_json::from_slice::<(String, Vec<EvalValue>)>(&b).ok());
-        let values = match cached.filter(|(k, _)| *k == key) {
+        let mut values = match cached.filter(|(k, _)| *k == key) {
             Some((_, values)) => {
                 emitter.emit(Event::Log(format!("eval of the starting weights (kimg 0) from the cache: {}", path.display())));
                 values
@@ -87,6 +88,7 @@ impl TrainingEval {
                 values
             }
         };
+        for_ema_profile(&mut values, &trainer.emas()[0].0, true);
         for v in &values {
             writer.eval(&v.metric, 0, 0.0, v.value, v.attrs.clone())?;
         }

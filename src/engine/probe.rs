@@ -71,7 +71,7 @@ pub fn probe_checkpoint(
     device: &Device,
 ) -> Result<CheckpointProbe> {
     let step = run.checkpoint_step(step)?;
-    let (model, mut preset, _) = checkpoint::load_denoiser(run, Some(step), false, device)?;
+    let (model, mut preset, _) = checkpoint::load_denoiser(run, Some(step), checkpoint::Weights::Online, device)?;
     if let Some(f) = mfd_features {
         preset.mfd.features = f.to_string();
     }

@@ -153,7 +153,12 @@ fn prepare_resume(paths: &Paths, device: &Device, dir: &Path, emitter: &Emitter)
     })?;
     let data = preset.open_data(paths)?;
     let mut trainer = build_trainer(&preset, &data, paths, device)?;
-    trainer.restore(&dir, step)?;
+    for name in trainer.restore(&dir, step)? {
+        emitter.emit(Event::Log(format!(
+            "warning: the checkpoint at step {step} has no weights of EMA profile {name:?} (added to the preset after it was written): \
+             it starts from that checkpoint's default EMA"
+        )));
+    }
     let prober = Prober::new(&preset, paths, &data.sha256, trainer.shape(), device)?;
     let eval = TrainingEval::new(&preset, paths, device, emitter)?;
     let writer = RunLogWriter::open_append(dir.log_file(), step as i64)?;

@@ -14,12 +14,13 @@ use candle_core::{Device, Tensor};
 use super::disk_fit::{self, DiskFit};
 use super::fd::{frechet_distance, Gaussian};
 use super::refstats::RefKey;
-use crate::config::{EvalConfig, SamplingConfig};
+use crate::config::{EmaProfile, EvalConfig, SamplingConfig};
 use crate::data::disks::{DiskParams, DisksConfig};
 use crate::data::{open_data, DataConfig};
 use crate::model::{Denoiser, FeatureExtractor};
 use crate::paths::{Paths, RunDir};
 use crate::progress::LogFn;
+use crate::train::checkpoint::Weights;
 use crate::{Error, Result};
 
 /// One evaluation value with its protocol.
@@ -364,19 +365,22 @@ fn chunked(inputs: &[&Tensor], f: impl Fn(&[&Tensor]) -> Result<Tensor>) -> Resu
     Ok(Tensor::cat(&parts, 0)?)
 }
 
-/// Evaluates a run folder's checkpoint (`step`, or the latest; EMA weights) on `device` with the
-/// run's `[eval]` settings, `cfg_override` replacing them (`ayt eval --n ...`).
+/// Evaluates a run folder's checkpoint (`step`, or the latest) on `device` with the run's
+/// `[eval]` settings, `cfg_override` replacing them (`ayt eval --n ...`): the weights of EMA
+/// profile `ema` (`None`: the run's default), which the values name (see [`for_ema_profile`]).
+/// Returns the step, the profile and the values.
 pub fn evaluate_run(
     paths: &Paths,
     run: &RunDir,
-    step: Option<u64>,
+    (step, ema): (Option<u64>, Option<&str>),
     cfg_override: impl FnOnce(&mut EvalConfig),
     heun_steps: Option<usize>,
     device: &Device,
     log: LogFn,
-) -> Result<(u64, Vec<EvalValue>)> {
+) -> Result<(u64, EmaProfile, Vec<EvalValue>)> {
     let step = run.checkpoint_step(step)?;
-    let (model, preset, _) = crate::train::checkpoint::load_denoiser(run, Some(step), true, device)?;
+    let (model, preset, _) = crate::train::checkpoint::load_denoiser(run, Some(step), Weights::Ema(ema), device)?;
+    let (profile, is_default) = crate::train::checkpoint::ema_profile(run, &preset, ema)?;
     let mut cfg = preset.eval.clone();
     cfg_override(&mut cfg);
     cfg.validate().map_err(Error::msg)?;
@@ -384,7 +388,26 @@ pub fn evaluate_run(
         return Err(Error::msg(format!("--heun-steps {k}: at most {}", crate::sample::MAX_HEUN_STEPS)));
     }
     let evaluator = Evaluator::for_preset(paths, &preset, &cfg, heun_steps, device, log)?;
-    Ok((step, evaluator.evaluate(&model, &preset.sampling, preset.seed, log)?))
+    let mut values = evaluator.evaluate(&model, &preset.sampling, preset.seed, log)?;
+    for_ema_profile(&mut values, &profile, is_default);
+    Ok((step, profile, values))
+}
+
+/// Marks `values` as scored on the weights of EMA `profile` (attribute `weights`, replaced where
+/// present). A profile other than the run's default also names each metric
+/// `<metric>@<profile>`: a run log's `/eval/<metric>` keeps the attributes of its first row, so
+/// each profile's values get their own table beside the default's (whose names stay as they were).
+pub fn for_ema_profile(values: &mut [EvalValue], profile: &EmaProfile, is_default: bool) {
+    let label = profile.describe();
+    for v in values.iter_mut() {
+        match v.attrs.iter_mut().find(|(k, _)| k == "weights") {
+            Some((_, w)) => *w = label.clone(),
+            None => v.attrs.push(("weights".to_string(), label.clone())),
+        }
+        if !is_default {
+            v.metric = format!("{}@{}", v.metric, profile.name);
+        }
+    }
 }
 
 /// Appends `values` at `step` to the run's `/eval` tables (kimg from the loss log).

@@ -174,9 +174,10 @@ impl SweepSpec {
     }
 
     /// The fields a `kimg` budget derives for a member: its iterations, and the step intervals
-    /// and the EMA decay rescaled from the base preset's batch size to the member's, so that
-    /// logs, samples, probes and checkpoints fall at the same kimg and the EMA averages over the
-    /// same number of images (`decay^(batch / base batch)`: EDM's half-life in images).
+    /// and the EMA decays (`train.ema_decay`, or each `decay` of `train.ema`) rescaled from the
+    /// base preset's batch size to the member's, so that logs, samples, probes and checkpoints
+    /// fall at the same kimg and the EMA averages over the same number of images
+    /// (`decay^(batch / base batch)`: EDM's half-life in images).
     fn derived(&self, member: &Preset, values: &[(String, Value)]) -> Vec<String> {
         let Some(kimg) = self.kimg else { return Vec::new() };
         let batch = member.train.batch_size.max(1) as u64;
@@ -191,13 +192,27 @@ impl SweepSpec {
                     sets.push(format!("{key}={scaled}"));
                 }
             }
-            if !values.iter().any(|(k, _)| k == "train.ema_decay") {
-                let decay = member.train.ema_decay.powf(batch as f64 / base_batch as f64);
+            let ratio = batch as f64 / base_batch as f64;
+            if !member.train.ema.is_empty() {
+                sets.extend(rescaled_ema_profiles(member, values, ratio));
+            } else if !values.iter().any(|(k, _)| k == "train.ema_decay") {
+                let decay = member.train.ema_decay.powf(ratio);
                 sets.push(format!("train.ema_decay={}", Value::Float(decay)));
             }
         }
         sets
     }
+}
+
+/// `train.ema` with each per-step `decay` raised to `ratio` (member batch / base batch), unless
+/// swept; `half_life_kimg` profiles are in images already and stay.
+fn rescaled_ema_profiles(member: &Preset, values: &[(String, Value)], ratio: f64) -> Option<String> {
+    if values.iter().any(|(k, _)| k == "train.ema") || member.train.ema.iter().all(|p| p.decay.is_none()) {
+        return None;
+    }
+    let scaled: Vec<crate::config::EmaProfile> =
+        member.train.ema.iter().map(|p| crate::config::EmaProfile { decay: p.decay.map(|d| d.powf(ratio)), ..p.clone() }).collect();
+    Value::try_from(&scaled).ok().map(|v| format!("train.ema={v}"))
 }
 
 /// `ceil(kimg * 1000 / batch)`, with `kimg * 1000` taken as a whole number of images when it is

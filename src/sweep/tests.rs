@@ -81,6 +81,19 @@ fn kimg_sets_iterations_and_rescales_step_intervals_to_equal_kimg() {
 }
 
 #[test]
+fn kimg_rescales_each_decay_of_the_ema_profiles() {
+    let profiles = "[[train.ema]]\nname = \"fast\"\ndecay = 0.99\n[[train.ema]]\nname = \"edm\"\nhalf_life_kimg = 0.5\n";
+    let text = format!("{}\n[sweep]\nkimg = 1.0\nbatch_size = [16, 64]\n", BASE.replace("[log]", &format!("{profiles}[log]")));
+    let m = SweepSpec::parse(&text, Path::new("presets/toy-sweep.toml")).unwrap().expand(None).unwrap();
+    let ema = |i: usize| m[i].preset.train.ema.clone();
+    assert_eq!(ema(0)[0].decay, Some(0.99), "the base batch keeps the decay");
+    assert!((ema(1)[0].decay.unwrap() - 0.99f64.powi(4)).abs() < 1e-12, "{:?}", ema(1));
+    assert_eq!((ema(1)[1].half_life_kimg, ema(1)[1].decay), (Some(0.5), None), "a half-life is in images already");
+    assert_eq!(m[1].preset.train.ema_decay, 0.9999, "ema_decay stays at its default beside train.ema");
+    assert_eq!(ema(1).iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["fast", "edm"]);
+}
+
+#[test]
 fn invalid_sweeps_are_rejected_naming_the_file_and_field() {
     let cases: [(&str, &[&str]); 11] = [
         ("\"train.batchsize\" = [8]", &["train.batchsize", "unknown key"]),

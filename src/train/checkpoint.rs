@@ -1,6 +1,7 @@
-//! Checkpoints: `<run>/ckpt/step-<n>.safetensors` (every tensor: `model.*`, `ema.*`, `opt.m.*`,
-//! `opt.v.*`) plus `<run>/ckpt/step-<n>.state.json` (the caller's serialisable state: step,
-//! stage, RNG streams, kimg, wall time, ...). Where they live and which exist is [`RunDir`]'s.
+//! Checkpoints: `<run>/ckpt/step-<n>.safetensors` (every tensor: `model.*`, `ema.*` (the default
+//! EMA profile), `ema[<name>].*` (each other profile), `opt.m.*`, `opt.v.*`) plus
+//! `<run>/ckpt/step-<n>.state.json` (the caller's serialisable state: step, stage, RNG streams,
+//! kimg, wall time, ...). Where they live and which exist is [`RunDir`]'s.
 //!
 //! A checkpoint is valid only when both files are present. [`save`] writes both under temporary
 //! names in the same folder, syncs them, removes any old json of that step, then renames the
@@ -144,16 +145,49 @@ pub fn to_device(tensors: HashMap<String, Tensor>, device: &Device) -> Result<Ha
     tensors.into_iter().map(|(k, v)| Ok((k, v.to_device(device)?))).collect()
 }
 
-/// A run's denoiser at checkpoint `step` (or the newest) on `device`: the EMA weights unless
-/// `use_ema` is false. Returns the model, the run's preset and the image shape (C, H, W).
-pub fn load_denoiser(run: &RunDir, step: Option<u64>, use_ema: bool, device: &Device) -> Result<(Denoiser, Preset, (usize, usize, usize))> {
+/// Which weights of a checkpoint to load.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Weights<'a> {
+    /// The online (raw) weights, `model.*`.
+    Online,
+    /// The EMA profile of this name (`train.ema`); `None`: the run's default (its first).
+    Ema(Option<&'a str>),
+}
+
+/// The EMA profile `name` of `run` (`None`: its default), and whether it is the default; an
+/// unknown name is an error naming the run and listing its profiles.
+pub fn ema_profile(run: &RunDir, preset: &Preset, name: Option<&str>) -> Result<(crate::config::EmaProfile, bool)> {
+    let (i, profile) = crate::config::ema::find(&preset.train.ema_profiles(), name).map_err(|e| Error::file(run.path(), e))?;
+    Ok((profile, i == 0))
+}
+
+/// A run's denoiser at checkpoint `step` (or the newest) on `device`, with the `weights` asked
+/// for. Returns the model, the run's preset and the image shape (C, H, W).
+pub fn load_denoiser(
+    run: &RunDir,
+    step: Option<u64>,
+    weights: Weights,
+    device: &Device,
+) -> Result<(Denoiser, Preset, (usize, usize, usize))> {
     let preset = Preset::load(&run.preset_file(), &[])?;
+    let prefix = match weights {
+        Weights::Online => "model.".to_string(),
+        Weights::Ema(name) => {
+            let (profile, is_default) = ema_profile(run, &preset, name)?;
+            super::ema::tensor_prefix(&profile.name, is_default)
+        }
+    };
     let step = run.checkpoint_step(step)?;
     let (tensors, state): (_, TrainState) = load(run, step)?;
+    let file = run.tensors_path(step);
+    if let (Weights::Ema(Some(name)), false) = (weights, tensors.keys().any(|k| k.starts_with(&prefix))) {
+        let why =
+            format!("holds no weights of EMA profile {name:?} ({prefix}*): it was written before the profile was in the run's preset");
+        return Err(Error::file(file, why));
+    }
     let (c, _, _) = state.shape;
     let model = Denoiser::new(&preset.model, c, preset.sampling.sigma_data, preset.seed, device)?;
-    let prefix = if use_ema { "ema." } else { "model." };
-    load_into_varmap(&model.varmap, &tensors, prefix, run.tensors_path(step))?;
+    load_into_varmap(&model.varmap, &tensors, &prefix, file)?;
     Ok((model, preset, state.shape))
 }
 
@@ -165,11 +199,11 @@ pub fn sample_checkpoint(
     step: Option<u64>,
     n: usize,
     (kind, steps): (Option<crate::sample::SamplerKind>, Option<usize>),
-    use_ema: bool,
+    weights: Weights,
     seed: u64,
     device: &Device,
 ) -> Result<(Tensor, crate::sample::Sampler)> {
-    let (model, preset, shape) = load_denoiser(run, step, use_ema, device)?;
+    let (model, preset, shape) = load_denoiser(run, step, weights, device)?;
     let sampler = crate::sample::Sampler::for_run(&preset, kind, steps)?;
     let mut rng = crate::rng::stream(seed, "sample");
     Ok((crate::sample::generate(&model, n, shape, sampler, &preset.sampling, &mut rng)?, sampler))

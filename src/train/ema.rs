@@ -80,6 +80,17 @@ impl Ema {
     }
 }
 
+/// Where a checkpoint keeps an EMA profile's weights: the default profile (the first) under
+/// `ema.`, so readers and checkpoints from before profiles agree on it; any other under
+/// `ema[<name>].` (a name has no `.`, `[` or `]`, so no two prefixes overlap).
+pub fn tensor_prefix(name: &str, is_default: bool) -> String {
+    if is_default {
+        "ema.".to_string()
+    } else {
+        format!("ema[{name}].")
+    }
+}
+
 /// `ema = var` for each pair (e.g. to start the average from the current weights).
 pub fn copy_from(ema_vars: &[Var], vars: &[Var]) -> Result<()> {
     check_pairs(ema_vars, vars)?;
@@ -137,6 +148,15 @@ mod tests {
         assert_eq!(v(&e[0]), vec![5.0, 6.0]);
         assert!(Ema::new(1.5).is_err());
         assert!(Ema::new(f64::NAN).is_err());
+    }
+
+    #[test]
+    fn profile_prefixes() {
+        assert_eq!(tensor_prefix("ema", true), "ema.");
+        assert_eq!(tensor_prefix("fast", true), "ema.");
+        assert_eq!(tensor_prefix("slow", false), "ema[slow].");
+        assert!(!tensor_prefix("a", false).starts_with(&tensor_prefix("a_b", false)));
+        assert!(!tensor_prefix("a_b", false).starts_with(&tensor_prefix("a", false)));
     }
 
     #[test]

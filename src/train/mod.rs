@@ -5,6 +5,8 @@ pub mod checkpoint;
 pub mod ect;
 pub mod edm;
 pub mod ema;
+#[cfg(test)]
+mod ema_profile_tests;
 pub mod loss;
 pub mod optim;
 pub mod pack;

@@ -1,8 +1,8 @@
-//! `ayt pack`: a run's checkpoint reduced to what a later run starts from (the EMA weights, the
-//! training state and the preset), in a folder shaped like a run folder, so that `train.init`,
-//! `ayt sample`, `ayt eval` and `ayt probe` read it as they read a run. This is how the starting
-//! points in `weights/start/` are made: a quarter of the checkpoint's size (no online weights,
-//! no optimiser moments).
+//! `ayt pack`: a run's checkpoint reduced to what a later run starts from (the EMA weights of
+//! every profile, the training state and the preset), in a folder shaped like a run folder, so
+//! that `train.init`, `ayt sample`, `ayt eval` and `ayt probe` read it as they read a run. This is
+//! how the starting points in `weights/start/` are made: a quarter of the checkpoint's size with
+//! one EMA profile (no online weights, no optimiser moments).
 
 use std::path::{Path, PathBuf};
 
@@ -17,7 +17,9 @@ pub fn pack(run: &RunDir, step: Option<u64>, out: &Path) -> Result<PathBuf> {
         return Err(Error::file(out, "already exists and is not empty; pack into a new folder"));
     }
     let (tensors, state): (_, serde_json::Value) = super::checkpoint::load(run, step)?;
-    let mut ema: Vec<(String, candle_core::Tensor)> = tensors.into_iter().filter(|(name, _)| name.starts_with("ema.")).collect();
+    // Every EMA profile's weights: the default's `ema.*` and the others' `ema[<name>].*`.
+    let is_ema = |name: &str| name.starts_with("ema.") || name.starts_with("ema[");
+    let mut ema: Vec<(String, candle_core::Tensor)> = tensors.into_iter().filter(|(name, _)| is_ema(name)).collect();
     if ema.is_empty() {
         return Err(Error::file(run.tensors_path(step), "no EMA weights (ema.*) in this checkpoint to pack"));
     }
@@ -41,14 +43,21 @@ mod tests {
         std::fs::create_dir_all(run.path()).unwrap();
         std::fs::write(run.preset_file(), "name = \"x\"\n").unwrap();
         let t = |v: f32| Tensor::new(&[v, v + 1.0], &Device::Cpu).unwrap();
-        let all = vec![("ema.w".to_string(), t(1.0)), ("model.w".to_string(), t(5.0)), ("opt.m.w".to_string(), t(9.0))];
+        let all = vec![
+            ("ema.w".to_string(), t(1.0)),
+            ("ema[slow].w".to_string(), t(3.0)),
+            ("model.w".to_string(), t(5.0)),
+            ("opt.m.w".to_string(), t(9.0)),
+        ];
         super::super::checkpoint::save(&run, 7, &all, &serde_json::json!({"step": 7})).unwrap();
 
         let out = tmp.path().join("packed");
         let file = pack(&run, None, &out).unwrap();
         assert_eq!(file, RunDir::new(&out).tensors_path(7));
         let back = super::super::checkpoint::load_tensors(&file).unwrap();
-        assert_eq!(back.keys().collect::<Vec<_>>(), vec!["ema.w"]);
+        let mut names: Vec<&String> = back.keys().collect();
+        names.sort();
+        assert_eq!(names, ["ema.w", "ema[slow].w"], "every EMA profile is kept");
         assert_eq!(back["ema.w"].to_vec1::<f32>().unwrap(), vec![1.0, 2.0]);
         assert_eq!(std::fs::read_to_string(RunDir::new(&out).preset_file()).unwrap(), "name = \"x\"\n");
         let e = pack(&run, None, &out).unwrap_err().to_string();

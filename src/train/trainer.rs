@@ -11,7 +11,7 @@ use rand_chacha::ChaCha8Rng;
 use super::checkpoint::{self, TrainState};
 use super::loss::StepInput;
 use super::{ect, edm, schedule, Ema, RAdam, RAdamConfig};
-use crate::config::{Mode, Preset};
+use crate::config::{EmaProfile, Mode, Preset};
 use crate::data::batch::DataSource;
 use crate::model::{Denoiser, FeatureDistance};
 use crate::nn::Ctx;
@@ -32,9 +32,9 @@ pub struct StepStats {
 pub struct Trainer {
     preset: Preset,
     model: Denoiser,
-    ema: Denoiser,
+    /// One average of the weights per EMA profile (`train.ema`), the default first.
+    emas: Vec<(EmaProfile, Denoiser)>,
     opt: RAdam,
-    ema_update: Ema,
     source: DataSource,
     noise_rng: ChaCha8Rng,
     dropout_rng: ChaCha8Rng,
@@ -60,16 +60,17 @@ impl Trainer {
         preset.model.check_image_size(h.min(w)).map_err(Error::msg)?;
         let sd = preset.sampling.sigma_data;
         let model = Denoiser::new(&preset.model, c, sd, preset.seed, device)?;
-        let ema = Denoiser::new(&preset.model, c, sd, preset.seed, device)?;
+        let emas = (preset.train.ema_profiles().into_iter())
+            .map(|p| Ok((p, Denoiser::new(&preset.model, c, sd, preset.seed, device)?)))
+            .collect::<Result<Vec<_>>>()?;
         let t = &preset.train;
         let cfg = RAdamConfig { lr: t.lr, beta1: t.beta1, beta2: t.beta2, weight_decay: t.weight_decay, ..RAdamConfig::default() };
         let opt = RAdam::new(model.named_vars(), cfg)?;
         Ok(Trainer {
             preset: preset.clone(),
             model,
-            ema,
+            emas,
             opt,
-            ema_update: Ema::new(t.ema_decay)?,
             source,
             noise_rng: crate::rng::stream(preset.seed, "noise"),
             dropout_rng: crate::rng::stream(preset.seed, "dropout"),
@@ -111,9 +112,14 @@ impl Trainer {
         &self.model
     }
 
-    /// The EMA weights (what samples and evaluations use).
+    /// The default EMA profile's weights (what samples and evaluations during training use).
     pub fn ema(&self) -> &Denoiser {
-        &self.ema
+        &self.emas[0].1
+    }
+
+    /// Every EMA profile with its weights, the default first.
+    pub fn emas(&self) -> &[(EmaProfile, Denoiser)] {
+        &self.emas
     }
 
     /// The training data (probes draw their fixed batch from a fresh copy of it).
@@ -173,16 +179,25 @@ impl Trainer {
             return Err(Error::NonFinite { step, what: "gradient norm", value: norm });
         }
         self.opt.step(&grads)?;
-        let vars: Vec<_> = self.model.named_vars().into_iter().map(|(_, v)| v).collect();
-        let ema_vars: Vec<_> = self.ema.named_vars().into_iter().map(|(_, v)| v).collect();
-        if self.step == 0 && self.preset.train.init.is_none() {
-            super::ema::copy_from(&ema_vars, &vars)?;
-        } else {
-            self.ema_update.update(&ema_vars, &vars)?;
-        }
+        self.update_emas(b)?;
         self.step += 1;
         self.images_seen += b as u64;
         Ok(StepStats { step: self.step, loss: objective.value, stage, mean_gap: objective.mean_gap })
+    }
+
+    /// Every profile's `ema = decay * ema + (1 - decay) * model` (its decay at the images seen
+    /// before this step); the first step of a fresh run copies the weights instead.
+    fn update_emas(&self, batch: usize) -> Result<()> {
+        let vars: Vec<_> = self.model.named_vars().into_iter().map(|(_, v)| v).collect();
+        for (profile, ema) in &self.emas {
+            let ema_vars: Vec<_> = ema.named_vars().into_iter().map(|(_, v)| v).collect();
+            if self.step == 0 && self.preset.train.init.is_none() {
+                super::ema::copy_from(&ema_vars, &vars)?;
+            } else {
+                Ema::new(profile.decay_at(batch, self.images_seen))?.update(&ema_vars, &vars)?;
+            }
+        }
+        Ok(())
     }
 
     fn state(&self) -> TrainState {
@@ -199,21 +214,34 @@ impl Trainer {
         }
     }
 
-    /// Writes `ckpt/step-<n>` (model, EMA, optimiser moments, RNG and data state).
+    /// Writes `ckpt/step-<n>` (model, every EMA profile, optimiser moments, RNG and data state).
     pub fn save_checkpoint(&self, run: &RunDir) -> Result<PathBuf> {
         let mut tensors = checkpoint::vars_to_named(&self.model.varmap, "model.")?;
-        tensors.extend(checkpoint::vars_to_named(&self.ema.varmap, "ema.")?);
+        for (i, (profile, ema)) in self.emas.iter().enumerate() {
+            tensors.extend(checkpoint::vars_to_named(&ema.varmap, &super::ema::tensor_prefix(&profile.name, i == 0))?);
+        }
         tensors.extend(self.opt.state_tensors());
         checkpoint::save(run, self.step, &tensors, &self.state())
     }
 
     /// Restores everything a checkpoint holds, so the next steps equal an uninterrupted run's.
-    pub fn restore(&mut self, run: &RunDir, step: u64) -> Result<()> {
+    /// Returns the EMA profiles the checkpoint has no weights of (written before they were added
+    /// to the run's preset): each starts from the checkpoint's default EMA.
+    pub fn restore(&mut self, run: &RunDir, step: u64) -> Result<Vec<String>> {
         let (tensors, state): (_, TrainState) = checkpoint::load(run, step)?;
         let file = run.tensors_path(step);
         let tensors = checkpoint::to_device(tensors, &self.device)?;
         checkpoint::load_into_varmap(&self.model.varmap, &tensors, "model.", &file)?;
-        checkpoint::load_into_varmap(&self.ema.varmap, &tensors, "ema.", &file)?;
+        let mut absent = Vec::new();
+        for (i, (profile, ema)) in self.emas.iter().enumerate() {
+            let prefix = super::ema::tensor_prefix(&profile.name, i == 0);
+            if i > 0 && !tensors.keys().any(|k| k.starts_with(&prefix)) {
+                checkpoint::load_into_varmap(&ema.varmap, &tensors, "ema.", &file)?;
+                absent.push(profile.name.clone());
+            } else {
+                checkpoint::load_into_varmap(&ema.varmap, &tensors, &prefix, &file)?;
+            }
+        }
         self.opt.load_state(&tensors, state.opt_steps)?;
         self.source.restore(&state.source)?;
         self.noise_rng = state.noise_rng;
@@ -222,16 +250,19 @@ impl Trainer {
         self.images_seen = state.images_seen;
         self.wall_before_s = state.wall_s;
         self.started = std::time::Instant::now();
-        Ok(())
+        Ok(absent)
     }
 
-    /// Initialises model and EMA from another run's weights (its EMA), e.g. ECT from an EDM run.
+    /// Initialises model and every EMA profile from another run's weights (its default EMA), e.g.
+    /// ECT from an EDM run.
     pub fn init_from(&mut self, path: &Path) -> Result<()> {
         let file = RunDir::resolve_checkpoint(path)?;
         let tensors = checkpoint::to_device(checkpoint::load_tensors(&file)?, &self.device)?;
         let prefix = if tensors.keys().any(|k| k.starts_with("ema.")) { "ema." } else { "model." };
         checkpoint::load_into_varmap(&self.model.varmap, &tensors, prefix, &file)?;
-        checkpoint::load_into_varmap(&self.ema.varmap, &tensors, prefix, &file)?;
+        for (_, ema) in &self.emas {
+            checkpoint::load_into_varmap(&ema.varmap, &tensors, prefix, &file)?;
+        }
         Ok(())
     }
 
@@ -240,7 +271,7 @@ impl Trainer {
     /// With the run's sampler: Heun for EDM runs, `log.sample_steps` consistency steps otherwise.
     pub fn preview(&self, use_ema: bool, n: usize) -> Result<Tensor> {
         let mut rng = crate::rng::stream(self.preset.seed, "preview");
-        let model = if use_ema { &self.ema } else { &self.model };
+        let model = if use_ema { self.ema() } else { &self.model };
         let sampler = crate::sample::Sampler::for_run(&self.preset, None, None)?;
         crate::sample::generate(model, n, self.shape, sampler, &self.preset.sampling, &mut rng)
     }

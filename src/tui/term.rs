@@ -318,10 +318,18 @@ impl Loop {
         let (tx, device) = (self.raw_tx.clone(), self.device.clone());
         let _ = std::thread::Builder::new().name("ayt-tui-raw".into()).spawn(move || {
             let run = crate::paths::RunDir::new(&dir);
-            let r = crate::train::checkpoint::sample_checkpoint(&run, Some(step), n, (None, None), false, 0, &device)
-                .and_then(|(x, _)| crate::sample::to_u8_nhwc(&x))
-                .map(|(images, n, h, w, c)| SampleGrid { n, h, w, c, images })
-                .map_err(|e| e.to_string());
+            let r = crate::train::checkpoint::sample_checkpoint(
+                &run,
+                Some(step),
+                n,
+                (None, None),
+                crate::train::checkpoint::Weights::Online,
+                0,
+                &device,
+            )
+            .and_then(|(x, _)| crate::sample::to_u8_nhwc(&x))
+            .map(|(images, n, h, w, c)| SampleGrid { n, h, w, c, images })
+            .map_err(|e| e.to_string());
             let _ = tx.send((dir, step, r));
         });
     }

@@ -34,6 +34,9 @@ pub struct FidProtocol {
     pub detector: PathBuf,
     /// Samplers to score, each as `fid_<tag>` (`fid_1step`, `fid_2step`, `fid_heun18`).
     pub samplers: Vec<Sampler>,
+    /// The `weights` attribute: which weights were sampled (e.g. an EMA profile's
+    /// [`describe`](crate::config::EmaProfile::describe)).
+    pub weights: String,
 }
 
 fn tag(sampler: &Sampler) -> String {
@@ -134,7 +137,7 @@ pub fn evaluate(
             ("n_samples".to_string(), p.samples.to_string()),
             ("sampler".to_string(), sampler.to_string()),
             ("seeds".to_string(), ranges.join("; ")),
-            ("weights".to_string(), "EMA".to_string()),
+            ("weights".to_string(), p.weights.clone()),
             ("reference".to_string(), reference_desc.clone()),
         ];
         let min = values.iter().copied().fold(f64::INFINITY, f64::min);

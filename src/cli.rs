@@ -76,7 +76,8 @@ pub enum Cmd {
     /// CPU throughput of the benchmark UNet's training step and the feature net's input gradient
     /// (the architectures of scripts/torch_reference.py; scripts/bench_vs_torch.py compares)
     Bench {
-        /// unet, feat or all
+        /// unet (the MNIST benchmark UNet), ddpmpp (EDM's CIFAR-10 DDPM++, 3x32x32), feat, or all
+        /// (unet and feat)
         #[arg(default_value = "all")]
         what: String,
         #[arg(long, default_value_t = 32)]

@@ -308,8 +308,8 @@ pub fn lpips(a: &Path, b: &Path, net: LpipsNet, resize: usize, weights: Option<P
 
 pub fn bench(what: &str, batch: usize, steps: usize, device: &DeviceArg) -> anyhow::Result<()> {
     let device = device.open()?;
-    if !["unet", "feat", "all"].contains(&what) {
-        bail!("ayt bench {what}: expected unet, feat or all");
+    if !["unet", "ddpmpp", "feat", "all"].contains(&what) {
+        bail!("ayt bench {what}: expected unet, ddpmpp, feat or all");
     }
     if steps == 0 || batch == 0 {
         bail!("ayt bench: --batch and --steps must be positive");

@@ -71,8 +71,13 @@ impl Default for UNetConfig {
 impl UNetConfig {
     /// Range checks naming the key and the value.
     pub fn validate(&self) -> std::result::Result<(), String> {
+        // its ranges first, whichever the arch: a bad value is named as such
+        self.ddpmpp.validate()?;
         if self.arch == UNetArch::Ddpmpp {
             return self.validate_ddpmpp();
+        }
+        if self.ddpmpp != DdpmppConfig::default() {
+            return Err("[model.ddpmpp] is used only by model.arch = \"ddpmpp\"; set that, or remove the table".into());
         }
         if self.channels.is_empty() {
             return Err("model.channels = []: needs at least one level".into());
@@ -126,7 +131,7 @@ impl UNetConfig {
         if !(0.0..1.0).contains(&self.dropout) {
             return Err(format!("model.dropout = {}: must be in [0, 1)", self.dropout));
         }
-        self.ddpmpp.validate()
+        Ok(())
     }
 
     /// The image side must halve cleanly at every level.

@@ -44,4 +44,12 @@ fn bad_sizes_are_refused_by_key() {
     assert!(e.contains("model.ddpmpp.model_channels = 6"), "{e}");
     let e = tiny().check_image_size(9).unwrap_err();
     assert!(e.contains("divisible by 2"), "{e}");
+    // each arch refuses the other's sizes: they would do nothing
+    use crate::model::{UNetArch, UNetConfig};
+    let ddpmpp = UNetConfig { arch: UNetArch::Ddpmpp, ..UNetConfig::default() };
+    assert!(ddpmpp.validate().is_ok());
+    let e = UNetConfig { channels: vec![8, 16], ..ddpmpp.clone() }.validate().unwrap_err();
+    assert!(e.contains("model.channels is not used by model.arch = \"ddpmpp\""), "{e}");
+    let e = UNetConfig { ddpmpp: tiny(), ..UNetConfig::default() }.validate().unwrap_err();
+    assert!(e.contains("[model.ddpmpp] is used only by model.arch = \"ddpmpp\""), "{e}");
 }

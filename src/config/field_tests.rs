@@ -94,9 +94,6 @@ attention_levels = [1]
         ("model.channels", Some("[0]")), ("model.blocks_per_level", Some("0")), ("model.emb_dim", Some("0")),
         ("model.noise_freqs", Some("0")), ("model.attention_levels", Some("[5]")), ("model.attention_heads", Some("0")),
         ("model.dropout", Some("1.5")), ("model.groups", Some("0")),
-        ("model.ddpmpp.model_channels", Some("0")), ("model.ddpmpp.channel_mult", Some("[0]")),
-        ("model.ddpmpp.channel_mult_emb", Some("0")), ("model.ddpmpp.num_blocks", Some("0")),
-        ("model.ddpmpp.attn_levels", Some("[5]")),
         ("train.batch_size", Some("0")), ("train.iterations", Some("0")), ("train.lr", Some("-0.5")),
         ("train.beta1", Some("1.5")), ("train.beta2", Some("1.5")), ("train.weight_decay", Some("-0.1")),
         ("train.ema_decay", Some("1.5")), ("train.c_mult", Some("-1.5")), ("train.max_rollbacks", Some("-1")),
@@ -118,6 +115,25 @@ attention_levels = [1]
     fn every_numeric_run_preset_field_refuses_nan_infinities_and_out_of_range_values() {
         let full = Preset::parse(FULL, file(), &[]).unwrap().to_toml();
         check_fields("run", &full, RUN_FIELDS, &|sets| Preset::parse(FULL, file(), sets).map(|_| ()));
+    }
+
+    /// `[model.ddpmpp]` (written only when it is not EDM's CIFAR-10 sizes), on a DDPM++ preset.
+    #[test]
+    fn every_ddpmpp_field_refuses_nan_infinities_and_out_of_range_values() {
+        let ddpmpp = FULL.replace("[model]\nattention_levels = [1]\n", "[model]\narch = \"ddpmpp\"\n[model.ddpmpp]\nnum_blocks = 2\n");
+        let written: Table = toml::from_str(&Preset::parse(&ddpmpp, file(), &[]).unwrap().to_toml()).unwrap();
+        let only = toml::to_string(&Table::from_iter([(
+            "model".to_string(),
+            Value::Table(Table::from_iter([("ddpmpp".to_string(), written["model"]["ddpmpp"].clone())])),
+        )]))
+        .unwrap();
+        #[rustfmt::skip]
+        let fields = [
+            ("model.ddpmpp.model_channels", Some("0")), ("model.ddpmpp.channel_mult", Some("[0]")),
+            ("model.ddpmpp.channel_mult_emb", Some("0")), ("model.ddpmpp.num_blocks", Some("0")),
+            ("model.ddpmpp.attn_levels", Some("[5]")),
+        ];
+        check_fields("ddpmpp", &only, &fields, &|sets| Preset::parse(&ddpmpp, file(), sets).map(|_| ()));
     }
 
     #[test]

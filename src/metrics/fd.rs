@@ -47,17 +47,37 @@ fn sqrt_psd(m: &DMatrix<f64>) -> DMatrix<f64> {
     &eig.eigenvectors * DMatrix::from_diagonal(&roots) * eig.eigenvectors.transpose()
 }
 
-/// The Frechet distance between two Gaussians.
-pub fn frechet_distance(a: &Gaussian, b: &Gaussian) -> Result<f64> {
+/// A Gaussian as the fixed side of many Frechet distances (FID's reference statistics): the
+/// square root of its covariance, the one full eigendecomposition, is computed once.
+pub struct FdReference {
+    pub gaussian: Gaussian,
+    half: DMatrix<f64>,
+}
+
+impl FdReference {
+    pub fn new(gaussian: Gaussian) -> FdReference {
+        let half = sqrt_psd(&gaussian.cov);
+        FdReference { gaussian, half }
+    }
+}
+
+/// The Frechet distance between `r` and `b`: `tr((S1 S2)^(1/2))` from the eigenvalues alone of
+/// `S1^(1/2) S2 S1^(1/2)` (no eigenvectors: the costly part at d = 2048 is done once, in `r`).
+pub fn frechet_distance_to(r: &FdReference, b: &Gaussian) -> Result<f64> {
+    let a = &r.gaussian;
     if a.mean.len() != b.mean.len() {
         return Err(Error::msg(format!("FD: feature dimensions differ ({} vs {})", a.mean.len(), b.mean.len())));
     }
     let diff = (&a.mean - &b.mean).norm_squared();
-    let s1_half = sqrt_psd(&a.cov);
-    let inner = &s1_half * &b.cov * &s1_half;
+    let inner = &r.half * &b.cov * &r.half;
     let sym = (&inner + inner.transpose()) * 0.5;
-    let tr_sqrt: f64 = SymmetricEigen::new(sym).eigenvalues.iter().map(|v| v.max(0.0).sqrt()).sum();
+    let tr_sqrt: f64 = sym.symmetric_eigenvalues().iter().map(|v| v.max(0.0).sqrt()).sum();
     Ok(diff + a.cov.trace() + b.cov.trace() - 2.0 * tr_sqrt)
+}
+
+/// The Frechet distance between two Gaussians.
+pub fn frechet_distance(a: &Gaussian, b: &Gaussian) -> Result<f64> {
+    frechet_distance_to(&FdReference::new(a.clone()), b)
 }
 
 #[cfg(test)]

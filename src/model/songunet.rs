@@ -40,6 +40,10 @@ impl Default for DdpmppConfig {
 }
 
 impl DdpmppConfig {
+    pub fn is_default(&self) -> bool {
+        *self == DdpmppConfig::default()
+    }
+
     pub fn validate(&self) -> std::result::Result<(), String> {
         if self.channel_mult.is_empty() || self.channel_mult.contains(&0) {
             return Err(format!("model.ddpmpp.channel_mult = {:?}: needs positive multipliers", self.channel_mult));

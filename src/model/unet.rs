@@ -29,12 +29,21 @@ pub enum UNetArch {
     Ddpmpp,
 }
 
+impl UNetArch {
+    fn is_unet(&self) -> bool {
+        *self == UNetArch::Unet
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct UNetConfig {
+    // Left out of a written preset at their defaults, so that a run of this UNet reads as before.
+    #[serde(skip_serializing_if = "UNetArch::is_unet")]
     pub arch: UNetArch,
     /// EDM's DDPM++ sizes (`arch = "ddpmpp"`; the fields above and below, except `dropout`, are
     /// this module's UNet's).
+    #[serde(skip_serializing_if = "DdpmppConfig::is_default")]
     pub ddpmpp: DdpmppConfig,
     /// Channels at each resolution level (level i works at size / 2^i).
     pub channels: Vec<usize>,

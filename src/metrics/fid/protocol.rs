@@ -13,7 +13,7 @@ use candle_core::{Device, Tensor};
 use super::{image_statistics, load_detector, npz, Moments, Source};
 use crate::config::SamplingConfig;
 use crate::metrics::evaluator::EvalValue;
-use crate::metrics::fd::{frechet_distance, Gaussian};
+use crate::metrics::fd::{frechet_distance_to, FdReference, Gaussian};
 use crate::model::inception::{InceptionV3, FEATURE_DIM};
 use crate::model::{Denoiser, FeatureExtractor};
 use crate::paths::Paths;
@@ -121,6 +121,7 @@ pub fn evaluate(
     if reference.mean.len() != FEATURE_DIM {
         return Err(Error::msg(format!("FID reference {}: {}-d statistics, 2048 expected", p.reference.name(), reference.mean.len())));
     }
+    let reference = FdReference::new(reference);
     let mut out = Vec::new();
     for sampler in &p.samplers {
         let mut values = Vec::new();
@@ -128,7 +129,7 @@ pub fn evaluate(
             let seeds = r * p.samples..(r + 1) * p.samples;
             log(&format!("fid: {} {sampler} samples, seeds {}-{}", p.samples, seeds.start, seeds.end - 1));
             let g = sample_statistics(model, sampling, (sampler, seeds), shape, &net, device)?;
-            values.push(frechet_distance(&g, &reference)?);
+            values.push(frechet_distance_to(&reference, &g)?);
         }
         let ranges: Vec<String> =
             values.iter().enumerate().map(|(r, v)| format!("seeds {}-{}: {v:.4}", r * p.samples, (r + 1) * p.samples - 1)).collect();

@@ -174,17 +174,17 @@ pub enum Cmd {
         /// The standard FID instead, as EDM and ECT report it: fid_1step, fid_2step (and
         /// fid_heun18 for an EDM run) of --fid-n samples from the EMA weights, sample i from seed
         /// i, NVIDIA's inception-2015-12-05 detector, against --fid-ref
-        #[arg(long)]
+        #[arg(long, conflicts_with_all = ["n", "evalnet_iterations", "inception"])]
         fid: bool,
         /// Samples per FID
-        #[arg(long, default_value_t = ayt::metrics::fid::protocol::DEFAULT_SAMPLES)]
+        #[arg(long, default_value_t = ayt::metrics::fid::protocol::DEFAULT_SAMPLES, requires = "fid")]
         fid_n: usize,
         /// Reference: a data set (all its images; statistics cached), an EDM .npz (e.g.
         /// cifar10-32x32.npz) or a PNG folder [default: the run's data set]
-        #[arg(long)]
+        #[arg(long, requires = "fid")]
         fid_ref: Option<String>,
         /// Seed ranges (0..N-1, N..2N-1, ...): the value is their minimum, fid_*_mean their mean
-        #[arg(long, default_value_t = 1)]
+        #[arg(long, default_value_t = 1, requires = "fid")]
         fid_ranges: usize,
         #[command(flatten)]
         device: DeviceArg,

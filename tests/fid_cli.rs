@@ -98,6 +98,11 @@ fn bad_sources_are_named() {
     std::fs::write(&cut, b"PK\x03\x04 cut short").unwrap();
     let e = run(&["fid", cut.to_str().unwrap(), cut.to_str().unwrap()]);
     assert!(e.contains("cut.npz") && e.contains("not an .npz"), "{e}");
+    // the FD-evalnet flags do not apply to --fid, nor the --fid-* flags without it
+    let e = run(&["eval", "run", "--fid", "--n", "5"]);
+    assert!(e.contains("'--fid' cannot be used with '--n <N>'"), "{e}");
+    let e = run(&["eval", "run", "--fid-ranges", "3"]);
+    assert!(e.contains("--fid"), "{e}");
     std::fs::create_dir_all(dir.join("empty")).unwrap();
     let e = run(&["fid", dir.join("empty").to_str().unwrap(), "--save-stats", "x.npz"]);
     assert!(e.contains("empty") && e.contains("no .png"), "{e}");

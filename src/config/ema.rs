@@ -131,15 +131,7 @@ mod tests {
     use crate::config::Preset;
     use std::path::Path;
 
-    const MINIMAL: &str = r#"
-name = "t"
-[data]
-dataset = "disks"
-[train]
-mode = "ect"
-batch_size = 4
-iterations = 10
-"#;
+    use crate::config::preset::tests::MINIMAL;
 
     fn parse(extra: &str, overrides: &[&str]) -> crate::Result<Preset> {
         let o: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();

@@ -391,10 +391,11 @@ pub fn is_sweep_preset(text: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    const MINIMAL: &str = r#"
+    /// The smallest valid run preset; other modules' tests build on it.
+    pub(crate) const MINIMAL: &str = r#"
 name = "t"
 [data]
 dataset = "disks"

@@ -58,8 +58,8 @@ fn parse_npy(bytes: &[u8], what: &str) -> std::result::Result<Array, String> {
         _ => return Err(format!("{what}: header has no fortran_order")),
     };
     let shape = header_field(header, "shape").and_then(parse_shape).ok_or_else(|| format!("{what}: header has no shape"))?;
-    if shape.iter().any(|&s| s > MAX_DIM) {
-        return Err(format!("{what}: shape {shape:?} is over the limit of {MAX_DIM} per axis"));
+    if shape.len() > 2 || shape.iter().any(|&s| s > MAX_DIM) {
+        return Err(format!("{what}: shape {shape:?}: at most 2 axes of at most {MAX_DIM} each"));
     }
     let count: usize = shape.iter().product();
     let data = &bytes[start + len..];
@@ -81,7 +81,8 @@ fn parse_npy(bytes: &[u8], what: &str) -> std::result::Result<Array, String> {
 fn entry(zip: &mut zip::ZipArchive<Cursor<&[u8]>>, name: &str) -> std::result::Result<Vec<u8>, String> {
     let mut f = zip.by_name(name).map_err(|e| format!("{name}: {e}"))?;
     let limit = (MAX_DIM * MAX_DIM * 8 + 65536) as u64;
-    let mut buf = Vec::with_capacity(f.size().min(limit) as usize);
+    // the declared size only hints the capacity: the read below is what is bounded
+    let mut buf = Vec::with_capacity(f.size().min(1 << 26) as usize);
     (&mut f).take(limit + 1).read_to_end(&mut buf).map_err(|e| format!("{name}: {e}"))?;
     if buf.len() as u64 > limit {
         return Err(format!("{name}: larger than any {MAX_DIM}-d statistics"));
@@ -206,6 +207,8 @@ mod tests {
         assert!(e.contains("sigma") && e.contains("[3, 3]"), "{e}");
         let e = parse(&zip_of(npy(&[3], [1.0, f64::NAN, 0.0].into_iter()), sigma.clone())).unwrap_err();
         assert!(e.contains("mu: value 1 is not finite"), "{e}");
+        let e = parse(&zip_of(mu.clone(), npy(&[2, 2, 2], [1.0; 8].into_iter()))).unwrap_err();
+        assert!(e.contains("sigma") && e.contains("at most 2 axes"), "{e}");
         let e = parse(&zip_of(mu.clone(), sigma[..sigma.len() - 8].to_vec())).unwrap_err();
         assert!(e.contains("sigma") && e.contains("needs 72 bytes"), "{e}");
         let mut wrong = mu.clone();

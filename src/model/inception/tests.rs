@@ -84,6 +84,9 @@ fn random_weights_give_finite_2048_d_features_and_bad_files_name_the_key() {
     write(&path, &wrong, None, Some(HashMap::from([(TRANSFORM_INPUT_KEY.to_string(), "maybe".to_string())])));
     let e = InceptionV3::load(&path, &Device::Cpu).err().unwrap().to_string();
     assert!(e.contains("wrong.safetensors") && e.contains(TRANSFORM_INPUT_KEY), "{e}");
+    write(&path, &wrong, None, Some(HashMap::from([(VARIANT_KEY.to_string(), "tf2017".to_string())])));
+    let e = InceptionV3::load(&path, &Device::Cpu).err().unwrap().to_string();
+    assert!(e.contains("wrong.safetensors") && e.contains("variant = \"tf2017\""), "{e}");
     let e = InceptionV3::load(&dir.path().join("absent.safetensors"), &Device::Cpu).err().unwrap().to_string();
     assert!(e.contains("absent.safetensors"), "{e}");
 }

@@ -6,7 +6,7 @@ For the UNet it also prints "unet best step": each run's fastest step (median ov
 loaded machine disturbs less than the median step. Ratios are only meaningful within one invocation.
 
 Usage: scripts/bench_vs_torch.py [--ayt target/release/ayt] [--python /work/torchvenv/bin/python]
-                                 [--batches 32,128] [--reps 3] [--steps 5] [--cases unet,feat]
+                                 [--batches 32,128] [--reps 3] [--steps 5] [--cases unet,feat[,ddpmpp]]
                                  [--device cpu|cuda] [--torch-precisions fp32[,bf16]]
 Without torch importable by --python, only the ayt side is run. On `--device cuda` ayt runs on
 cuda:0 and PyTorch on cuda (eager; bf16 = autocast), each precision its own peer and ratio.
@@ -63,20 +63,20 @@ def main():
             res = {}  # key -> list of (img/s, rss)
             for _ in range(a.reps):
                 out, rss = run_rss([a.ayt, "bench", case, "--batch", str(b), "--steps", str(a.steps)] + ayt_device)
-                if case == "unet":
+                if case in ("unet", "ddpmpp"):
                     m = re.search(r"step_ms\(median of \d+\)=([\d.]+) \[min ([\d.]+)\]", out)
-                    res.setdefault(("unet", "ayt"), []).append((b / float(m.group(1)) * 1e3, rss))
-                    res.setdefault(("unet best step", "ayt"), []).append((b / float(m.group(2)) * 1e3, rss))
+                    res.setdefault((case, "ayt"), []).append((b / float(m.group(1)) * 1e3, rss))
+                    res.setdefault((f"{case} best step", "ayt"), []).append((b / float(m.group(2)) * 1e3, rss))
                 else:
                     for bn, tot in re.findall(r"AYT FEAT bn=(\w+) .*?total=([\d.]+) ms", out):
                         res.setdefault((f"feat bn={bn}", "ayt"), []).append((b / float(tot) * 1e3, rss))
                 for prec in precisions if has_torch else []:
                     peer = "torch" if prec == "fp32" else f"torch {prec}"
                     out, rss = run_rss([a.python, ref, case, str(b), str(a.steps), "--device", a.device, "--precision", prec])
-                    if case == "unet":
+                    if case in ("unet", "ddpmpp"):
                         m = re.search(r"step_ms\(median of \d+\)=([\d.]+) \[min ([\d.]+)\]", out)
-                        res.setdefault(("unet", peer), []).append((b / float(m.group(1)) * 1e3, rss))
-                        res.setdefault(("unet best step", peer), []).append((b / float(m.group(2)) * 1e3, rss))
+                        res.setdefault((case, peer), []).append((b / float(m.group(1)) * 1e3, rss))
+                        res.setdefault((f"{case} best step", peer), []).append((b / float(m.group(2)) * 1e3, rss))
                     else:
                         for bn, tot in re.findall(r"TORCH FEAT bn=(\w+) .*?total=([\d.]+) ms", out):
                             res.setdefault((f"feat bn={bn}", peer), []).append((b / float(tot) * 1e3, rss))

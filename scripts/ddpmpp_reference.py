@@ -14,7 +14,6 @@ Needs torch, numpy, h5py. Usage: scripts/ddpmpp_reference.py
 """
 import copyreg, io, json, os, pickle, sys, types
 
-import h5py
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -205,6 +204,7 @@ def randomise(net, gen):
 
 
 def main():
+    import h5py  # only here: scripts/torch_reference.py imports this module for its benchmark
     torch.manual_seed(0)
     full = SongUNet(32, 3, 3, augment_dim=9)
     n_full = sum(p.numel() for p in full.parameters())

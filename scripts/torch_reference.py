@@ -1,7 +1,8 @@
 # Copied from ../shared/bench/torch_reference.py (the project's PyTorch CPU reference for issue 8);
 # scripts/bench_vs_torch.py runs it beside `ayt bench`. Changed only by the options for the GPU
 # check (scripts/gpu_check.sh): `--device cuda` (the device synchronised at every clock reading)
-# and `--precision bf16` (the forwards under bf16 autocast); without them it is the original.
+# and `--precision bf16` (the forwards under bf16 autocast); and by the `ddpmpp` case (the same
+# step on EDM's CIFAR-10 DDPM++, from scripts/ddpmpp_reference.py); without them it is the original.
 """PyTorch CPU reference for the performance goal of `ayt`.
 
 Defines the benchmark UNet (EDM-preconditioned, 28x28x1, channels 32/64, two residual blocks per level,
@@ -12,7 +13,7 @@ forward on two batches plus the gradient w.r.t. its input, as the MFD loss needs
 Usage:  python torch_reference.py unet BATCH STEPS      python torch_reference.py feat BATCH ITERS
 Needs:  pip install torch   (in a venv; the default wheel is large, the CPU is what is used).
 """
-import contextlib, math, sys, time
+import contextlib, math, os, sys, time
 import torch, torch.nn as nn, torch.nn.functional as F
 
 def option(name, default):
@@ -88,16 +89,17 @@ def karras(n, smin=SIGMA_MIN, smax=80.0, rho=7.0):
     t = torch.arange(n) / (n - 1)
     return (smin ** (1 / rho) + t * (smax ** (1 / rho) - smin ** (1 / rho))) ** rho
 
-def bench_unet(B, steps):
+def bench_unet(B, steps, ddpmpp=False):
     torch.manual_seed(0)
-    m = UNet().to(DEVICE); opt = torch.optim.AdamW(m.parameters(), lr=2e-4, weight_decay=0.0)
+    m = (DdpmppDenoiser() if ddpmpp else UNet()).to(DEVICE); opt = torch.optim.AdamW(m.parameters(), lr=2e-4, weight_decay=0.0)
     npar = sum(p.numel() for p in m.parameters())
     ks = karras(18); idx = torch.randint(0, 17, (B,))
     s_lo, s_hi = ks[idx], ks[idx + 1]
-    x0 = torch.rand(B, 1, 28, 28) * 2 - 1; z = torch.randn(B, 1, 28, 28)
+    shape = (B, 3, 32, 32) if ddpmpp else (B, 1, 28, 28)
+    x0 = torch.rand(*shape) * 2 - 1; z = torch.randn(*shape)
     x0, z, s_lo, s_hi = (v.to(DEVICE) for v in (x0, z, s_lo, s_hi))
     x_hi = x0 + z * s_hi[:, None, None, None]; x_lo = x0 + z * s_lo[:, None, None, None]
-    c = 0.00054 * math.sqrt(784)
+    c = 0.00054 * math.sqrt(x0[0].numel())
     tt, t1s, t2s, t3s, t4s = [], [], [], [], []
     for i in range(steps + 2):
         t0 = clock()
@@ -116,7 +118,22 @@ def bench_unet(B, steps):
             tt.append(t4 - t0); t1s.append(t1 - t0); t2s.append(t2 - t1); t3s.append(t3 - t3a); t4s.append(t4 - t3)
     med = lambda v: sorted(v)[len(v) // 2] * 1e3
     peak = f" peak_gpu_mib={torch.cuda.max_memory_allocated() / 2**20:.0f}" if DEVICE.type == "cuda" else ""
-    print(f"TORCH UNET B={B} params={npar} step_ms(median of {steps})={med(tt):.1f} [min {min(tt)*1e3:.1f}] fwd1={med(t1s):.1f} fwd2(no_grad)={med(t2s):.1f} bwd={med(t3s):.1f} opt={med(t4s):.1f} ms ({B/med(tt)*1e3:.1f} img/s) loss={loss.item():.4f}{peak}")
+    print(f"TORCH {'DDPMPP' if ddpmpp else 'UNET'} B={B} params={npar} step_ms(median of {steps})={med(tt):.1f} [min {min(tt)*1e3:.1f}] fwd1={med(t1s):.1f} fwd2(no_grad)={med(t2s):.1f} bwd={med(t3s):.1f} opt={med(t4s):.1f} ms ({B/med(tt)*1e3:.1f} img/s) loss={loss.item():.4f}{peak}")
+
+class DdpmppDenoiser(nn.Module):
+    """EDM's DDPM++ (scripts/ddpmpp_reference.py's SongUNet, CIFAR-10 sizes, dropout 0.2) with
+    the same preconditioning as the UNet above: `ayt bench ddpmpp`'s network."""
+    def __init__(s):
+        super().__init__()
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from ddpmpp_reference import SongUNet
+        s.model = SongUNet(32, 3, 3, dropout=0.2)
+    def denoise(s, x, sigma):
+        s4 = sigma[:, None, None, None]; sd2 = SIGMA_DATA ** 2
+        c_skip = sd2 / ((s4 - SIGMA_MIN) ** 2 + sd2)
+        c_out = (s4 - SIGMA_MIN) * SIGMA_DATA / (s4 ** 2 + sd2).sqrt()
+        c_in = 1 / (s4 ** 2 + sd2).sqrt()
+        return c_skip * x + c_out * s.model(c_in * x, sigma.log() * 0.25)
 
 class FeatNet(nn.Module):
     def __init__(s, chans=(32, 64, 128, 128), bn=False):
@@ -154,5 +171,6 @@ if __name__ == "__main__":
     print("torch", torch.__version__, "threads", torch.get_num_threads(), "mkldnn", torch.backends.mkldnn.is_available(), "device", DEVICE, "precision", PRECISION)
     what = sys.argv[1] if len(sys.argv) > 1 else "unet"
     if what == "unet": bench_unet(int(sys.argv[2]), int(sys.argv[3]))
+    elif what == "ddpmpp": bench_unet(int(sys.argv[2]), int(sys.argv[3]), ddpmpp=True)
     elif what == "feat":
         bench_feat(int(sys.argv[2]), int(sys.argv[3]), False); bench_feat(int(sys.argv[2]), int(sys.argv[3]), True)

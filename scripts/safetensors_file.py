@@ -1,7 +1,8 @@
-"""The safetensors layout the converters in scripts/ write (the one the LPIPS weights were first
+"""The safetensors layout the converters in scripts/ write, and how the fetch scripts put a
+checksummed file in place (the one the LPIPS weights were first
 written in, so their checksums hold): header keys in insertion order, Python's default JSON
 separators, padded with spaces to a multiple of 8, then each tensor as little-endian float32."""
-import json, struct
+import json, os, struct, sys
 
 import numpy as np
 
@@ -17,3 +18,18 @@ def safetensors_bytes(tensors, metadata):
     h = json.dumps(header).encode()
     h += b" " * (-len(h) % 8)
     return struct.pack("<Q", len(h)) + h + b"".join(blobs)
+
+
+def write_checked(out, data, name, want):
+    """Writes `data` to `out` through a temporary sibling and a rename, or exits naming `name`
+    when its SHA-256 is not `want` (nothing written)."""
+    import hashlib
+    got = hashlib.sha256(data).hexdigest()
+    if got != want:
+        sys.exit(f"{name}: the conversion gives sha256 {got}, SHA256SUMS says {want}; nothing written")
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    tmp_out = out + ".tmp"
+    with open(tmp_out, "wb") as f:
+        f.write(data)
+    os.replace(tmp_out, out)
+    print(f"wrote {out} ({len(data)} bytes, sha256 {got})")

@@ -128,12 +128,9 @@ class DdpmppDenoiser(nn.Module):
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
         from ddpmpp_reference import SongUNet
         s.model = SongUNet(32, 3, 3, dropout=0.2)
-    def denoise(s, x, sigma):
-        s4 = sigma[:, None, None, None]; sd2 = SIGMA_DATA ** 2
-        c_skip = sd2 / ((s4 - SIGMA_MIN) ** 2 + sd2)
-        c_out = (s4 - SIGMA_MIN) * SIGMA_DATA / (s4 ** 2 + sd2).sqrt()
-        c_in = 1 / (s4 ** 2 + sd2).sqrt()
-        return c_skip * x + c_out * s.model(c_in * x, sigma.log() * 0.25)
+    def net(s, x, c_noise):
+        return s.model(x, c_noise)
+    denoise = UNet.denoise  # the same preconditioning around `net`
 
 class FeatNet(nn.Module):
     def __init__(s, chans=(32, 64, 128, 128), bn=False):

@@ -110,6 +110,17 @@ impl Sampler {
     }
 }
 
+/// The Heun steps of a run's extra `*_heun<N>` metric: [`HEUN_STEPS`] for an EDM run (its
+/// 1- and 2-step consistency samples are noise by design), none for a consistency run;
+/// `requested` (`--heun-steps`) overrides, 0 for none, at most [`MAX_HEUN_STEPS`].
+pub fn metric_heun_steps(preset: &Preset, requested: Option<usize>) -> Result<Option<usize>> {
+    if let Some(k) = requested.filter(|k| *k > MAX_HEUN_STEPS) {
+        return Err(crate::Error::msg(format!("--heun-steps {k}: at most {MAX_HEUN_STEPS}")));
+    }
+    let default = (preset.train.mode == Mode::Edm).then_some(HEUN_STEPS);
+    Ok(requested.map_or(default, |k| (k > 0).then_some(k)))
+}
+
 impl std::fmt::Display for Sampler {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -268,6 +279,18 @@ mod tests {
         let e = Sampler::for_run(&p, None, Some(3)).unwrap_err().to_string();
         assert!(e.contains("--steps 3") && e.contains("1 or 2"), "{e}");
         assert_eq!(Sampler::Heun(18).to_string(), "18-step Heun (35 evaluations)");
+    }
+
+    #[test]
+    fn the_heun_metric_is_for_edm_runs_unless_asked() {
+        let mut p = Preset::parse(include_str!("../presets/quick-disks.toml"), std::path::Path::new("quick-disks.toml"), &[]).unwrap();
+        assert_eq!(metric_heun_steps(&p, None).unwrap(), None);
+        assert_eq!(metric_heun_steps(&p, Some(5)).unwrap(), Some(5));
+        p.train.mode = Mode::Edm;
+        assert_eq!(metric_heun_steps(&p, None).unwrap(), Some(HEUN_STEPS));
+        assert_eq!(metric_heun_steps(&p, Some(0)).unwrap(), None);
+        let e = metric_heun_steps(&p, Some(MAX_HEUN_STEPS + 1)).unwrap_err().to_string();
+        assert_eq!(e, "--heun-steps 1001: at most 1000");
     }
 
     #[test]

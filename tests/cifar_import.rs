@@ -20,13 +20,9 @@ with open(out + "/batches.meta", "wb") as f:
 np.save(out + "/expected.npy", data.reshape(4, 3, 32, 32).transpose(0, 2, 3, 1))
 "#;
 
-fn has_numpy() -> bool {
-    Command::new("python3").args(["-c", "import numpy"]).output().is_ok_and(|o| o.status.success())
-}
-
 #[test]
 fn python3_pickles_of_every_protocol_import() {
-    if !has_numpy() {
+    if !common::python_imports("numpy") {
         return missing_tool("python3 with numpy");
     }
     for proto in ["2", "4", "5"] {

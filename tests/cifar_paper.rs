@@ -49,7 +49,7 @@ const TINY_DDPMPP: [&str; 8] = [
 
 #[test]
 fn cifar10_ayt_starts_from_a_converted_edm_snapshot_and_trains() {
-    if !Command::new("python3").args(["-c", "import numpy, h5py"]).output().is_ok_and(|o| o.status.success()) {
+    if !common::python_imports("numpy, h5py") {
         return missing_tool("python3 with numpy and h5py");
     }
     let tmp = tempfile::tempdir().unwrap();

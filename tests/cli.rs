@@ -422,7 +422,7 @@ fn python_has(module: &str) -> bool {
 
 #[test]
 fn h5py_reads_the_run_log_when_available() {
-    let has_h5py = Command::new("python3").args(["-c", "import h5py"]).output().map(|o| o.status.success()).unwrap_or(false);
+    let has_h5py = common::python_imports("h5py");
     if !has_h5py {
         common::missing_tool("python3 with h5py");
         return;

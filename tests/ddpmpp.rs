@@ -19,8 +19,7 @@ fn data(name: &str) -> PathBuf {
 }
 
 fn convert(out: &Path) -> Option<String> {
-    let has_numpy = Command::new("python3").args(["-c", "import numpy"]).output().is_ok_and(|o| o.status.success());
-    if !has_numpy {
+    if !common::python_imports("numpy") {
         missing_tool("python3 with numpy");
         return None;
     }
@@ -64,8 +63,7 @@ fn a_file_that_is_not_a_snapshot_is_refused_by_name() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.pkl");
     std::fs::write(&bad, b"\x80\x04cos\nsystem\n(S'echo hi'\ntR.").unwrap();
-    let has_numpy = Command::new("python3").args(["-c", "import numpy"]).output().is_ok_and(|o| o.status.success());
-    if !has_numpy {
+    if !common::python_imports("numpy") {
         return missing_tool("python3 with numpy");
     }
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/convert_edm_checkpoint.py");

@@ -55,13 +55,9 @@ fn python(script: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&o.stdout).trim().to_string()
 }
 
-fn has_numpy_h5py() -> bool {
-    Command::new("python3").args(["-c", "import numpy, h5py"]).output().is_ok_and(|o| o.status.success())
-}
-
 #[test]
 fn statistics_round_trip_through_numpy_and_fid_matches_it() {
-    if !has_numpy_h5py() {
+    if !common::python_imports("numpy, h5py") {
         return missing_tool("python3 with numpy and h5py");
     }
     let home = tempfile::tempdir().unwrap();
@@ -130,7 +126,7 @@ fn eval_fid(home: &Path, run: &str, args: &[&str]) -> String {
 /// metric is `fid_<tag>@slow` and names its weights.
 #[test]
 fn eval_fid_names_its_seeds_and_logs_each_sampler() {
-    if !has_numpy_h5py() {
+    if !common::python_imports("numpy, h5py") {
         return missing_tool("python3 with numpy and h5py");
     }
     let home = tempfile::tempdir().unwrap();

@@ -43,7 +43,7 @@ pub fn fid(
             net = Some(fid::load_detector(&path, device)?);
         }
         let Some(detector) = &net else { continue };
-        let g = fid::image_statistics(source, detector, n, device, &format!("fid {}", source.name()))?;
+        let g = fid::image_statistics(source.images()?, detector, n, device, &format!("fid {}", source.name()))?;
         eprintln!("{}: {} images through {}", source.name(), g.n, path.display());
         stats.push(g);
     }
@@ -73,19 +73,14 @@ pub fn eval(
     if !(1..=10).contains(&ranges) {
         bail!("--fid-ranges {ranges}: 1 to 10");
     }
-    if let Some(k) = heun_steps.filter(|k| *k > ayt::sample::MAX_HEUN_STEPS) {
-        bail!("--heun-steps {k}: at most {}", ayt::sample::MAX_HEUN_STEPS);
-    }
     let run = ayt::paths::RunDir::new(run_dir);
     let step = run.checkpoint_step(step)?;
     let (model, preset, shape) = checkpoint::load_denoiser(&run, Some(step), checkpoint::Weights::Ema(ema), device)?;
     let (profile, is_default) = checkpoint::ema_profile(&run, &preset, ema)?;
+    let heun_steps = ayt::sample::metric_heun_steps(&preset, heun_steps)?;
     let reference = Source::parse(reference.as_deref().unwrap_or(&preset.data.dataset), paths)?;
     let mut samplers = vec![Sampler::Consistency(1), Sampler::Consistency(2)];
-    let default_heun = (preset.train.mode == ayt::config::Mode::Edm).then_some(ayt::sample::HEUN_STEPS);
-    if let Some(k) = heun_steps.map_or(default_heun, |k| (k > 0).then_some(k)) {
-        samplers.push(Sampler::Heun(k));
-    }
+    samplers.extend(heun_steps.map(Sampler::Heun));
     let detector = fid::default_detector_path();
     let protocol = fid::protocol::FidProtocol { samples, ranges, reference, detector, samplers, weights: profile.describe() };
     let log = |line: &str| eprintln!("{line}");

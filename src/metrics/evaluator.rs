@@ -12,7 +12,7 @@ use std::path::Path;
 use candle_core::{Device, Tensor};
 
 use super::disk_fit::{self, DiskFit};
-use super::fd::{frechet_distance, Gaussian};
+use super::fd::{frechet_distance_to, FdReference, Gaussian};
 use super::refstats::RefKey;
 use crate::config::{EmaProfile, EvalConfig, SamplingConfig};
 use crate::data::disks::{DiskParams, DisksConfig};
@@ -39,7 +39,8 @@ struct Extractor {
     /// The `extractor` attribute: name and file.
     label: String,
     net: Box<dyn FeatureExtractor>,
-    reference: Gaussian,
+    /// Its square root taken once: every value of an evaluation is scored against it.
+    reference: FdReference,
 }
 
 /// The Inception-v3 extractor's name in cache files and attributes.
@@ -72,7 +73,7 @@ pub struct Evaluator {
 impl Evaluator {
     /// What a run of `preset` is evaluated with: EDM (diffusion) runs also with EDM's Heun
     /// sampler, as `fd_*_heun18`, since their 1- and 2-step consistency samples are noise;
-    /// `heun_steps` overrides (0: none).
+    /// `heun_steps` overrides (0: none; see [`crate::sample::metric_heun_steps`]).
     pub fn for_preset(
         paths: &Paths,
         preset: &crate::config::Preset,
@@ -81,9 +82,10 @@ impl Evaluator {
         device: &Device,
         log: LogFn,
     ) -> Result<Evaluator> {
+        // checked before the evaluator network is loaded or trained
+        let heun_steps = crate::sample::metric_heun_steps(preset, heun_steps)?;
         let mut e = Evaluator::new(paths, &preset.data, cfg, device, log)?;
-        let default = (preset.train.mode == crate::config::Mode::Edm).then_some(crate::sample::HEUN_STEPS);
-        e.heun_steps = heun_steps.map_or(default, |k| (k > 0).then_some(k));
+        e.heun_steps = heun_steps;
         Ok(e)
     }
 
@@ -177,6 +179,7 @@ impl Evaluator {
             Gaussian::fit(&f, d)
         };
         let reference = super::refstats::load_or_compute(paths, key, compute, log)?;
+        let reference = FdReference::new(reference);
         Ok(Extractor { fd_prefix: fd_prefix.into(), dfd_prefix: dfd_prefix.into(), label, net, reference })
     }
 
@@ -198,7 +201,7 @@ impl Evaluator {
         let mut out = Vec::new();
         for ex in &self.extractors {
             let (f, d) = ex.net.features_of(images)?;
-            let value = frechet_distance(&Gaussian::fit(&f, d)?, &ex.reference)?;
+            let value = frechet_distance_to(&ex.reference, &Gaussian::fit(&f, d)?)?;
             out.push(EvalValue { metric: name(ex), value, attrs: self.protocol(ex, sampler) });
         }
         Ok(out)
@@ -384,9 +387,6 @@ pub fn evaluate_run(
     let mut cfg = preset.eval.clone();
     cfg_override(&mut cfg);
     cfg.validate().map_err(Error::msg)?;
-    if let Some(k) = heun_steps.filter(|k| *k > crate::sample::MAX_HEUN_STEPS) {
-        return Err(Error::msg(format!("--heun-steps {k}: at most {}", crate::sample::MAX_HEUN_STEPS)));
-    }
     let evaluator = Evaluator::for_preset(paths, &preset, &cfg, heun_steps, device, log)?;
     let mut values = evaluator.evaluate(&model, &preset.sampling, preset.seed, log)?;
     for_ema_profile(&mut values, &profile, is_default);

@@ -78,9 +78,14 @@ fn shipped_name(path: &Path) -> Option<String> {
 }
 
 fn expected_sha256(rel: &str) -> Option<&'static str> {
-    START_SHA256SUMS.lines().find_map(|l| {
+    sha256_listed(START_SHA256SUMS, rel)
+}
+
+/// The SHA-256 that `sha256sum`-format lines (`sum  name`, `sum *name`) list for `name`.
+pub fn sha256_listed(sums: &'static str, name: &str) -> Option<&'static str> {
+    sums.lines().find_map(|l| {
         let mut it = l.split_whitespace();
         let (sum, file) = (it.next()?, it.next()?);
-        (file.trim_start_matches('*').trim_start_matches("./") == rel).then_some(sum)
+        (file.trim_start_matches('*').trim_start_matches("./") == name).then_some(sum)
     })
 }

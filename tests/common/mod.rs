@@ -15,6 +15,11 @@ pub fn missing_tool(what: &str) {
     eprintln!("skipping: {what} is missing (.ci/run installs it)");
 }
 
+/// Whether `python3` imports every module of `modules` (e.g. "numpy, h5py").
+pub fn python_imports(modules: &str) -> bool {
+    Command::new("python3").args(["-c", &format!("import {modules}")]).output().is_ok_and(|o| o.status.success())
+}
+
 /// Runs the built `ayt` with `AYT_HOME = home` (no backtraces, so error texts are what users see).
 pub fn ayt(home: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_ayt")).args(args).env("AYT_HOME", home).env_remove("RUST_BACKTRACE").output().expect("running ayt")

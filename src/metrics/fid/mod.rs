@@ -36,12 +36,9 @@ pub fn default_detector_path() -> PathBuf {
     crate::paths::shipped::weights_root().join("fid").join(DETECTOR_FILE)
 }
 
-fn expected_sha256() -> Option<&'static str> {
-    SHA256SUMS.lines().find_map(|l| {
-        let mut it = l.split_whitespace();
-        let (sum, file) = (it.next()?, it.next()?);
-        (file == DETECTOR_FILE).then_some(sum)
-    })
+/// The SHA-256 of the detector file, compiled in: what [`load_detector`] checks a file against.
+pub fn detector_sha256() -> &'static str {
+    crate::paths::shipped::sha256_listed(SHA256SUMS, DETECTOR_FILE).unwrap_or_default()
 }
 
 /// Loads the standard detector from `path`, which must be the converted file whose SHA-256 is
@@ -54,7 +51,7 @@ pub fn load_detector(path: &Path, device: &Device) -> Result<InceptionV3> {
         ));
     }
     let got = super::refstats::file_sha256(path)?;
-    let want = expected_sha256().unwrap_or_default();
+    let want = detector_sha256();
     if got != want {
         return Err(Error::file(
             path,
@@ -104,16 +101,15 @@ impl Moments {
     }
 }
 
-/// Features of every image of `source` (at most `limit`) through `detector`, as statistics, with
-/// a progress bar (lines when piped) labelled `label`.
+/// Features of `images` (the first `limit`) through `detector`, as statistics, with a progress
+/// bar (lines when piped) labelled `label`.
 pub fn image_statistics(
-    source: &Source,
+    mut images: source::Images,
     detector: &dyn FeatureExtractor,
     limit: Option<usize>,
     device: &Device,
     label: &str,
 ) -> Result<Gaussian> {
-    let mut images = source.images()?;
     let total = limit.map_or(images.len(), |l| l.min(images.len()));
     let mut moments = Moments::new(crate::model::inception::FEATURE_DIM);
     let mut progress = Progress::new(label, 0, total as u64, Duration::from_secs(30));

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use candle_core::{Device, Tensor};
 
+use super::source::Images;
 use super::{image_statistics, load_detector, npz, Moments, Source};
 use crate::config::SamplingConfig;
 use crate::metrics::evaluator::EvalValue;
@@ -88,17 +89,18 @@ fn sample_statistics(
 fn reference_statistics(p: &FidProtocol, paths: &Paths, net: &InceptionV3, device: &Device, log: LogFn) -> Result<(Gaussian, String)> {
     let g = match &p.reference {
         Source::Stats(path) => return Ok((npz::read(path)?, format!("statistics of {}", path.display()))),
-        Source::Folder(_) => image_statistics(&p.reference, net, None, device, "fid reference")?,
+        Source::Folder(_) => image_statistics(p.reference.images()?, net, None, device, "fid reference")?,
         Source::Dataset(name, path) => {
+            // read once: its checksum keys the cache, its images fill it on a miss
             let set = crate::data::store::DatasetStore::new(".").load_file(path)?;
             let key = crate::metrics::refstats::RefKey {
                 dataset_sha256: set.sha256(),
                 extractor: "fid_inception_2015".into(),
-                extractor_sha256: crate::metrics::refstats::file_sha256(&p.detector)?,
+                extractor_sha256: super::detector_sha256().to_string(),
                 n: set.n,
                 reference: format!("all {} images of {name}", set.n),
             };
-            let compute = || image_statistics(&p.reference, net, None, device, "fid reference");
+            let compute = || image_statistics(Images::Set(set), net, None, device, "fid reference");
             crate::metrics::refstats::load_or_compute(paths, &key, compute, log)?
         }
     };

@@ -76,7 +76,7 @@ fn png_files(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// Images read a chunk at a time, as f32 NCHW in [-1, 1] (`v / 127.5 - 1`).
+/// Images read a chunk at a time, as f32 NCHW in [-1, 1] (the store's `v / 127.5 - 1`).
 pub enum Images {
     Set(ImageSet),
     /// PNG files, decoded as they are needed; every one must have the first one's shape.
@@ -106,7 +106,7 @@ impl Images {
                 Ok((s.batch_f32_nchw(&idx), (s.c, s.h, s.w)))
             }
             Images::Files { files, shape } => {
-                let mut out = Vec::new();
+                let mut pixels = Vec::new();
                 for path in &files[start..start + len] {
                     let (w, h, c, px) = crate::image_io::read_png(path)?;
                     let first = *shape.get_or_insert((c, h, w));
@@ -114,11 +114,12 @@ impl Images {
                         let (fc, fh, fw) = first;
                         return Err(Error::file(path, format!("{h}x{w}x{c}, but the first image is {fh}x{fw}x{fc}")));
                     }
-                    for ch in 0..c {
-                        out.extend((0..h * w).map(|i| px[i * c + ch] as f32 / 127.5 - 1.0));
-                    }
+                    pixels.extend(px);
                 }
-                Ok((out, shape.unwrap_or((3, 0, 0))))
+                let (c, h, w) = shape.unwrap_or((3, 0, 0));
+                // the store's conversion, NHWC bytes to NCHW floats
+                let set = ImageSet::new(pixels, (len, h, w, c), None, "")?;
+                Ok((set.batch_f32_nchw(&(0..len).collect::<Vec<_>>()), (c, h, w)))
             }
         }
     }

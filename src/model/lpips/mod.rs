@@ -204,11 +204,7 @@ pub struct Lpips {
 
 /// The expected SHA256 (hex) of a shipped weight file.
 fn expected_sha256(name: &str) -> Option<&'static str> {
-    SHA256SUMS.lines().find_map(|l| {
-        let mut it = l.split_whitespace();
-        let (sum, file) = (it.next()?, it.next()?);
-        (file.trim_start_matches('*') == name).then_some(sum)
-    })
+    crate::paths::shipped::sha256_listed(SHA256SUMS, name)
 }
 
 /// Reads a weight file, checks its SHA256, and parses its tensors.

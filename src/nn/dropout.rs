@@ -1,8 +1,10 @@
-//! Dropout whose mask comes from the run's RNG: equal `Ctx` and layer id give equal masks.
+//! Dropout whose mask is a function of the run's dropout seed, the layer and the element
+//! (`kernels::cpu::dropout::Mask`): equal `Ctx` and layer id give equal masks on every device.
 
 use candle_core::Tensor;
-use rand::Rng;
 
+use super::kernels::cpu::dropout::{self, Mask};
+use super::kernels::{custom_ops_for, portable};
 use super::Ctx;
 
 #[derive(Clone, Debug)]
@@ -21,11 +23,11 @@ impl Dropout {
         if !ctx.train || self.p <= 0.0 {
             return Ok(x.clone());
         }
-        let mut rng = crate::rng::substream(ctx.dropout_seed, "dropout", self.layer_id);
-        let keep = 1.0 - self.p;
-        let n = x.elem_count();
-        let mask: Vec<f32> = (0..n).map(|_| if rng.random::<f64>() < keep { (1.0 / keep) as f32 } else { 0.0 }).collect();
-        let mask = Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?;
-        x.mul(&mask)
+        let mask = Mask::new(ctx.dropout_seed, self.layer_id, self.p);
+        if custom_ops_for(x) {
+            dropout::dropout(x, mask)
+        } else {
+            portable::dropout(x, &mask)
+        }
     }
 }

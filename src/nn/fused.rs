@@ -13,7 +13,7 @@ fn cpu_float(t: &Tensor) -> bool {
 
 /// `(a + b) * s` for two tensors of one shape.
 pub fn add_scaled(a: &Tensor, b: &Tensor, s: f64) -> candle_core::Result<Tensor> {
-    if !cpu_float(a) || a.dims() != b.dims() || a.dtype() != b.dtype() {
+    if !super::kernels::custom_ops_for(a) || a.dims() != b.dims() || a.dtype() != b.dtype() {
         return portable::add_scaled(a, b, s);
     }
     fused::add_scaled(a, b, s)

@@ -3,7 +3,7 @@
 use candle_core::{Module, Tensor};
 
 pub use super::kernels::Act;
-use super::kernels::{cpu_kernels_for, portable};
+use super::kernels::{custom_ops_for, portable};
 use super::ParamBuilder;
 use crate::Result;
 
@@ -27,7 +27,7 @@ impl GroupNorm {
 impl GroupNorm {
     /// `act(GroupNorm(x))`.
     pub fn forward_act(&self, x: &Tensor, act: Act) -> candle_core::Result<Tensor> {
-        if cpu_kernels_for(x) {
+        if custom_ops_for(x) {
             super::kernels::cpu::groupnorm::group_norm_act(x, &self.weight, &self.bias, self.groups, self.eps, act)
         } else {
             portable::group_norm_act(x, &self.weight, &self.bias, self.groups, self.eps, act)

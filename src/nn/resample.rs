@@ -8,7 +8,7 @@ use super::kernels::portable;
 
 /// Nearest-neighbour 2x upsampling (a CPU kernel on CPU, see `kernels::cpu::resample`).
 pub fn upsample_nearest2x(x: &Tensor) -> candle_core::Result<Tensor> {
-    if super::kernels::cpu_kernels_for(x) {
+    if super::kernels::custom_ops_for(x) {
         return super::kernels::cpu::resample::upsample_nearest2x(x);
     }
     portable::upsample_nearest2x(x)
@@ -17,7 +17,7 @@ pub fn upsample_nearest2x(x: &Tensor) -> candle_core::Result<Tensor> {
 /// 2x2 max-pooling with stride 2 (odd trailing rows/columns are dropped, as PyTorch does; the
 /// gradient goes to the first maximum of a window on ties, as PyTorch's).
 pub fn max_pool2x(x: &Tensor) -> candle_core::Result<Tensor> {
-    if super::kernels::cpu_kernels_for(x) {
+    if super::kernels::custom_ops_for(x) {
         let (_, _, h, w) = x.dims4()?;
         let x = if h % 2 == 1 || w % 2 == 1 { x.narrow(2, 0, h - h % 2)?.narrow(3, 0, w - w % 2)? } else { x.clone() };
         return super::kernels::cpu::resample::max_pool2x(&x);

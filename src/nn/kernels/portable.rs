@@ -58,6 +58,13 @@ pub fn cat_channels(a: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
     Tensor::cat(&[a, b], 1)
 }
 
+/// Dropout by the mask's values computed on the host and uploaded (the native kernel computes them
+/// on the device).
+pub fn dropout(x: &Tensor, mask: &super::cpu::dropout::Mask) -> candle_core::Result<Tensor> {
+    let values = Tensor::from_vec(mask.values(x.elem_count()), x.shape(), x.device())?.to_dtype(x.dtype())?;
+    x.mul(&values)
+}
+
 /// `x.narrow(dim, start, ..)` taking `count` elements `stride` apart: `start + stride * i`.
 pub fn strided(x: &Tensor, dim: usize, start: usize, count: usize, stride: usize) -> candle_core::Result<Tensor> {
     let span = stride * (count - 1) + 1;
@@ -172,6 +179,35 @@ mod tests {
         // the top-left element of each 2x2 window
         let want: Vec<f32> = (0..16).map(|i| if (i / 4) % 2 == 0 && i % 2 == 0 { 1.0 } else { 0.0 }).collect();
         assert_eq!(g, want);
+    }
+
+    /// candle's conv2d input gradient (vendored patch: a forward convolution with the flipped,
+    /// transposed kernel at stride 1) against `conv_transpose2d`, and the whole conv's gradients
+    /// against the CPU kernel's, for the kernel sizes and paddings the networks use.
+    #[test]
+    fn the_conv_input_gradient_is_the_transposed_convolution() {
+        for (k, pad, stride, (h, w)) in
+            [(3, 1, 1, (6, 5)), (1, 0, 1, (4, 4)), (3, 0, 1, (7, 6)), (5, 2, 1, (6, 6)), (3, 1, 2, (8, 8)), (3, 1, 2, (7, 7))]
+        {
+            let x = Var::from_tensor(&randn(&[2, 3, h, w], 1)).unwrap();
+            let wt = Var::from_tensor(&randn(&[4, 3, k, k], 2)).unwrap();
+            let y = conv2d(x.as_tensor(), wt.as_tensor(), None, stride, pad, false).unwrap();
+            let r = randn(y.dims(), 3);
+            let grads = (&y * &r).unwrap().sum_all().unwrap().backward().unwrap();
+            let dx = grads.get(x.as_tensor()).unwrap();
+            let out_size = (y.dim(2).unwrap() - 1) * stride + k - 2 * pad;
+            let want = r.conv_transpose2d(wt.as_tensor(), pad, h - out_size, stride, 1).unwrap();
+            let err = max_abs_diff(dx, &want);
+            assert!(err < 1e-12, "k{k} p{pad} s{stride}: input gradient off by {err}");
+            // and the CPU kernel's gradients (value, input and weight)
+            let (xc, wc) = (Var::from_tensor(x.as_tensor()).unwrap(), Var::from_tensor(wt.as_tensor()).unwrap());
+            let yc = cpu::conv::conv2d_fused(xc.as_tensor(), wc.as_tensor(), None, stride, pad, false, false).unwrap();
+            let gc = (&yc * &r).unwrap().sum_all().unwrap().backward().unwrap();
+            assert!(max_abs_diff(&y, &yc) < 1e-12, "k{k} p{pad} s{stride}: values");
+            assert!(max_abs_diff(dx, gc.get(xc.as_tensor()).unwrap()) < 1e-12, "k{k} p{pad} s{stride}: input gradient vs CPU kernel");
+            let (dw, dwc) = (grads.get(wt.as_tensor()).unwrap(), gc.get(wc.as_tensor()).unwrap());
+            assert!(max_abs_diff(dw, dwc) < 1e-12, "k{k} p{pad} s{stride}: weight gradient vs CPU kernel");
+        }
     }
 
     #[test]

@@ -5,6 +5,16 @@ use std::collections::{hash_map::Entry, HashMap};
 
 // arg has been reduced to node via reduce_dims, expand it back to arg.
 // This has to handle keepdims.
+/// `w[o, c, a, b]` -> `w[c, o, k_h - 1 - a, k_w - 1 - b]` (ayt patch, see `Op::Conv2D`).
+fn flip_transpose_kernel(w: &Tensor) -> Result<Tensor> {
+    let (_, _, k_h, k_w) = w.dims4()?;
+    let reversed = |n: usize| Tensor::from_vec((0..n as u32).rev().collect::<Vec<u32>>(), n, w.device());
+    w.index_select(&reversed(k_h)?, 2)?
+        .index_select(&reversed(k_w)?, 3)?
+        .transpose(0, 1)?
+        .contiguous()
+}
+
 fn broadcast_back(arg: &Tensor, node: &Tensor, reduced_dims: &[usize]) -> Result<Tensor> {
     if arg.rank() == node.rank() {
         // keepdim = true
@@ -278,13 +288,21 @@ impl Tensor {
                         let out_size =
                             (grad_h - 1) * stride + dilation * (k_h - 1) + 1 - 2 * padding;
                         let out_padding = arg.dim(2)? - out_size;
-                        let grad_arg = grad.conv_transpose2d(
-                            kernel,
-                            *padding,
-                            out_padding,
-                            *stride,
-                            *dilation,
-                        )?;
+                        let (_, _, _, k_w) = kernel.dims4()?;
+                        // ayt patch: with stride and dilation 1 the input gradient is a forward
+                        // convolution of the gradient with the flipped, transposed kernel
+                        // (im2col + GEMM on CUDA instead of its naive conv_transpose2d).
+                        let grad_arg = if *stride == 1 && *dilation == 1 && k_h == k_w && *padding < k_h {
+                            grad.conv2d(&flip_transpose_kernel(kernel)?, k_h - 1 - padding, 1, 1, 1)?
+                        } else {
+                            grad.conv_transpose2d(
+                                kernel,
+                                *padding,
+                                out_padding,
+                                *stride,
+                                *dilation,
+                            )?
+                        };
                         grads.accumulate(arg, &grad_arg)?;
 
                         let grad_kernel = arg

@@ -108,6 +108,16 @@ impl CustomOp2 for AddScaled {
         let out = dispatch!(s1, |T| add_scaled_kernel::<T>(slice(s1, l1, "add")?, slice(s2, l2, "add")?, self.0));
         Ok((out, l1.shape().clone()))
     }
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &candle_core::CudaStorage,
+        l1: &Layout,
+        s2: &candle_core::CudaStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        Ok((crate::nn::kernels::cuda::add_scaled((s1, l1), (s2, l2), self.0)?, l1.shape().clone()))
+    }
     fn bwd(&self, a: &Tensor, b: &Tensor, _res: &Tensor, dy: &Tensor) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
         let g = dy.contiguous()?.apply_op1_no_bwd(&Scale(self.0))?;
         Ok((a.track_op().then(|| g.clone()), b.track_op().then_some(g)))
@@ -121,6 +131,12 @@ impl CustomOp1 for Scale {
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let out = dispatch!(s, |T| scale_kernel::<T>(slice(s, l, "scale")?, self.0));
         Ok((out, l.shape().clone()))
+    }
+    /// candle's own affine kernel is this op on CUDA.
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(&self, s: &candle_core::CudaStorage, l: &Layout) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        use candle_core::backend::BackendStorage;
+        Ok((s.affine(l, self.0, 0.0)?, l.shape().clone()))
     }
 }
 

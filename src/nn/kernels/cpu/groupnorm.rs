@@ -23,6 +23,10 @@ struct Dims {
 }
 
 impl Dims {
+    #[cfg(feature = "cuda")]
+    fn cuda(&self) -> crate::nn::kernels::cuda::GnDims {
+        crate::nn::kernels::cuda::GnDims { b: self.b, c: self.c, hw: self.hw, groups: self.groups }
+    }
     fn cpg(&self) -> usize {
         self.c / self.groups
     }
@@ -213,6 +217,19 @@ impl CustomOp3 for GnOp {
         };
         Ok((out, l1.shape().clone()))
     }
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &candle_core::CudaStorage,
+        l1: &Layout,
+        s2: &candle_core::CudaStorage,
+        l2: &Layout,
+        s3: &candle_core::CudaStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        let y = crate::nn::kernels::cuda::group_norm_fwd((s1, l1), (s2, l2), (s3, l3), self.d.cuda(), self.eps, self.act)?;
+        Ok((y, l1.shape().clone()))
+    }
     fn bwd(
         &self,
         x: &Tensor,
@@ -260,9 +277,23 @@ impl CustomOp3 for GnBwd {
         let n = l1.shape().elem_count() + 2 * c;
         Ok((out, Shape::from(n)))
     }
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &candle_core::CudaStorage,
+        l1: &Layout,
+        s2: &candle_core::CudaStorage,
+        l2: &Layout,
+        s3: &candle_core::CudaStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        let packed = crate::nn::kernels::cuda::group_norm_bwd((s1, l1), (s2, l2), (s3, l3), self.d.cuda(), self.eps, self.act)?;
+        Ok((packed, Shape::from(l1.shape().elem_count() + 2 * self.d.c)))
+    }
 }
 
-/// `act(GroupNorm(x) * gamma + beta)` for a CPU tensor `x` [B, C, ...].
+/// `act(GroupNorm(x) * gamma + beta)` for a CPU tensor `x` [B, C, ...] (or a CUDA f32 one, by
+/// the op's CUDA form).
 pub fn group_norm_act(x: &Tensor, gamma: &Tensor, beta: &Tensor, groups: usize, eps: f64, act: Act) -> candle_core::Result<Tensor> {
     let dims = x.dims();
     if dims.len() < 2 {

@@ -3,6 +3,7 @@
 //! share (the element trait, scratch buffers, lane sums, `avx2_dispatch!`).
 
 pub mod conv;
+pub mod dropout;
 pub mod fused;
 pub mod gemm;
 pub mod groupnorm;

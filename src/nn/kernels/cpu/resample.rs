@@ -193,6 +193,11 @@ impl CustomOp1 for MaxPool2x {
         let (p, (b, c, h, w)) = planes(l)?;
         Ok((dispatch1!(s, l, |x| maxpool_fwd(x, p)), Shape::from((b, c, h / 2, w / 2))))
     }
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(&self, s: &candle_core::CudaStorage, l: &Layout) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        let (b, c, h, w) = l.shape().dims4()?;
+        Ok((crate::nn::kernels::cuda::max_pool2x(s, l)?, Shape::from((b, c, h / 2, w / 2))))
+    }
     fn bwd(&self, x: &Tensor, _res: &Tensor, dy: &Tensor) -> candle_core::Result<Option<Tensor>> {
         Ok(Some(x.apply_op2_no_bwd(&dy.contiguous()?, &MaxPool2xBwd)?))
     }
@@ -211,6 +216,16 @@ impl CustomOp2 for MaxPool2xBwd {
         };
         Ok((out, l1.shape().clone()))
     }
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &candle_core::CudaStorage,
+        l1: &Layout,
+        s2: &candle_core::CudaStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        Ok((crate::nn::kernels::cuda::max_pool2x_bwd((s1, l1), (s2, l2))?, l1.shape().clone()))
+    }
 }
 
 impl CustomOp1 for Upsample2x {
@@ -220,6 +235,11 @@ impl CustomOp1 for Upsample2x {
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let (p, (b, c, h, w)) = planes(l)?;
         Ok((dispatch1!(s, l, |x| upsample_fwd(x, p)), Shape::from((b, c, 2 * h, 2 * w))))
+    }
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(&self, s: &candle_core::CudaStorage, l: &Layout) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        let (b, c, h, w) = l.shape().dims4()?;
+        Ok((crate::nn::kernels::cuda::upsample2x(s, l)?, Shape::from((b, c, 2 * h, 2 * w))))
     }
     fn bwd(&self, _x: &Tensor, _res: &Tensor, dy: &Tensor) -> candle_core::Result<Option<Tensor>> {
         Ok(Some(dy.contiguous()?.apply_op1(BlockSum2x)?))
@@ -234,6 +254,11 @@ impl CustomOp1 for BlockSum2x {
         let (b, c, h2, w2) = l.shape().dims4()?;
         let p = Planes { n: b * c, h: h2 / 2, w: w2 / 2 };
         Ok((dispatch1!(s, l, |x| block_sum(x, p)), Shape::from((b, c, h2 / 2, w2 / 2))))
+    }
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(&self, s: &candle_core::CudaStorage, l: &Layout) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        let (b, c, h2, w2) = l.shape().dims4()?;
+        Ok((crate::nn::kernels::cuda::block_sum2x(s, l)?, Shape::from((b, c, h2 / 2, w2 / 2))))
     }
     fn bwd(&self, _x: &Tensor, _res: &Tensor, dy: &Tensor) -> candle_core::Result<Option<Tensor>> {
         Ok(Some(dy.contiguous()?.apply_op1(Upsample2x)?))

@@ -80,6 +80,7 @@ dataset = "disks"
 mode = "ect"
 batch_size = 4
 iterations = 10
+readback_every = 4
 [mfd]
 lambda = 0.5
 [model]
@@ -97,6 +98,7 @@ attention_levels = [1]
         ("train.batch_size", Some("0")), ("train.iterations", Some("0")), ("train.lr", Some("-0.5")),
         ("train.beta1", Some("1.5")), ("train.beta2", Some("1.5")), ("train.weight_decay", Some("-0.1")),
         ("train.ema_decay", Some("1.5")), ("train.c_mult", Some("-1.5")), ("train.max_rollbacks", Some("-1")),
+        ("train.readback_every", Some("0")),
         ("edm.p_mean", None), ("edm.p_std", Some("-0.5")),
         ("ect.p_mean", None), ("ect.p_std", Some("-0.5")), ("ect.q", Some("0.5")), ("ect.n_stages", Some("0")),
         ("ect.k", Some("-1.5")), ("ect.b", Some("-1.5")),

@@ -124,6 +124,13 @@ pub struct TrainConfig {
     pub on_nonfinite: OnNonFinite,
     #[serde(default = "default_max_rollbacks")]
     pub max_rollbacks: u64,
+    /// Read the loss and the gradient norm to the host every N steps, in one transfer, instead
+    /// of twice every step. 1: every step, before the weights change (what the CPU wants). N > 1
+    /// (a GPU, e.g. 16): a non-finite step is found up to N - 1 steps late, its weights already
+    /// updated, and recovered as `on_nonfinite` says (the rollback is to a checkpoint either way).
+    /// Written to a run's preset only when it is not 1.
+    #[serde(default = "default_readback_every", skip_serializing_if = "is_default_readback_every")]
+    pub readback_every: u64,
     /// Start from this checkpoint (a `.safetensors` file or a run folder, whose latest checkpoint
     /// is used): its EMA weights initialise model and EMA. Relative paths are taken from the
     /// preset file's folder, then from `runs/` of the ayt home.
@@ -136,6 +143,12 @@ fn default_lr() -> f64 {
 }
 fn default_max_rollbacks() -> u64 {
     3
+}
+fn default_readback_every() -> u64 {
+    1
+}
+fn is_default_readback_every(n: &u64) -> bool {
+    *n == default_readback_every()
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -239,6 +252,7 @@ impl TrainConfig {
         // The upper bound keeps step-interval and kimg arithmetic far from overflow.
         between("train.batch_size", self.batch_size as u64, 1, MAX_BATCH)?;
         at_least("train.iterations", self.iterations, 1)?;
+        at_least("train.readback_every", self.readback_every, 1)?;
         positive("train.lr", self.lr)?;
         in_unit_interval("train.beta1", self.beta1)?;
         in_unit_interval("train.beta2", self.beta2)?;
@@ -448,6 +462,17 @@ iterations = 10
         let p = parse(MINIMAL, &["model.channels=[8,16]"]).unwrap();
         let back = parse(&p.to_toml(), &[]).unwrap();
         assert_eq!(p, back);
+    }
+
+    #[test]
+    fn readback_every_defaults_to_one_is_written_only_when_set_and_refuses_zero() {
+        let p = parse(MINIMAL, &[]).unwrap();
+        assert_eq!(p.train.readback_every, 1);
+        assert!(!p.to_toml().contains("readback_every"), "a preset at the default serialises as before");
+        let p = parse(MINIMAL, &["train.readback_every=16"]).unwrap();
+        assert_eq!(parse(&p.to_toml(), &[]).unwrap().train.readback_every, 16);
+        let e = parse(MINIMAL, &["train.readback_every=0"]).unwrap_err().to_string();
+        assert!(e.contains("presets/x.toml") && e.contains("train.readback_every = 0: must be at least 1"), "{e}");
     }
 
     #[test]

@@ -15,7 +15,7 @@ use crate::config::{Mode, OnNonFinite, Preset};
 use crate::data::OpenedData;
 use crate::paths::{Paths, RunDir};
 use crate::store::{Flushed, RunLogWriter, RunMeta};
-use crate::train::{checkpoint, TrainState, Trainer};
+use crate::train::{checkpoint, StepStats, TrainState, Trainer};
 use crate::{Error, Result};
 
 /// The engine's side of a running run: commands in, events out, the queue for later runs.
@@ -195,6 +195,12 @@ struct Throughput {
     img_per_s: f64,
 }
 
+/// What the loop has reported so far: the last checked loss, and the images per second.
+struct Reported {
+    last_loss: f64,
+    throughput: Throughput,
+}
+
 impl Throughput {
     fn new(images_seen: u64) -> Throughput {
         Throughput { window: (Instant::now(), images_seen), img_per_s: 0.0 }
@@ -221,17 +227,29 @@ impl Run {
         }
     }
 
-    /// Steps to the end (or a stop); returns whether it stopped early and the last loss.
+    /// Steps to the end (or a stop); returns whether it stopped early and the last loss. With
+    /// `train.readback_every = N > 1` the steps' losses are read back every N steps and before
+    /// anything reads the weights or writes the log (an action, a periodic task, a stop, the
+    /// end), so the final checkpoint holds only checked steps.
     fn train_loop(&mut self, ctl: &mut Control) -> Result<(bool, f64)> {
-        let total = self.preset.train.iterations;
-        let mut last_loss = f64::NAN;
-        let mut throughput = Throughput::new(self.trainer.images_seen());
+        let mut reported = Reported { last_loss: f64::NAN, throughput: Throughput::new(self.trainer.images_seen()) };
         let mut actions = Vec::new();
         let mut stopped = false;
-        while !self.trainer.done() {
+        loop {
+            if self.trainer.done() {
+                // a non-finite step found now rolls back, and the run trains on from there
+                match self.check_queued(&mut reported, ctl)? {
+                    true => continue,
+                    false => break,
+                }
+            }
             if let Next::Stop = ctl.poll(self.trainer.steps_done(), &mut actions) {
+                self.check_queued(&mut reported, ctl)?;
                 stopped = true;
                 break;
+            }
+            if !actions.is_empty() {
+                self.check_queued(&mut reported, ctl)?;
             }
             for action in actions.drain(..) {
                 match action {
@@ -241,26 +259,50 @@ impl Run {
                 }
             }
             let kimg_before = self.trainer.kimg();
-            let stats = match self.trainer.step() {
-                Ok(stats) => stats,
+            match self.trainer.advance() {
+                Ok(Some(stats)) => self.report(&stats, &mut reported, ctl)?,
+                Ok(None) => {}
                 Err(Error::NonFinite { step, what, value }) => {
                     self.roll_back_or_stop(step, what, value, ctl)?;
                     continue;
                 }
                 Err(e) => return Err(e),
-            };
-            last_loss = stats.loss;
-            let img_per_s = throughput.observe(self.trainer.images_seen());
-            self.log_step(&stats, img_per_s)?;
-            let (kimg, wall_s) = (self.trainer.kimg(), self.trainer.wall_s());
-            let (step, loss, stage) = (stats.step, stats.loss, stats.stage);
-            ctl.emitter.emit(Event::Step { step, total_steps: total, kimg, wall_s, loss, stage, img_per_s });
-            if step != total {
-                self.periodic(step, kimg_before, ctl)?;
+            }
+            if self.trainer.flush_due() && self.check_queued(&mut reported, ctl)? {
+                continue;
+            }
+            let step = self.trainer.steps_done();
+            if step != self.preset.train.iterations {
+                self.periodic(step, kimg_before, &mut reported, ctl)?;
             }
         }
         self.finish(stopped, ctl)?;
-        Ok((stopped, last_loss))
+        Ok((stopped, reported.last_loss))
+    }
+
+    /// Reads back the steps the trainer has queued (one host transfer; none when nothing is
+    /// queued), logs and emits each finite one, and rolls back or stops at the first non-finite
+    /// one. Returns whether it rolled back.
+    fn check_queued(&mut self, reported: &mut Reported, ctl: &Control) -> Result<bool> {
+        let checked = self.trainer.flush()?;
+        for stats in &checked.steps {
+            self.report(stats, reported, ctl)?;
+        }
+        match checked.failed {
+            None => Ok(false),
+            Some(Error::NonFinite { step, what, value }) => self.roll_back_or_stop(step, what, value, ctl).map(|()| true),
+            Some(e) => Err(e),
+        }
+    }
+
+    /// A checked step: logged (when due) and emitted.
+    fn report(&self, stats: &StepStats, reported: &mut Reported, ctl: &Control) -> Result<()> {
+        reported.last_loss = stats.loss;
+        let img_per_s = reported.throughput.observe(stats.images_seen);
+        self.log_step(stats, img_per_s)?;
+        let (step, loss, stage, kimg, wall_s) = (stats.step, stats.loss, stats.stage, stats.kimg(), stats.wall_s);
+        ctl.emitter.emit(Event::Step { step, total_steps: self.preset.train.iterations, kimg, wall_s, loss, stage, img_per_s });
+        Ok(())
     }
 
     /// A NaN or an infinity at `step`: with `train.on_nonfinite = "rollback"` (and rollbacks and
@@ -296,16 +338,16 @@ impl Run {
         Ok(())
     }
 
-    fn log_step(&self, stats: &crate::train::StepStats, img_per_s: f64) -> Result<()> {
+    fn log_step(&self, stats: &StepStats, img_per_s: f64) -> Result<()> {
         let step = stats.step;
         if !(step.is_multiple_of(self.preset.log.every) || step == 1 || step == self.preset.train.iterations) {
             return Ok(());
         }
-        let (s, kimg, wall) = (step as i64, self.trainer.kimg(), self.trainer.wall_s());
+        let (s, kimg, wall) = (step as i64, stats.kimg(), stats.wall_s);
         let w = &self.writer;
         w.scalar("loss", s, kimg, wall, stats.loss)?;
         w.scalar("stage", s, kimg, wall, stats.stage as f64)?;
-        w.scalar("lr", s, kimg, wall, self.trainer.lr())?;
+        w.scalar("lr", s, kimg, wall, stats.lr)?;
         w.scalar("img_per_s", s, kimg, wall, img_per_s)?;
         if self.preset.train.mode == Mode::Ect {
             w.scalar("mean_gap", s, kimg, wall, stats.mean_gap)?;
@@ -313,19 +355,24 @@ impl Run {
         Ok(())
     }
 
-    /// Samples, probes, evaluations and checkpoints due after `step` (not the last one).
-    fn periodic(&mut self, step: u64, kimg_before: f64, ctl: &Control) -> Result<()> {
+    /// Samples, probes, evaluations and checkpoints due after `step` (not the last one); the
+    /// queued steps are checked first (a rollback then drops them).
+    fn periodic(&mut self, step: u64, kimg_before: f64, reported: &mut Reported, ctl: &Control) -> Result<()> {
         let (log, probe_every) = (&self.preset.log, self.preset.probe.every);
         let due = |every: u64| every > 0 && step.is_multiple_of(every);
-        let checkpoint_due = due(log.checkpoint_every);
-        if due(log.sample_every) {
+        let (sample_due, probe_due, checkpoint_due) = (due(log.sample_every), due(probe_every), due(log.checkpoint_every));
+        let kimg = self.trainer.kimg();
+        let eval_due = self.eval.as_ref().is_some_and(|ev| ev.due(kimg_before, kimg));
+        if !(sample_due || probe_due || eval_due || checkpoint_due) || self.check_queued(reported, ctl)? {
+            return Ok(());
+        }
+        if sample_due {
             self.samples_now(ctl)?;
         }
-        if due(probe_every) {
+        if probe_due {
             self.prober.run(&self.trainer, &self.writer, &self.dir, ctl.emitter)?;
         }
-        let kimg = self.trainer.kimg();
-        if let Some(ev) = self.eval.as_mut().filter(|ev| ev.due(kimg_before, kimg)) {
+        if let Some(ev) = self.eval.as_mut().filter(|_| eval_due) {
             ev.run(&self.trainer, &self.writer, ctl.emitter)?;
         }
         if checkpoint_due {
@@ -394,39 +441,4 @@ fn prune_checkpoints(dir: &RunDir, keep: usize) -> Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crossbeam_channel::unbounded;
-
-    #[test]
-    fn a_rollback_reloads_the_checkpoint_passes_over_the_batch_and_finishes_the_run() {
-        let home = tempfile::tempdir().unwrap();
-        let paths = Paths { home: home.path().to_path_buf() };
-        let text = "name = \"nf\"\nseed = 2\n[data]\ndataset = \"disks\"\n[data.disks]\nsize = 8\nradius_min = 1.5\nradius_max = 3.0\n\
-            [model]\nchannels = [8, 16]\nblocks_per_level = 1\nemb_dim = 16\nnoise_freqs = 4\ngroups = 4\n\
-            [train]\nmode = \"ect\"\nbatch_size = 8\niterations = 6\nlr = 2e-3\non_nonfinite = \"rollback\"\n\
-            [log]\nevery = 1\nsample_count = 0\ncheckpoint_every = 0\n";
-        let preset = Preset::parse(text, Path::new("nf.toml"), &[]).unwrap();
-        let (ev_tx, ev_rx) = unbounded();
-        let emitter = Emitter { tx: ev_tx };
-        let (_cmd_tx, cmd_rx) = unbounded();
-        let mut queue = VecDeque::new();
-        let mut ctl = Control { commands: &cmd_rx, queue: &mut queue, emitter: &emitter, quit: false };
-        let mut run = prepare_new(&paths, &Device::Cpu, &preset, None, Some(home.path().join("run")), &emitter).unwrap();
-        for _ in 0..2 {
-            run.trainer.step().unwrap();
-        }
-        run.checkpoint_now(&ctl).unwrap();
-        // a weight turns NaN: step 3's loss is NaN
-        let var = run.trainer.model().varmap.all_vars()[0].clone();
-        var.set(&(var.as_tensor().zeros_like().unwrap() * f64::NAN).unwrap()).unwrap();
-        let (stopped, loss) = run.train_loop(&mut ctl).unwrap();
-        assert!(!stopped && loss.is_finite(), "{loss}");
-        assert_eq!((run.rollbacks, run.trainer.steps_done()), (1, 6));
-        let logs: Vec<String> = ev_rx.try_iter().filter_map(|e| if let Event::Log(l) = e { Some(l) } else { None }).collect();
-        assert!(logs.iter().any(|l| l.contains("step 3: the loss is NaN; rolled back to the checkpoint at step 2")), "{logs:?}");
-        run.writer.close().unwrap();
-        let steps = crate::store::RunLog::open(run.dir.log_file()).unwrap().scalar("loss").unwrap().step;
-        assert_eq!(steps, vec![3, 4, 5, 6], "each step logged once, the failed one not");
-    }
-}
+mod tests;

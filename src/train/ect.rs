@@ -5,7 +5,7 @@
 //! distance in normalised-tangent form (LPIPS, MFD), or the hybrid
 //! `pixel + lambda * ramp * MFD` with `ramp = min(1, (step + 1) / n_rampup)`.
 
-use candle_core::Tensor;
+use candle_core::{DType, Tensor};
 use rand_chacha::ChaCha8Rng;
 
 use super::loss::{self, column, to_f32, Objective, StepInput};
@@ -46,7 +46,8 @@ pub fn objective(
 }
 
 /// The loss on `(D_t, D_r)` with per-sample weights `w`: the tensor to differentiate, and the
-/// value to report (they differ for the normalised-tangent form).
+/// value to report (they differ for the normalised-tangent form), a detached 0-d tensor: nothing
+/// is read to the host here.
 fn consistency_loss(
     preset: &Preset,
     step: u64,
@@ -55,18 +56,16 @@ fn consistency_loss(
     w: &Tensor,
     huber_c: f64,
     distance: Option<&dyn FeatureDistance>,
-) -> Result<(Tensor, f64)> {
-    let value = |t: &Tensor| -> Result<f64> { Ok(t.to_scalar::<f32>()? as f64) };
-    let tangent_form = |missing: &str| -> Result<(Tensor, f64)> {
+) -> Result<(Tensor, Tensor)> {
+    let tangent_form = |missing: &str| -> Result<(Tensor, Tensor)> {
         let dist = distance.ok_or_else(|| Error::msg(missing.to_string()))?;
         let tl = tangent::tangent_loss(dist, d_t, d_r, w)?;
-        let reported = value(&tl.weighted_distance)?;
-        Ok((tl.surrogate, reported))
+        Ok((tl.surrogate, tl.weighted_distance.detach()))
     };
     match preset.train.loss {
         LossKind::L2 | LossKind::PseudoHuber => {
             let l = loss::consistency(d_t, d_r, w, huber_c)?;
-            let v = value(&l)?;
+            let v = l.detach();
             Ok((l, v))
         }
         LossKind::Lpips => tangent_form("train.loss = \"lpips\" but LPIPS was not loaded"),
@@ -78,8 +77,10 @@ fn consistency_loss(
                 n => ((step + 1) as f64 / n as f64).min(1.0),
             };
             let pixel = loss::consistency(d_t, d_r, w, huber_c)?;
-            let pixel_value = value(&pixel)?;
-            Ok(((pixel + (surrogate * (lambda * ramp))?)?, pixel_value + lambda * ramp * reported))
+            // in f64, as `pixel_value + lambda * ramp * reported` was on the host
+            let f64_of = |t: &Tensor| t.detach().to_dtype(DType::F64);
+            let value = (f64_of(&pixel)? + (f64_of(&reported)? * (lambda * ramp))?)?;
+            Ok(((pixel + (surrogate * (lambda * ramp))?)?, value))
         }
     }
 }
@@ -97,4 +98,44 @@ pub fn target_at_r(model: &Denoiser, x0: &Tensor, eps: &Tensor, r: &[f64], sigma
     let keep: Vec<f64> = r.iter().map(|&r| if r > 0.0 { 1.0 } else { 0.0 }).collect();
     let keep = column(&keep, dev)?;
     Ok((d_r.broadcast_mul(&keep)? + x0.broadcast_mul(&(1.0 - keep)?)?)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nn::gradcheck::tests::randn;
+    use candle_core::Device;
+
+    /// A toy feature distance: the squared L2 distance.
+    struct Squares;
+    impl FeatureDistance for Squares {
+        fn distance(&self, x: &Tensor, y: &Tensor) -> Result<Tensor> {
+            Ok(loss::sq_norm(&(x - y)?)?)
+        }
+        fn name(&self) -> String {
+            "squares".into()
+        }
+    }
+
+    #[test]
+    fn the_reported_values_stay_on_the_device_and_the_hybrid_sums_in_f64() {
+        let mut p = crate::train::trainer::tests::tiny_preset("ect", 4);
+        let f32_of = |t: Tensor| t.to_dtype(DType::F32).unwrap();
+        let (d_t, d_r) = (f32_of(randn(&[3, 1, 4, 4], 1)), f32_of(randn(&[3, 1, 4, 4], 2)));
+        let w = Tensor::new(&[1.0f32, 2.0, 0.5], &Device::Cpu).unwrap();
+        let host = |t: &Tensor| t.to_scalar::<f32>().unwrap() as f64;
+        let (c, dist) = (0.01, Some(&Squares as &dyn FeatureDistance));
+        let pixel = host(&loss::consistency(&d_t, &d_r, &w, c).unwrap());
+        p.train.loss = LossKind::PseudoHuber;
+        let (_, v) = consistency_loss(&p, 2, &d_t, &d_r, &w, c, None).unwrap();
+        assert_eq!((v.dims(), host(&v)), (&[][..], pixel));
+        let mfd = host(&tangent::tangent_loss(&Squares, &d_t, &d_r, &w).unwrap().weighted_distance);
+        p.train.loss = LossKind::Mfd;
+        let (_, v) = consistency_loss(&p, 2, &d_t, &d_r, &w, c, dist).unwrap();
+        assert_eq!((v.dtype(), host(&v)), (DType::F32, mfd), "MFD alone reports its weighted distance");
+        (p.mfd.lambda, p.mfd.n_rampup) = (Some(0.3), 7);
+        let (_, v) = consistency_loss(&p, 2, &d_t, &d_r, &w, c, dist).unwrap();
+        assert_eq!(v.dtype(), DType::F64);
+        assert_eq!(v.to_scalar::<f64>().unwrap(), pixel + 0.3 * (3.0 / 7.0) * mfd, "bit for bit the host sum it replaces");
+    }
 }

@@ -17,6 +17,5 @@ pub fn objective(input: &StepInput, cfg: &EdmConfig, sampling: &SamplingConfig, 
     let x_t = (input.x0 + input.eps.broadcast_mul(&column(&t, dev)?)?)?;
     let d = input.model.forward(&x_t, &to_f32(&t), &input.ctx)?;
     let l = loss::edm(&d, input.x0, &candle_core::Tensor::from_vec(lambda, b, dev)?)?;
-    let value = l.to_scalar::<f32>()? as f64;
-    Ok(Objective { loss: l, value, mean_gap: 0.0 })
+    Ok(Objective { value: l.detach(), loss: l, mean_gap: 0.0 })
 }

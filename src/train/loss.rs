@@ -20,8 +20,10 @@ pub struct StepInput<'a> {
 pub struct Objective {
     /// The tensor to differentiate.
     pub loss: Tensor,
-    /// The value to report (for the tangent-form losses, the weighted distance).
-    pub value: f64,
+    /// The value to report (for the tangent-form losses, the weighted distance): a detached 0-d
+    /// tensor on the device (f32, or f64 for the hybrid MFD loss), read to the host only when
+    /// the trainer checks it (`train.readback_every`).
+    pub value: Tensor,
     /// Mean `t - r` over the batch (ECT), or 0 (EDM).
     pub mean_gap: f64,
 }

@@ -1,5 +1,5 @@
 //! Training: the EDM and ECT objectives, losses, schedules, the optimiser, EMA of the weights,
-//! checkpoints, and the trainer that steps them.
+//! checkpoints, the trainer that steps them, and the step's reads to the host.
 
 pub mod checkpoint;
 pub mod ect;
@@ -10,6 +10,7 @@ mod ema_profile_tests;
 pub mod loss;
 pub mod optim;
 pub mod pack;
+pub mod readback;
 pub mod schedule;
 pub mod tangent;
 pub mod trainer;
@@ -17,4 +18,5 @@ pub mod trainer;
 pub use checkpoint::{load, load_into_varmap, load_path, save, vars_to_named, TrainState};
 pub use ema::Ema;
 pub use optim::{RAdam, RAdamConfig};
-pub use trainer::{StepStats, Trainer};
+pub use readback::{Checked, StepStats};
+pub use trainer::Trainer;

@@ -10,6 +10,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::checkpoint::{self, TrainState};
 use super::loss::StepInput;
+use super::readback::{self, Checked, Readback, StepStats};
 use super::{ect, edm, schedule, Ema, RAdam, RAdamConfig};
 use crate::config::{EmaProfile, Mode, Preset};
 use crate::data::batch::DataSource;
@@ -17,17 +18,6 @@ use crate::model::{Denoiser, FeatureDistance};
 use crate::nn::Ctx;
 use crate::paths::RunDir;
 use crate::{Error, Result};
-
-/// What one step reports.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct StepStats {
-    /// The step just completed (1-based: the number of optimiser steps taken).
-    pub step: u64,
-    pub loss: f64,
-    pub stage: u64,
-    /// Mean `t - r` over the batch (ECT), or 0 (EDM).
-    pub mean_gap: f64,
-}
 
 pub struct Trainer {
     preset: Preset,
@@ -49,6 +39,8 @@ pub struct Trainer {
     feature_distance: Option<Box<dyn FeatureDistance>>,
     /// Steps whose batch is passed over (after a rollback from a non-finite step).
     skip_batch_at: std::collections::BTreeSet<u64>,
+    /// The step's host reads (`train.readback_every`): counted, and queued when N > 1.
+    readback: Readback,
 }
 
 impl Trainer {
@@ -82,6 +74,7 @@ impl Trainer {
             device: device.clone(),
             feature_distance,
             skip_batch_at: Default::default(),
+            readback: Readback::new(preset.train.readback_every),
         })
     }
 
@@ -149,9 +142,28 @@ impl Trainer {
         self.skip_batch_at.insert(step);
     }
 
-    /// One optimiser step; a NaN or an infinity in the loss or the gradient is
-    /// `Error::NonFinite`, before any weight changes.
+    /// One optimiser step, its loss and gradient norm read and checked before it returns: a NaN
+    /// or an infinity is `Error::NonFinite`. With `train.readback_every = 1` that is before any
+    /// weight changes; with N > 1 this flushes what is queued (see [`Trainer::advance`]).
     pub fn step(&mut self) -> Result<StepStats> {
+        if let Some(stats) = self.advance()? {
+            return Ok(stats);
+        }
+        let mut checked = self.flush()?;
+        match (checked.failed, checked.steps.pop()) {
+            (Some(e), _) => Err(e),
+            (None, Some(stats)) => Ok(stats),
+            (None, None) => Err(Error::msg("internal: a queued step was not read back")),
+        }
+    }
+
+    /// One optimiser step. With `train.readback_every = 1` it reads the loss (before backward)
+    /// and the gradient norm (after it), two host reads, and a NaN or an infinity in either is
+    /// `Error::NonFinite` before any weight changes; it returns the step's report. With N > 1 it
+    /// reads nothing: both stay queued on the device, the weights are updated, and it returns
+    /// `None`; [`Trainer::flush`] reads and checks them (the engine does every N steps, see
+    /// [`Trainer::flush_due`], and before anything reads the weights or writes the log).
+    pub fn advance(&mut self) -> Result<Option<StepStats>> {
         let b = self.preset.train.batch_size;
         let stage = self.stage();
         if self.skip_batch_at.remove(&(self.step + 1)) {
@@ -170,19 +182,67 @@ impl Trainer {
             }
         };
         let step = self.step + 1;
-        if !objective.value.is_finite() {
-            return Err(Error::NonFinite { step, what: "loss", value: objective.value });
-        }
+        let immediate = self.readback.immediate();
+        // N > 1: the loss is filled in when the queue is read back
+        let loss = if immediate { readback::finite(step, "loss", self.readback.scalar(&objective.value)?)? } else { f64::NAN };
         let grads = objective.loss.backward()?;
-        let norm = grad_norm(&grads, &self.model)?;
-        if !norm.is_finite() {
-            return Err(Error::NonFinite { step, what: "gradient norm", value: norm });
+        let sq_norm = sq_grad_norm(&grads, &self.model, &self.device)?;
+        if immediate {
+            readback::finite(step, "gradient norm", self.readback.scalar(&sq_norm)?.sqrt())?;
         }
         self.opt.step(&grads)?;
         self.update_emas(b)?;
         self.step += 1;
         self.images_seen += b as u64;
-        Ok(StepStats { step: self.step, loss: objective.value, stage, mean_gap: objective.mean_gap })
+        let (images_seen, lr, wall_s) = (self.images_seen, self.opt.lr(), self.wall_s());
+        let stats = StepStats { step, loss, stage, mean_gap: objective.mean_gap, images_seen, lr, wall_s };
+        if immediate {
+            return Ok(Some(stats));
+        }
+        self.readback.push(stats, objective.value, sq_norm);
+        Ok(None)
+    }
+
+    /// Reads the queued steps' losses and gradient norms in one host transfer and checks them:
+    /// the finite steps in order, then the first non-finite one, if any (the weights already
+    /// carry it and the steps after it: roll back). Nothing queued: no read.
+    pub fn flush(&mut self) -> Result<Checked> {
+        self.readback.flush()
+    }
+
+    /// Whether `train.readback_every` steps are queued.
+    pub fn flush_due(&self) -> bool {
+        self.readback.due()
+    }
+
+    /// Steps taken but not yet read back and checked.
+    pub fn unchecked_steps(&self) -> usize {
+        self.readback.pending()
+    }
+
+    /// Host reads the step path has made (loss, gradient norm, flushes).
+    pub fn host_reads(&self) -> u64 {
+        self.readback.reads()
+    }
+
+    /// `n` steps as the engine takes them: flushed every `train.readback_every` steps and at the
+    /// end; the first non-finite step is an error.
+    pub fn steps(&mut self, n: u64) -> Result<Vec<StepStats>> {
+        let mut out = Vec::new();
+        for i in 1..=n {
+            match self.advance()? {
+                Some(stats) => out.push(stats),
+                None if self.flush_due() || i == n => {
+                    let checked = self.flush()?;
+                    out.extend(checked.steps);
+                    if let Some(e) = checked.failed {
+                        return Err(e);
+                    }
+                }
+                None => {}
+            }
+        }
+        Ok(out)
     }
 
     /// Every profile's `ema = decay * ema + (1 - decay) * model` (its decay at the images seen
@@ -215,7 +275,17 @@ impl Trainer {
     }
 
     /// Writes `ckpt/step-<n>` (model, every EMA profile, optimiser moments, RNG and data state).
+    /// Refused while steps are unchecked ([`Trainer::flush`] first): a checkpoint holds only
+    /// weights whose every step was finite, so a rollback to it is to good weights.
     pub fn save_checkpoint(&self, run: &RunDir) -> Result<PathBuf> {
+        let unchecked = self.unchecked_steps() as u64;
+        if unchecked > 0 {
+            let first = self.step + 1 - unchecked;
+            return Err(Error::msg(format!(
+                "internal: a checkpoint at step {} with steps {first}..={} not yet read back",
+                self.step, self.step
+            )));
+        }
         let mut tensors = checkpoint::vars_to_named(&self.model.varmap, "model.")?;
         for (i, (profile, ema)) in self.emas.iter().enumerate() {
             tensors.extend(checkpoint::vars_to_named(&ema.varmap, &super::ema::tensor_prefix(&profile.name, i == 0))?);
@@ -250,6 +320,7 @@ impl Trainer {
         self.images_seen = state.images_seen;
         self.wall_before_s = state.wall_s;
         self.started = std::time::Instant::now();
+        self.readback.discard();
         Ok(absent)
     }
 
@@ -277,12 +348,12 @@ impl Trainer {
     }
 }
 
-/// The L2 norm of the gradients of `model`'s parameters (one host read for all of them).
-fn grad_norm(grads: &candle_core::backprop::GradStore, model: &Denoiser) -> Result<f64> {
+/// The squared L2 norm of the gradients of `model`'s parameters: a 0-d f64 tensor on `device`
+/// (in f64, so a large but finite gradient does not overflow to infinity), read by no one here.
+fn sq_grad_norm(grads: &candle_core::backprop::GradStore, model: &Denoiser, device: &Device) -> Result<Tensor> {
     let mut total: Option<Tensor> = None;
     for (_, v) in model.named_vars() {
         if let Some(g) = grads.get(v.as_tensor()) {
-            // in f64: a large but finite gradient must not overflow to infinity here
             let s = g.to_dtype(candle_core::DType::F64)?.sqr()?.sum_all()?;
             total = Some(match total {
                 Some(t) => (t + s)?,
@@ -290,12 +361,14 @@ fn grad_norm(grads: &candle_core::backprop::GradStore, model: &Denoiser) -> Resu
             });
         }
     }
-    Ok(total.map(|t| t.to_scalar::<f64>()).transpose()?.map_or(0.0, f64::sqrt))
+    Ok(total.map_or_else(|| Tensor::zeros((), candle_core::DType::F64, device), Ok)?)
 }
 
 /// The losses of steps `at + 1 ..= steps` of `preset` on `device`, twice: uninterrupted, and
-/// after a checkpoint at step `at` (written to `scratch`) restored into a fresh trainer. Bit-exact
-/// resume means the two are equal; the tests check it on each device.
+/// after a checkpoint at step `at` (written to `scratch`) restored into a fresh trainer. Steps
+/// are taken as the engine takes them ([`Trainer::steps`]: read back every
+/// `train.readback_every`). Bit-exact resume means the two are equal; the tests check it on each
+/// device.
 pub fn resume_replay(
     preset: &Preset,
     source: impl Fn() -> Result<DataSource>,
@@ -303,23 +376,15 @@ pub fn resume_replay(
     (at, steps): (u64, u64),
     scratch: &RunDir,
 ) -> Result<(Vec<f64>, Vec<f64>)> {
-    let mut straight = Trainer::new(preset, source()?, None, device)?;
-    let mut uninterrupted = Vec::new();
-    for step in 1..=steps {
-        let loss = straight.step()?.loss;
-        if step > at {
-            uninterrupted.push(loss);
-        }
-    }
+    let losses = |stats: Vec<StepStats>| stats.into_iter().filter(|s| s.step > at).map(|s| s.loss).collect::<Vec<f64>>();
+    let uninterrupted = losses(Trainer::new(preset, source()?, None, device)?.steps(steps)?);
     let mut first = Trainer::new(preset, source()?, None, device)?;
-    for _ in 0..at {
-        first.step()?;
-    }
+    first.steps(at)?;
     first.save_checkpoint(scratch)?;
     drop(first);
     let mut resumed = Trainer::new(preset, source()?, None, device)?;
     resumed.restore(scratch, at)?;
-    let replayed = (at..steps).map(|_| resumed.step().map(|s| s.loss)).collect::<Result<Vec<f64>>>()?;
+    let replayed = losses(resumed.steps(steps - at)?);
     Ok((uninterrupted, replayed))
 }
 
@@ -379,6 +444,62 @@ n_stages = 2
             c.step().unwrap();
         }
         assert_eq!(c.images_seen(), 6 * 8);
+    }
+
+    /// What a step reports, bit for bit (its wall time aside).
+    fn bits(s: &StepStats) -> (u64, u64, u64, u64, u64, u64) {
+        (s.step, s.loss.to_bits(), s.stage, s.mean_gap.to_bits(), s.images_seen, s.lr.to_bits())
+    }
+
+    fn weights(t: &Trainer) -> Vec<Vec<u32>> {
+        let flat = |v: &candle_core::Var| v.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let all = t.model().named_vars().into_iter().chain(t.ema().named_vars());
+        all.map(|(_, v)| flat(&v).into_iter().map(f32::to_bits).collect()).collect()
+    }
+
+    #[test]
+    fn readback_every_4_reports_the_same_steps_bit_for_bit_in_2_reads_where_1_takes_16() {
+        for mode in ["ect", "edm"] {
+            let p = tiny_preset(mode, 8);
+            let mut q = p.clone();
+            q.train.readback_every = 4;
+            let (mut every, mut batched) = (trainer(&p), trainer(&q));
+            let (a, b) = (every.steps(8).unwrap(), batched.steps(8).unwrap());
+            assert_eq!(a.iter().map(bits).collect::<Vec<_>>(), b.iter().map(bits).collect::<Vec<_>>(), "{mode}");
+            assert_eq!(a.iter().map(|s| s.step).collect::<Vec<_>>(), (1..=8).collect::<Vec<_>>());
+            assert!(a.iter().all(|s| s.loss.is_finite()), "{a:?}");
+            assert_eq!(weights(&every), weights(&batched), "{mode}: the same weights");
+            // 1: the loss and the gradient norm every step; 4: one read at steps 4 and 8
+            assert_eq!((every.host_reads(), batched.host_reads()), (16, 2), "{mode}");
+        }
+        // a lone step() with N > 1 reads what it queued (one read), and an empty flush reads nothing
+        let mut q = tiny_preset("ect", 8);
+        q.train.readback_every = 4;
+        let mut t = trainer(&q);
+        assert_eq!(bits(&t.step().unwrap()), bits(&trainer(&tiny_preset("ect", 8)).step().unwrap()));
+        assert!(t.flush().unwrap().steps.is_empty());
+        assert_eq!(t.host_reads(), 1);
+    }
+
+    #[test]
+    fn a_checkpoint_is_refused_while_steps_are_unchecked_and_resume_is_bit_exact_with_readback_every_4() {
+        let mut p = tiny_preset("ect", 8);
+        p.train.readback_every = 4;
+        let dir = tempfile::tempdir().unwrap();
+        let run = RunDir::new(dir.path());
+        let mut t = trainer(&p);
+        for _ in 0..3 {
+            assert_eq!(t.advance().unwrap(), None);
+        }
+        assert_eq!((t.unchecked_steps(), t.host_reads()), (3, 0));
+        let e = t.save_checkpoint(&run).unwrap_err().to_string();
+        assert!(e.contains("steps 1..=3 not yet read back"), "{e}");
+        assert_eq!(t.flush().unwrap().steps.len(), 3);
+        t.save_checkpoint(&run).unwrap();
+        let source = || DataSource::disks(p.data.disks.clone(), p.seed);
+        let (full, resumed) = resume_replay(&p, source, &Device::Cpu, (3, 8), &RunDir::new(dir.path().join("r"))).unwrap();
+        assert_eq!(full.len(), 5);
+        assert_eq!(full, resumed, "resumed losses differ from the uninterrupted run");
     }
 
     #[test]

@@ -1,19 +1,22 @@
 #!/usr/bin/env bash
-# The GPU check, run on the GPU machine (one H200, driver 580, CUDA 13.0, PyTorch as python3, no
-# Rust toolchain, no network) in the repository root, with gpu-bundle/ (scripts/build_gpu_bundle.sh,
-# built here) carried along. In one go, within about 8 minutes:
+# The GPU check, run on the GPU machine (one H100 or H200, driver 580, CUDA 13.0, PyTorch as
+# python3, no Rust toolchain, no network) in the repository root, with gpu-bundle/
+# (scripts/build_gpu_bundle.sh, built here) carried along. In one go, within about 5 minutes (a
+# session has 15 minutes of device time, starts included: this leaves room for one rerun):
 #   1. nvidia-smi;
 #   2. the CUDA tests: every op on a gradient path CPU vs CUDA (value and gradient, max-pool ties
-#      included), the networks end to end, a tiny ECT run's first losses CPU vs CUDA, resume on
+#      included) by the portable kernels and by the native ones (AYT_CUDA_KERNELS=native), the
+#      networks end to end on both, a tiny ECT run's first losses CPU vs CUDA on both, resume on
 #      CUDA bit-exact;
-#   3. `ayt bench --device cuda:0` beside scripts/torch_reference.py (eager fp32 and bf16 autocast)
-#      at B = 32, 128 and 512, the ratio per case;
-#   4. quick-disks trained on the GPU, its img/s.
+#   3. `ayt bench --device cuda:0` beside scripts/torch_reference.py (eager fp32 and bf16
+#      autocast): the benchmark UNet's ECT step at B = 128 and phi's step at B = 512, each with
+#      the portable and the native kernels; EDM's DDPM++ at B = 128 (the paper's step);
+#   4. quick-disks and mnist-ect trained on the GPU (shortened), their img/s.
 # Everything goes to $OUT/gpu_check.log ($OUT is the device tool's; else the current folder).
 # Exits non-zero when a correctness check (1-2) failed; the benchmarks only report.
 #
 # From the session: device run, command `bash scripts/gpu_check.sh`, carry ["gpu-bundle"],
-# timeout_s 540 (docs/gpu.md).
+# timeout_s 330 (docs/gpu.md).
 set -uo pipefail
 out=${OUT:-$PWD}
 mkdir -p "$out"
@@ -45,30 +48,45 @@ export LD_LIBRARY_PATH=$libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 ldd "$bin/ayt" | grep -E 'not found|cuda|cublas|curand|nvrtc'
 export AYT_WEIGHTS=$PWD/weights AYT_HOME=/tmp/ayt-home RUST_BACKTRACE=1
 
-step "1. CUDA tests (CPU vs CUDA)"
-timeout 240 "$bin/cuda-tests" --test-threads=1 --nocapture || failed+=("CUDA tests")
+step "1. CUDA tests (CPU vs CUDA; portable and native kernels)"
+timeout 120 "$bin/cuda-tests" --test-threads=1 --nocapture || failed+=("CUDA tests")
 
-step "2. ayt bench vs PyTorch on the GPU (img/s; ratio = ayt / torch)"
-timeout 300 python3 scripts/bench_vs_torch.py --ayt "$bin/ayt" --python python3 --device cuda --torch-precisions fp32,bf16 \
-  --batches 32,128,512 --reps 1 --steps 10 --cases unet,feat || echo "(the benchmark stopped early: see above)"
+bench() {  # bench KERNELS TIMEOUT ARGS...: scripts/bench_vs_torch.py with AYT_CUDA_KERNELS=KERNELS
+  local kernels=$1 limit=$2
+  shift 2
+  echo "--- ayt kernels: $kernels"
+  AYT_CUDA_KERNELS=$kernels timeout "$limit" python3 scripts/bench_vs_torch.py --ayt "$bin/ayt" --python python3 --device cuda \
+    --reps 1 --steps 5 "$@" || echo "(the benchmark stopped early: see above)"
+}
+
+step "2. ayt vs PyTorch on the GPU (img/s; ratio = ayt / torch): the UNet ECT step at B=128, phi at B=512"
+bench portable 50 --cases unet --batches 128 --torch-precisions fp32,bf16
+bench native 35 --cases unet --batches 128 --torch-precisions fp32
+bench portable 30 --cases feat --batches 512 --torch-precisions fp32,bf16
+bench native 25 --cases feat --batches 512 --torch-precisions fp32
 
 step "2b. the paper's network: EDM's DDPM++ ECT step at batch 128 beside PyTorch (README's GPU-hours estimate)"
-timeout 180 python3 scripts/bench_vs_torch.py --ayt "$bin/ayt" --python python3 --device cuda --torch-precisions fp32,bf16 \
-  --batches 128 --reps 1 --steps 5 --cases ddpmpp || echo "(the DDPM++ benchmark stopped early: see above)"
+bench native 45 --cases ddpmpp --batches 128 --torch-precisions fp32,bf16
 
-step "3. quick-disks on the GPU"
-rm -rf /tmp/qd
-if timeout 150 "$bin/ayt" train --preset presets/quick-disks.toml --device cuda:0 --out /tmp/qd; then
-  python3 - <<'PY'
-import h5py, statistics
-with h5py.File("/tmp/qd/run.h5", "r") as f:
+step "3. quick-disks and mnist-ect on the GPU (shortened), native kernels"
+train_rate() {  # train_rate PRESET STEPS TIMEOUT: the median img/s over the second half
+  local preset=$1 steps=$2 limit=$3 out=/tmp/gpu-run-$1
+  rm -rf "$out"
+  if AYT_CUDA_KERNELS=native timeout "$limit" "$bin/ayt" train --preset "presets/$preset.toml" --device cuda:0 --out "$out" \
+    --set "train.iterations=$steps" --set log.sample_every=0 --set log.checkpoint_every=0 --set probe.every=0 >/dev/null; then
+    python3 - "$out/run.h5" "$preset" <<'PY'
+import h5py, statistics, sys
+with h5py.File(sys.argv[1], "r") as f:
     v = f["scalars/img_per_s/value"][:]
     steps = f["scalars/img_per_s/step"][:]
-print(f"quick-disks on cuda:0: median {statistics.median(v[len(v) // 2:]):.0f} img/s over steps {steps[len(v) // 2]}-{steps[-1]}")
+print(f"{sys.argv[2]} on cuda:0: median {statistics.median(v[len(v) // 2:]):.0f} img/s over steps {steps[len(v) // 2]}-{steps[-1]}")
 PY
-else
-  failed+=("quick-disks on the GPU")
-fi
+  else
+    failed+=("$preset on the GPU")
+  fi
+}
+train_rate quick-disks 300 30
+train_rate mnist-ect 200 30
 
 step "summary"
 if ((${#failed[@]})); then

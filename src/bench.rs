@@ -93,6 +93,7 @@ pub fn ddpmpp(batch: usize, steps: usize, dev: &Device) -> Result<UnetTiming> {
 
 fn unet_case(batch: usize, steps: usize, dev: &Device, cfg: &UNetConfig, (c, h, w): (usize, usize, usize)) -> Result<UnetTiming> {
     reset_peak_rss();
+    crate::device_memory::reset_peak(dev);
     let dev = dev.clone();
     // On CUDA the ops only queue work: each clock reading waits for the device first.
     let now = || -> Result<Instant> {
@@ -184,6 +185,7 @@ impl FeatTiming {
 /// (without), `sum_i mean((f_i(x) - f_i(y))^2)`, and its gradient with respect to `x`.
 pub fn feat(batch: usize, iters: usize, batch_norm: bool, dev: &Device) -> Result<FeatTiming> {
     reset_peak_rss();
+    crate::device_memory::reset_peak(dev);
     let dev = dev.clone();
     let vm = VarMap::new();
     let pb = ParamBuilder::new(&vm, crate::rng::stream(0, "init"), &dev, DType::F32);
@@ -222,6 +224,12 @@ pub fn feat(batch: usize, iters: usize, batch_norm: bool, dev: &Device) -> Resul
     Ok(FeatTiming { batch, batch_norm, fwd_ms: median(&tf), bwd_ms: median(&tb), gflop_per_iter: gflop, peak_rss_mib: peak_rss_mib() })
 }
 
+/// ` peak_gpu_mib=N` on a CUDA device (the pool's high-water mark since the case began), else
+/// nothing.
+fn gpu_peak(dev: &Device) -> String {
+    crate::device_memory::peak_mib(dev).map(|m| format!(" peak_gpu_mib={m:.0}")).unwrap_or_default()
+}
+
 /// Runs the named case(s) on `dev` and prints one line each (parsed by scripts/bench_vs_torch.py).
 pub fn run(what: &str, batch: usize, steps: usize, dev: &Device) -> Result<()> {
     let device = crate::device::name(dev);
@@ -232,7 +240,7 @@ pub fn run(what: &str, batch: usize, steps: usize, dev: &Device) -> Result<()> {
         }
         let t = case(batch, steps, dev)?;
         println!(
-            "AYT {} B={} params={} step_ms(median of {steps})={:.1} [min {:.1}] fwd1={:.1} fwd2(no_grad)={:.1} bwd={:.1} opt={:.1} ms ({:.1} img/s) gflops={:.1} peak_rss_mib={:.0} loss={:.4}",
+            "AYT {} B={} params={} step_ms(median of {steps})={:.1} [min {:.1}] fwd1={:.1} fwd2(no_grad)={:.1} bwd={:.1} opt={:.1} ms ({:.1} img/s) gflops={:.1} peak_rss_mib={:.0}{} loss={:.4}",
             name.to_uppercase(),
             t.batch,
             t.params,
@@ -245,6 +253,7 @@ pub fn run(what: &str, batch: usize, steps: usize, dev: &Device) -> Result<()> {
             t.batch as f64 / t.step_ms * 1e3,
             t.gflop_per_step / t.step_ms * 1e3,
             t.peak_rss_mib,
+            gpu_peak(dev),
             t.loss
         );
     }
@@ -252,7 +261,7 @@ pub fn run(what: &str, batch: usize, steps: usize, dev: &Device) -> Result<()> {
         for bn in [false, true] {
             let t = feat(batch, steps, bn, dev)?;
             println!(
-                "AYT FEAT bn={} frozen B={} fwd(x2)={:.1} ms bwd(input grad)={:.1} ms total={:.1} ms ({:.1} img/s) gflops={:.1} peak_rss_mib={:.0}",
+                "AYT FEAT bn={} frozen B={} fwd(x2)={:.1} ms bwd(input grad)={:.1} ms total={:.1} ms ({:.1} img/s) gflops={:.1} peak_rss_mib={:.0}{}",
                 if bn { "True" } else { "False" },
                 t.batch,
                 t.fwd_ms,
@@ -260,7 +269,8 @@ pub fn run(what: &str, batch: usize, steps: usize, dev: &Device) -> Result<()> {
                 t.total_ms(),
                 t.batch as f64 / t.total_ms() * 1e3,
                 t.gflop_per_iter / t.total_ms() * 1e3,
-                t.peak_rss_mib
+                t.peak_rss_mib,
+                gpu_peak(dev)
             );
         }
     }

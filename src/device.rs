@@ -30,7 +30,9 @@ pub fn parse(spec: &str) -> Result<Device> {
             "--device {spec}: this ayt was built without the `cuda` feature; build it with `cargo build --release --features cuda` (docs/gpu.md)"
         )));
     }
-    Device::new_cuda(ordinal).map_err(|e| Error::msg(format!("--device {spec}: cannot open CUDA device {ordinal}: {e}")))
+    let dev = Device::new_cuda(ordinal).map_err(|e| Error::msg(format!("--device {spec}: cannot open CUDA device {ordinal}: {e}")))?;
+    crate::device_memory::keep_freed_memory(&dev)?;
+    Ok(dev)
 }
 
 /// The device `$AYT_DEVICE` names, else the CPU: for `ayt` alone, which takes no `--device`.

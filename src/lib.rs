@@ -12,6 +12,7 @@ pub mod bench;
 pub mod config;
 pub mod data;
 pub mod device;
+pub mod device_memory;
 pub mod engine;
 pub mod error;
 pub mod export;

@@ -3,6 +3,7 @@
 
 use candle_core::{Module, Tensor, D};
 
+use super::precision::product;
 use super::{Conv2d, GroupNorm, ParamBuilder};
 use crate::Result;
 
@@ -44,9 +45,10 @@ impl Module for SelfAttention {
         let k = qkv.narrow(1, 1, 1)?.squeeze(1)?.reshape((b * self.heads, d, h * w))?;
         let v = qkv.narrow(1, 2, 1)?.squeeze(1)?.reshape((b * self.heads, d, h * w))?;
         // weights[q_pos, k_pos]
-        let logits = (q.transpose(1, 2)?.contiguous()?.matmul(&k.contiguous()?)? / (d as f64).sqrt())?;
+        let matmul = |a: &Tensor, b: &Tensor| a.matmul(b);
+        let logits = (product(&q.transpose(1, 2)?.contiguous()?, &k.contiguous()?, matmul)? / (d as f64).sqrt())?;
         let attn = softmax_last(&logits)?;
-        let out = v.contiguous()?.matmul(&attn.transpose(1, 2)?.contiguous()?)?.reshape((b, c, h, w))?;
+        let out = product(&v.contiguous()?, &attn.transpose(1, 2)?.contiguous()?, matmul)?.reshape((b, c, h, w))?;
         x + self.proj.forward(&out)?
     }
 }

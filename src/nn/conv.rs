@@ -50,6 +50,10 @@ impl Conv2d {
             (None, Some(s)) => Some(s.clone()),
             (b, None) => b.clone(),
         };
+        if super::precision::lowered(x) {
+            let y = super::precision::product(x, &self.weight, |x, w| self.conv(x, w))?;
+            return portable::bias_act(y, bias.as_ref(), relu);
+        }
         if cpu_kernels_for(x) {
             let y = cpu::conv::conv2d_fused(x, &self.weight, bias.as_ref(), self.stride, self.padding, relu, self.winograd)?;
             // the CPU kernel's products, counted as a direct convolution's (also under Winograd)
@@ -58,6 +62,14 @@ impl Conv2d {
             return Ok(y);
         }
         portable::conv2d(x, &self.weight, bias.as_ref(), self.stride, self.padding, relu)
+    }
+
+    /// `conv(x, w)` alone (no bias) by the CPU kernel where it applies, else candle's.
+    fn conv(&self, x: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
+        if cpu_kernels_for(x) {
+            return cpu::conv::conv2d_fused(x, w, None, self.stride, self.padding, false, self.winograd);
+        }
+        x.conv2d(w, self.padding, self.stride, 1, 1)
     }
 
     /// This convolution followed by a per-output-channel affine map `y * scale + shift` (an

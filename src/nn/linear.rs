@@ -24,6 +24,6 @@ impl Module for Linear {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         let (dout, din) = self.weight.dims2()?;
         super::flops::add_matmul(x.elem_count() / din.max(1), dout, din);
-        x.matmul(&self.weight.t()?)?.broadcast_add(&self.bias)
+        super::precision::product(x, &self.weight, |x, w| x.matmul(&w.t()?))?.broadcast_add(&self.bias)
     }
 }

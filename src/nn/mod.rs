@@ -17,6 +17,7 @@ pub mod norm;
 pub mod params;
 pub mod parity;
 pub mod pool;
+pub mod precision;
 pub mod resample;
 
 pub use attention::SelfAttention;

@@ -10,6 +10,8 @@ mod ema_profile_tests;
 pub mod loss;
 pub mod optim;
 pub mod pack;
+#[cfg(test)]
+mod precision_tests;
 pub mod readback;
 pub mod schedule;
 pub mod tangent;

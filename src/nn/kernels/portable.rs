@@ -12,8 +12,12 @@ use super::Act;
 
 /// `act(conv(x, w) + bias)`, NCHW, OIHW weights; `bias` is `[O]` or per sample `[B, O]`.
 pub fn conv2d(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, stride: usize, padding: usize, relu: bool) -> candle_core::Result<Tensor> {
-    let o = w.dim(0)?;
-    let mut y = x.conv2d(w, padding, stride, 1, 1)?;
+    bias_act(x.conv2d(w, padding, stride, 1, 1)?, bias, relu)
+}
+
+/// `act(y + bias)` for a convolution's output `y` [B, O, H, W]; `bias` is `[O]` or `[B, O]`.
+pub fn bias_act(mut y: Tensor, bias: Option<&Tensor>, relu: bool) -> candle_core::Result<Tensor> {
+    let o = y.dim(1)?;
     if let Some(b) = bias {
         let b = if b.rank() == 1 { b.reshape((1, o, 1, 1))? } else { b.reshape((b.dim(0)?, o, 1, 1))? };
         y = y.broadcast_add(&b)?;

@@ -9,7 +9,9 @@ Usage: scripts/bench_vs_torch.py [--ayt target/release/ayt] [--python /work/torc
                                  [--batches 32,128] [--reps 3] [--steps 5] [--cases unet,feat[,ddpmpp]]
                                  [--device cpu|cuda] [--torch-precisions fp32[,bf16]]
 Without torch importable by --python, only the ayt side is run. On `--device cuda` ayt runs on
-cuda:0 and PyTorch on cuda (eager; bf16 = autocast), each precision its own peer and ratio.
+cuda:0 and PyTorch on cuda (eager; bf16 = autocast). Each torch precision is compared with ayt at
+the same precision (`ayt bench --precision bf16` beside autocast); on CUDA both sides' peak GPU
+memory is printed.
 """
 import argparse, os, re, statistics, subprocess, sys
 
@@ -39,6 +41,13 @@ def run_rss(cmd):
     return "".join(chunks), ru.ru_maxrss / 1024.0
 
 
+def print_gpu_peak(out, who, case, batch):
+    """The peak GPU memory a run printed (`peak_gpu_mib=N`, CUDA only), one value per case line."""
+    peaks = re.findall(r"peak_gpu_mib=(\d+)", out)
+    if peaks:
+        print(f"  {who} {case} B={batch}: peak GPU memory {', '.join(peaks)} MiB", flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--ayt", default=os.path.join(HERE, "..", "target", "release", "ayt"))
@@ -62,14 +71,19 @@ def main():
         for b in [int(x) for x in a.batches.split(",")]:
             res = {}  # key -> list of (img/s, rss)
             for _ in range(a.reps):
-                out, rss = run_rss([a.ayt, "bench", case, "--batch", str(b), "--steps", str(a.steps)] + ayt_device)
-                if case in ("unet", "ddpmpp"):
-                    m = re.search(r"step_ms\(median of \d+\)=([\d.]+) \[min ([\d.]+)\]", out)
-                    res.setdefault((case, "ayt"), []).append((b / float(m.group(1)) * 1e3, rss))
-                    res.setdefault((f"{case} best step", "ayt"), []).append((b / float(m.group(2)) * 1e3, rss))
-                else:
-                    for bn, tot in re.findall(r"AYT FEAT bn=(\w+) .*?total=([\d.]+) ms", out):
-                        res.setdefault((f"feat bn={bn}", "ayt"), []).append((b / float(tot) * 1e3, rss))
+                # ayt at each precision PyTorch runs at (bf16 beside autocast), fp32 always
+                for prec in ["fp32"] + [q for q in precisions if q != "fp32" and has_torch]:
+                    us = "ayt" if prec == "fp32" else f"ayt {prec}"
+                    flag = ["--precision", "f32" if prec == "fp32" else prec]
+                    out, rss = run_rss([a.ayt, "bench", case, "--batch", str(b), "--steps", str(a.steps)] + flag + ayt_device)
+                    if case in ("unet", "ddpmpp"):
+                        m = re.search(r"step_ms\(median of \d+\)=([\d.]+) \[min ([\d.]+)\]", out)
+                        res.setdefault((case, us), []).append((b / float(m.group(1)) * 1e3, rss))
+                        res.setdefault((f"{case} best step", us), []).append((b / float(m.group(2)) * 1e3, rss))
+                    else:
+                        for bn, tot in re.findall(r"AYT FEAT bn=(\w+) .*?total=([\d.]+) ms", out):
+                            res.setdefault((f"feat bn={bn}", us), []).append((b / float(tot) * 1e3, rss))
+                    print_gpu_peak(out, us, case, b)
                 for prec in precisions if has_torch else []:
                     peer = "torch" if prec == "fp32" else f"torch {prec}"
                     out, rss = run_rss([a.python, ref, case, str(b), str(a.steps), "--device", a.device, "--precision", prec])
@@ -80,14 +94,17 @@ def main():
                     else:
                         for bn, tot in re.findall(r"TORCH FEAT bn=(\w+) .*?total=([\d.]+) ms", out):
                             res.setdefault((f"feat bn={bn}", peer), []).append((b / float(tot) * 1e3, rss))
+                    print_gpu_peak(out, peer, case, b)
             for name in sorted({k[0] for k in res}):
-                ours = res[(name, "ayt")]
-                o = statistics.median(v for v, _ in ours)
-                orss = max(r for _, r in ours)
-                peers = [p for p in ["torch"] + [f"torch {q}" for q in precisions if q != "fp32"] if (name, p) in res] or [None]
-                for peer in peers:
+                # each torch precision against ayt at the same precision
+                pairs = [("ayt", "torch")] + [(f"ayt {q}", f"torch {q}") for q in precisions if q != "fp32"]
+                pairs = [(us, peer) for us, peer in pairs if (name, us) in res] or [("ayt", None)]
+                for us, peer in pairs:
+                    ours = res[(name, us)]
+                    o = statistics.median(v for v, _ in ours)
+                    orss = max(r for _, r in ours)
                     theirs = res.get((name, peer))
-                    label = name if peer in (None, "torch") else f"{name} vs {peer}"
+                    label = name if peer in (None, "torch") else f"{name} {us} vs {peer}"
                     if theirs:
                         t = statistics.median(v for v, _ in theirs)
                         trss = max(r for _, r in theirs)

@@ -85,6 +85,10 @@ pub enum Cmd {
         /// Timed steps (after two warm-up steps); medians are reported
         #[arg(long, default_value_t = 10)]
         steps: usize,
+        /// f32, or bf16: convolutions and matmuls in bf16 as `train.precision = "bf16"` (on a GPU,
+        /// beside PyTorch's bf16 autocast)
+        #[arg(long, default_value = "f32")]
+        precision: String,
         #[command(flatten)]
         device: DeviceArg,
     },

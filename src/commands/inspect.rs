@@ -306,7 +306,7 @@ pub fn lpips(a: &Path, b: &Path, net: LpipsNet, resize: usize, weights: Option<P
     Ok(())
 }
 
-pub fn bench(what: &str, batch: usize, steps: usize, device: &DeviceArg) -> anyhow::Result<()> {
+pub fn bench(what: &str, batch: usize, steps: usize, precision: &str, device: &DeviceArg) -> anyhow::Result<()> {
     let device = device.open()?;
     if !["unet", "ddpmpp", "feat", "all"].contains(&what) {
         bail!("ayt bench {what}: expected unet, ddpmpp, feat or all");
@@ -314,5 +314,10 @@ pub fn bench(what: &str, batch: usize, steps: usize, device: &DeviceArg) -> anyh
     if steps == 0 || batch == 0 {
         bail!("ayt bench: --batch and --steps must be positive");
     }
-    Ok(ayt::bench::run(what, batch, steps, &device)?)
+    let dtype = match precision {
+        "f32" => candle_core::DType::F32,
+        "bf16" => candle_core::DType::BF16,
+        other => bail!("ayt bench --precision {other}: expected f32 or bf16"),
+    };
+    Ok(ayt::nn::precision::with_compute_dtype(dtype, || ayt::bench::run(what, batch, steps, &device))?)
 }

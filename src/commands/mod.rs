@@ -49,6 +49,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Cmd::View { run_dirs } => Ok(ayt::tui::run_view(&run_dirs, &paths, graphics)?),
         Cmd::BenchUi { points, width, height, frames } => ui::bench_ui(points, width, height, frames),
-        Cmd::Bench { what, batch, steps, device } => inspect::bench(&what, batch, steps, &device),
+        Cmd::Bench { what, batch, steps, precision, device } => inspect::bench(&what, batch, steps, &precision, &device),
     }
 }

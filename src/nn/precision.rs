@@ -29,6 +29,11 @@ pub fn with_compute_dtype<R>(dtype: DType, f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// The dtype this thread's products of f32 tensors run in now.
+pub fn compute_dtype() -> DType {
+    COMPUTE.with(Cell::get)
+}
+
 /// The dtype a product of these f32 operands runs in: bf16 under bf16 autocast, else their own.
 fn autocast(x: &Tensor) -> Option<DType> {
     let d = COMPUTE.with(Cell::get);

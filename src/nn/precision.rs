@@ -19,14 +19,7 @@ thread_local! {
 
 /// Runs `f` with this thread's matmuls and convolutions in `dtype` (F32 or BF16).
 pub fn with_compute_dtype<R>(dtype: DType, f: impl FnOnce() -> R) -> R {
-    struct Restore(DType);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            COMPUTE.with(|c| c.set(self.0));
-        }
-    }
-    let _restore = Restore(COMPUTE.with(|c| c.replace(dtype)));
-    f()
+    super::kernels::with_thread_setting(&COMPUTE, dtype, f)
 }
 
 /// The dtype this thread's products of f32 tensors run in now.

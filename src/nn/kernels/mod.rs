@@ -43,13 +43,19 @@ pub fn custom_ops_for(x: &Tensor) -> bool {
 /// Runs `f` with this thread's CUDA tensors taking the native kernels (`on`) or the portable
 /// ones, whatever `AYT_CUDA_KERNELS` says: so the GPU check compares both paths.
 pub fn with_native_cuda_kernels<R>(on: bool, f: impl FnOnce() -> R) -> R {
-    struct Restore(Option<bool>);
-    impl Drop for Restore {
+    with_thread_setting(&NATIVE_CUDA, Some(on), f)
+}
+
+/// Runs `f` with the thread-local `setting` at `value`, restoring the previous value afterwards,
+/// also when `f` panics (the switches of kernels and precision are scoped this way).
+pub fn with_thread_setting<T: Copy + 'static, R>(setting: &'static std::thread::LocalKey<Cell<T>>, value: T, f: impl FnOnce() -> R) -> R {
+    struct Restore<T: Copy + 'static>(&'static std::thread::LocalKey<Cell<T>>, T);
+    impl<T: Copy + 'static> Drop for Restore<T> {
         fn drop(&mut self) {
-            NATIVE_CUDA.with(|c| c.set(self.0));
+            self.0.with(|c| c.set(self.1));
         }
     }
-    let _restore = Restore(NATIVE_CUDA.with(|c| c.replace(Some(on))));
+    let _restore = Restore(setting, setting.with(|c| c.replace(value)));
     f()
 }
 
@@ -62,14 +68,7 @@ pub fn cpu_kernels_for(x: &Tensor) -> bool {
 /// Runs `f` with the layers on this thread taking the portable kernels even on the CPU, the
 /// path CUDA takes: so CPU tests check that path against the CPU kernels.
 pub fn with_portable_kernels<R>(f: impl FnOnce() -> R) -> R {
-    struct Restore(bool);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            PORTABLE_ON_CPU.with(|c| c.set(self.0));
-        }
-    }
-    let _restore = Restore(PORTABLE_ON_CPU.with(|c| c.replace(true)));
-    f()
+    with_thread_setting(&PORTABLE_ON_CPU, true, f)
 }
 
 /// An activation applied after the norm's affine map (fused into one kernel on CPU).

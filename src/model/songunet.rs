@@ -17,7 +17,8 @@ use candle_core::{Module, Tensor, D};
 use serde::{Deserialize, Serialize};
 
 use crate::nn::norm::Act;
-use crate::nn::{resample, Conv2d, Ctx, Dropout, GroupNorm, Linear, ParamBuilder};
+use crate::nn::precision::product;
+use crate::nn::{fused, resample, Conv2d, Ctx, Dropout, GroupNorm, Linear, ParamBuilder};
 use crate::Result;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -160,19 +161,19 @@ impl Block {
     }
 
     fn forward(&self, x: &Tensor, emb: &Tensor, ctx: &Ctx) -> candle_core::Result<Tensor> {
-        let h = self.conv0.forward(&self.resample.apply(&self.norm0.forward_act(x, Act::Silu)?)?)?;
-        let (b, c, _, _) = h.dims4()?;
-        let h = h.broadcast_add(&self.affine.forward(emb)?.reshape((b, c, 1, 1))?)?;
+        // the embedding's per-channel shift rides in conv0's bias (one pass on the CPU kernel)
+        let shift = self.affine.forward(emb)?;
+        let h = self.conv0.forward_fused(&self.resample.apply(&self.norm0.forward_act(x, Act::Silu)?)?, Some(&shift), false)?;
         let h = self.conv1.forward(&self.dropout.forward(&self.norm1.forward_act(&h, Act::Silu)?, ctx)?)?;
         let skip = match &self.skip {
             Some(s) => s.forward(&self.resample.apply(x)?)?,
             None => x.clone(),
         };
-        let x = ((h + skip)? * SKIP_SCALE)?;
+        let x = fused::add_scaled(&h, &skip, SKIP_SCALE)?;
         match &self.attn {
             Some((norm2, qkv, proj)) => {
                 let a = proj.forward(&attention(&qkv.forward(&norm2.forward(&x)?)?)?)?;
-                (a + &x)? * SKIP_SCALE
+                fused::add_scaled(&a, &x, SKIP_SCALE)
             }
             None => Ok(x),
         }
@@ -187,9 +188,11 @@ fn attention(qkv: &Tensor) -> candle_core::Result<Tensor> {
     let qkv = qkv.reshape((b, c, 3, h * w))?;
     let part = |i: usize| qkv.narrow(2, i, 1)?.squeeze(2)?.contiguous();
     let (q, k, v) = (part(0)?, part(1)?, part(2)?);
-    let logits = (q.transpose(1, 2)?.contiguous()?.matmul(&k)? / (c as f64).sqrt())?; // [B, q, k]
+    let matmul = |a: &Tensor, b: &Tensor| a.matmul(b);
+    let logits = (product(&q.transpose(1, 2)?.contiguous()?, &k, matmul)? / (c as f64).sqrt())?; // [B, q, k]
     let weights = crate::nn::attention::softmax_last(&logits)?;
-    v.matmul(&weights.transpose(1, 2)?.contiguous()?)?.reshape((b, c, h, w)) // [B, C, q]
+    product(&v, &weights.transpose(1, 2)?.contiguous()?, matmul)?.reshape((b, c, h, w))
+    // [B, C, q]
 }
 
 #[allow(clippy::large_enum_variant)] // built once per model

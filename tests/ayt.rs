@@ -140,3 +140,28 @@ fn phi_trains_and_an_mfd_run_finds_it_and_moves_outputs_toward_the_data() {
         assert!(after < factor * before, "sigma {sigma}: denoising error {before} -> {after}");
     }
 }
+
+/// Phi's losses are read to the host at log steps only (one transfer for the steps since the last
+/// read); a diverging run still fails naming the first non-finite step, whichever `log_every`.
+#[test]
+fn a_diverging_phi_names_its_first_non_finite_step_whether_read_every_step_or_every_seventh() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let preset = home.join("phi.toml");
+    std::fs::write(&preset, format!("{PHI}{DISKS}")).unwrap();
+    let mut named = Vec::new();
+    for log_every in ["1", "7"] {
+        let out = home.join(format!("phi-{log_every}"));
+        let sets = ["--set", "train.lr=1e30", "--set", "train.eval_every=0", "--set"];
+        let every = format!("train.log_every={log_every}");
+        let mut args = vec!["features", "train", "--preset", preset.to_str().unwrap(), "--out", out.to_str().unwrap()];
+        args.extend(sets);
+        args.push(&every);
+        let o = ayt(home, &args);
+        let err = String::from_utf8_lossy(&o.stderr).to_string();
+        assert!(!o.status.success() && err.contains("the phi loss is") && err.contains("lower train.lr"), "{err}");
+        let step = err.split("step ").nth(1).and_then(|s| s.split(':').next()).map(str::to_string);
+        named.push(step.unwrap_or_else(|| panic!("no step named: {err}")));
+    }
+    assert_eq!(named[0], named[1], "the first non-finite step differs between log_every 1 and 7");
+}

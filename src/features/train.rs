@@ -25,6 +25,37 @@ pub struct R2 {
     pub value: f64,
 }
 
+/// Phi's losses not yet read to the host. On a GPU a read waits for the device's queue, so the
+/// loop keeps each step's loss there and reads those since the last read together, at log and
+/// evaluation steps (one transfer each).
+#[derive(Default)]
+struct PendingLosses {
+    first_step: u64,
+    losses: Vec<Tensor>,
+}
+
+impl PendingLosses {
+    fn push(&mut self, step: u64, loss: Tensor) {
+        if self.losses.is_empty() {
+            self.first_step = step;
+        }
+        self.losses.push(loss);
+    }
+
+    /// The last pending loss (`None`: nothing pending), or the first non-finite one as an error
+    /// naming its step.
+    fn read(&mut self) -> Result<Option<f64>> {
+        if self.losses.is_empty() {
+            return Ok(None);
+        }
+        let values = Tensor::stack(&std::mem::take(&mut self.losses), 0)?.to_dtype(candle_core::DType::F64)?.to_vec1::<f64>()?;
+        if let Some((i, v)) = values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+            return Err(crate::Error::msg(format!("step {}: the phi loss is {v}; lower train.lr", self.first_step + i as u64)));
+        }
+        Ok(values.last().copied())
+    }
+}
+
 /// The latest network of a run with `train.eval_every`, in its run folder.
 pub const SNAPSHOT_FILE: &str = "phi-snapshot.h5";
 
@@ -162,7 +193,7 @@ pub fn train(preset: &FeaturesPreset, paths: &Paths, out: Option<PathBuf>, devic
     if let Some(init) = &init {
         progress.println(format!("starting from the weights in {}", init.display()));
     }
-    let mut last_loss = f64::NAN;
+    let (mut last_loss, mut pending) = (f64::NAN, PendingLosses::default());
     for it in 0..total {
         opt.set_lr(preset.train.lr_schedule.at(preset.train.lr, it, total));
         let batch = source.next_batch(b);
@@ -170,20 +201,20 @@ pub fn train(preset: &FeaturesPreset, paths: &Paths, out: Option<PathBuf>, devic
         let x = Tensor::from_vec(x, (b, c, h, w), device)?;
         let y = Tensor::from_vec(labels, (b, n_labels), device)?;
         let loss = (phi.predict_train(&x)? - y)?.sqr()?.mean_all()?;
-        last_loss = loss.to_scalar::<f32>()? as f64;
-        if !last_loss.is_finite() {
-            progress.abandon();
-            return Err(crate::Error::msg(format!("step {}: the phi loss is {last_loss}; lower train.lr", it + 1)));
-        }
         opt.step(&loss.backward()?)?;
+        pending.push(it + 1, loss.detach());
         let step = it + 1;
         let kimg = (step * b as u64) as f64 / 1000.0;
-        if step % preset.train.log_every == 0 || step == 1 || step == total {
+        let (log_due, every) = (step % preset.train.log_every == 0 || step == 1 || step == total, preset.train.eval_every);
+        let eval_due = every > 0 && step % every == 0 && step < total;
+        if log_due || eval_due {
+            last_loss = pending.read().inspect_err(|_| progress.abandon())?.unwrap_or(last_loss);
+        }
+        if log_due {
             writer.scalar("loss", step as i64, kimg, started.elapsed().as_secs_f64(), last_loss)?;
         }
         progress.update(step, total, &format!("loss {last_loss:.5}"));
-        let every = preset.train.eval_every;
-        if every > 0 && step % every == 0 && step < total {
+        if eval_due {
             // A snapshot with its R^2: a long run stopped early still leaves a measured network.
             let (labels, groups) = heldout_r2(&phi, &augmenter, preset, paths)?;
             log_r2(&writer, &labels, &groups, step, kimg, started.elapsed().as_secs_f64())?;
@@ -215,6 +246,23 @@ pub fn train(preset: &FeaturesPreset, paths: &Paths, out: Option<PathBuf>, devic
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pending_losses_are_read_together_and_name_the_first_non_finite_step() {
+        let mut p = PendingLosses::default();
+        assert_eq!(p.read().unwrap(), None);
+        let t = |v: f32| Tensor::new(v, &Device::Cpu).unwrap();
+        for (step, v) in [(11, 0.5), (12, 0.25)] {
+            p.push(step, t(v));
+        }
+        assert_eq!(p.read().unwrap(), Some(0.25));
+        for (step, v) in [(13, 0.5), (14, f32::NAN), (15, f32::INFINITY)] {
+            p.push(step, t(v));
+        }
+        let e = p.read().unwrap_err().to_string();
+        assert!(e.contains("step 14: the phi loss is NaN"), "{e}");
+        assert_eq!(p.read().unwrap(), None, "a read empties the queue");
+    }
 
     #[test]
     fn r_squared_values() {

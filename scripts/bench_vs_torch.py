@@ -7,11 +7,11 @@ loaded machine disturbs less than the median step. Ratios are only meaningful wi
 
 Usage: scripts/bench_vs_torch.py [--ayt target/release/ayt] [--python /work/torchvenv/bin/python]
                                  [--batches 32,128] [--reps 3] [--steps 5] [--cases unet,feat[,ddpmpp]]
-                                 [--device cpu|cuda] [--torch-precisions fp32[,bf16]]
+                                 [--device cpu|cuda] [--torch-precisions fp32[,tf32][,bf16]]
 Without torch importable by --python, only the ayt side is run. On `--device cuda` ayt runs on
-cuda:0 and PyTorch on cuda (eager; bf16 = autocast). Each torch precision is compared with ayt at
-the same precision (`ayt bench --precision bf16` beside autocast); on CUDA both sides' peak GPU
-memory is printed.
+cuda:0 and PyTorch on cuda (eager; fp32 with TF32 off, tf32 with it on, bf16 = autocast). Each
+torch precision is compared with ayt at the same precision (`ayt bench --precision tf32|bf16`);
+on CUDA both sides' peak GPU memory is printed.
 """
 import argparse, os, re, statistics, subprocess, sys
 
@@ -74,7 +74,7 @@ def main():
                 # ayt at each precision PyTorch runs at (bf16 beside autocast), fp32 always
                 for prec in ["fp32"] + [q for q in precisions if q != "fp32" and has_torch]:
                     us = "ayt" if prec == "fp32" else f"ayt {prec}"
-                    flag = ["--precision", "f32" if prec == "fp32" else prec]
+                    flag = ["--precision", "f32" if prec == "fp32" else prec]  # tf32, bf16: the same names
                     out, rss = run_rss([a.ayt, "bench", case, "--batch", str(b), "--steps", str(a.steps)] + flag + ayt_device)
                     if case in ("unet", "ddpmpp"):
                         m = re.search(r"step_ms\(median of \d+\)=([\d.]+) \[min ([\d.]+)\]", out)

@@ -1,22 +1,23 @@
 #!/usr/bin/env bash
 # The GPU check, run on the GPU machine (one H100 or H200, driver 580, CUDA 13.0, PyTorch as
 # python3, no Rust toolchain, no network) in the repository root, with gpu-bundle/
-# (scripts/build_gpu_bundle.sh, built here) carried along. In one go, within about 5 minutes (a
+# (scripts/build_gpu_bundle.sh, built here) carried along. In one go, within about 6 minutes (a
 # session has 15 minutes of device time, starts included: this leaves room for one rerun):
 #   1. nvidia-smi;
 #   2. the CUDA tests: every op on a gradient path CPU vs CUDA (value and gradient, max-pool ties
 #      included) by the portable kernels and by the native ones (AYT_CUDA_KERNELS=native), the
 #      networks end to end on both, a tiny ECT run's first losses CPU vs CUDA on both, resume on
 #      CUDA bit-exact;
-#   3. `ayt bench --device cuda:0` beside scripts/torch_reference.py (eager fp32 and bf16
-#      autocast): the benchmark UNet's ECT step at B = 128 and phi's step at B = 512, each with
-#      the portable and the native kernels; EDM's DDPM++ at B = 128 (the paper's step);
+#   3. `ayt bench --device cuda:0` beside scripts/torch_reference.py (eager fp32, TF32 and bf16
+#      autocast, each against ayt at the same precision): the benchmark UNet's ECT step at
+#      B = 128 and phi's step at B = 512, each with the portable and the native kernels; EDM's
+#      DDPM++ at B = 128 (the paper's step);
 #   4. quick-disks and mnist-ect trained on the GPU (shortened), their img/s.
 # Everything goes to $OUT/gpu_check.log ($OUT is the device tool's; else the current folder).
 # Exits non-zero when a correctness check (1-2) failed; the benchmarks only report.
 #
 # From the session: device run, command `bash scripts/gpu_check.sh`, carry ["gpu-bundle"],
-# timeout_s 330 (docs/gpu.md).
+# timeout_s 390 (docs/gpu.md).
 set -uo pipefail
 out=${OUT:-$PWD}
 mkdir -p "$out"
@@ -60,13 +61,13 @@ bench() {  # bench KERNELS TIMEOUT ARGS...: scripts/bench_vs_torch.py with AYT_C
 }
 
 step "2. ayt vs PyTorch on the GPU (img/s; ratio = ayt / torch): the UNet ECT step at B=128, phi at B=512"
-bench portable 50 --cases unet --batches 128 --torch-precisions fp32,bf16
-bench native 35 --cases unet --batches 128 --torch-precisions fp32
-bench portable 30 --cases feat --batches 512 --torch-precisions fp32,bf16
-bench native 25 --cases feat --batches 512 --torch-precisions fp32
+bench portable 50 --cases unet --batches 128 --torch-precisions fp32,tf32,bf16
+bench native 35 --cases unet --batches 128 --torch-precisions fp32,tf32
+bench portable 25 --cases feat --batches 512 --torch-precisions fp32,tf32
+bench native 20 --cases feat --batches 512 --torch-precisions tf32,bf16
 
 step "2b. the paper's network: EDM's DDPM++ ECT step at batch 128 beside PyTorch (README's GPU-hours estimate)"
-bench native 45 --cases ddpmpp --batches 128 --torch-precisions fp32,bf16
+bench native 45 --cases ddpmpp --batches 128 --torch-precisions fp32,tf32,bf16
 
 step "3. quick-disks and mnist-ect on the GPU (shortened), native kernels"
 train_rate() {  # train_rate PRESET STEPS TIMEOUT: the median img/s over the second half

@@ -1,7 +1,9 @@
 # Copied from ../shared/bench/torch_reference.py (the project's PyTorch CPU reference for issue 8);
 # scripts/bench_vs_torch.py runs it beside `ayt bench`. Changed only by the options for the GPU
 # check (scripts/gpu_check.sh): `--device cuda` (the device synchronised at every clock reading)
-# and `--precision bf16` (the forwards under bf16 autocast); and by the `ddpmpp` case (the same
+# and `--precision fp32|tf32|bf16` (fp32: TF32 off everywhere, though PyTorch's default lets
+# cuDNN's convolutions use it; tf32: on for convolutions and matmuls; bf16: the forwards under bf16
+# autocast), so each is compared with `ayt bench --precision` of that name; and by the `ddpmpp` case (the same
 # step on EDM's CIFAR-10 DDPM++, from scripts/ddpmpp_reference.py); without them it is the original.
 """PyTorch CPU reference for the performance goal of `ayt`.
 
@@ -24,6 +26,9 @@ def option(name, default):
 
 DEVICE = torch.device(option("--device", "cpu"))
 PRECISION = option("--precision", "fp32")
+# fp32 means f32 GEMMs: PyTorch's default would run cuDNN's convolutions in TF32
+torch.backends.cudnn.allow_tf32 = PRECISION == "tf32"
+torch.backends.cuda.matmul.allow_tf32 = PRECISION == "tf32"
 if DEVICE.type == "cpu":
     torch.set_num_threads(2)
 SIGMA_DATA, SIGMA_MIN = 0.5, 0.002

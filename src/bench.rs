@@ -233,7 +233,7 @@ fn gpu_peak(dev: &Device) -> String {
 /// Runs the named case(s) on `dev` and prints one line each (parsed by scripts/bench_vs_torch.py).
 pub fn run(what: &str, batch: usize, steps: usize, dev: &Device) -> Result<()> {
     let device = crate::device::name(dev);
-    let precision = format!("{:?}", crate::nn::precision::compute_dtype()).to_lowercase();
+    let precision = crate::nn::precision::compute().name();
     println!("ayt {} threads {} device {device} precision {precision}", env!("CARGO_PKG_VERSION"), candle_core::utils::get_num_threads());
     for (name, case) in [("unet", unet as fn(usize, usize, &Device) -> Result<UnetTiming>), ("ddpmpp", ddpmpp)] {
         if what != name && (what != "all" || name == "ddpmpp") {

@@ -85,8 +85,8 @@ pub enum Cmd {
         /// Timed steps (after two warm-up steps); medians are reported
         #[arg(long, default_value_t = 10)]
         steps: usize,
-        /// f32, or bf16: convolutions and matmuls in bf16 as `train.precision = "bf16"` (on a GPU,
-        /// beside PyTorch's bf16 autocast)
+        /// f32, tf32 or bf16: the products' precision, as `train.precision` (on a GPU, beside
+        /// PyTorch's fp32 with and without TF32 and its bf16 autocast)
         #[arg(long, default_value = "f32")]
         precision: String,
         #[command(flatten)]

@@ -314,10 +314,8 @@ pub fn bench(what: &str, batch: usize, steps: usize, precision: &str, device: &D
     if steps == 0 || batch == 0 {
         bail!("ayt bench: --batch and --steps must be positive");
     }
-    let dtype = match precision {
-        "f32" => candle_core::DType::F32,
-        "bf16" => candle_core::DType::BF16,
-        other => bail!("ayt bench --precision {other}: expected f32 or bf16"),
+    let Some(compute) = ayt::nn::precision::Compute::parse(precision) else {
+        bail!("ayt bench --precision {precision}: expected f32, tf32 or bf16");
     };
-    Ok(ayt::nn::precision::with_compute_dtype(dtype, || ayt::bench::run(what, batch, steps, &device))?)
+    Ok(ayt::nn::precision::with_compute(compute, || ayt::bench::run(what, batch, steps, &device))?)
 }

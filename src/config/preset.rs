@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::nn::precision::Compute as Precision;
+
 use super::validate::{at_least, between, in_unit_interval, non_negative, positive, Check};
 use crate::data::{DataConfig, OpenedData};
 use crate::model::lpips::LpipsConfig;
@@ -131,9 +133,10 @@ pub struct TrainConfig {
     /// Written to a run's preset only when it is not 1.
     #[serde(default = "default_readback_every", skip_serializing_if = "is_default_readback_every")]
     pub readback_every: u64,
-    /// What the training step's convolutions and matmuls multiply in: `f32`, or `bf16` as
-    /// PyTorch's bf16 autocast (`nn::precision`; weights, optimizer, losses stay f32). Written to
-    /// a run's preset only when it is not f32.
+    /// What the training step's convolutions and matmuls multiply in: `f32`, `tf32` (the tensor
+    /// cores' f32 mode, PyTorch's default for fp32 convolutions) or `bf16` (as PyTorch's bf16
+    /// autocast); see `nn::precision`. Weights, optimizer and losses stay f32. Written to a run's
+    /// preset only when it is not f32.
     #[serde(default, skip_serializing_if = "Precision::is_f32")]
     pub precision: Precision,
     /// Start from this checkpoint (a `.safetensors` file or a run folder, whose latest checkpoint
@@ -154,28 +157,6 @@ fn default_readback_every() -> u64 {
 }
 fn is_default_readback_every(n: &u64) -> bool {
     *n == default_readback_every()
-}
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Precision {
-    #[default]
-    F32,
-    Bf16,
-}
-
-impl Precision {
-    fn is_f32(&self) -> bool {
-        *self == Precision::F32
-    }
-
-    /// The dtype products run in.
-    pub fn compute_dtype(self) -> candle_core::DType {
-        match self {
-            Precision::F32 => candle_core::DType::F32,
-            Precision::Bf16 => candle_core::DType::BF16,
-        }
-    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

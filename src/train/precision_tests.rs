@@ -1,4 +1,5 @@
-//! `train.precision = "bf16"` against f32 on one seed: the loss curve it trains, and what stays f32.
+//! `train.precision = "bf16"` and `"tf32"` against f32 on one seed: the loss curves they
+//! train, and what stays f32.
 
 use candle_core::{DType, Device};
 
@@ -21,7 +22,7 @@ fn mean(v: &[f64]) -> f64 {
 }
 
 #[test]
-fn bf16_trains_the_f32_runs_loss_curve_within_a_few_percent_and_keeps_f32_weights() {
+fn bf16_and_tf32_train_the_f32_runs_loss_curve_within_a_few_percent_and_keep_f32_weights() {
     let steps = 40;
     let (f32_losses, _) = losses(Precision::F32, steps);
     let (bf16_losses, t) = losses(Precision::Bf16, steps);
@@ -36,6 +37,13 @@ fn bf16_trains_the_f32_runs_loss_curve_within_a_few_percent_and_keeps_f32_weight
     println!("mean of steps 31-40: f32 {f_end:.5} bf16 {b_end:.5} ({:+.2}%)", 100.0 * (b_end - f_end) / f_end);
     assert!((b_end - f_end).abs() / f_end < 0.15, "f32 {f_end} bf16 {b_end}");
     assert!(b_end < mean(&bf16_losses[..10]) && f_end < mean(&f32_losses[..10]));
+    // TF32 (10 mantissa bits to bf16's 7, no rounded result) stays closer still
+    let (tf32_losses, _) = losses(Precision::Tf32, steps);
+    let tf32_first = (tf32_losses[0] - f32_losses[0]).abs() / f32_losses[0];
+    let tf32_end = mean(&tf32_losses[30..]);
+    println!("tf32: step 1 {:+.4}%, mean of steps 31-40 {tf32_end:.5} ({:+.2}%)", 100.0 * tf32_first, 100.0 * (tf32_end - f_end) / f_end);
+    assert!(tf32_first > 0.0 && tf32_first < 1e-3, "step 1: f32 {} tf32 {}", f32_losses[0], tf32_losses[0]);
+    assert!((tf32_end - f_end).abs() / f_end < 0.15, "f32 {f_end} tf32 {tf32_end}");
     // master weights and EMA stay f32
     for (name, v) in t.model().named_vars().into_iter().chain(t.ema().named_vars()) {
         assert_eq!(v.dtype(), DType::F32, "{name}");
@@ -43,7 +51,7 @@ fn bf16_trains_the_f32_runs_loss_curve_within_a_few_percent_and_keeps_f32_weight
 }
 
 #[test]
-fn precision_is_written_only_when_bf16_and_refuses_other_names() {
+fn precision_is_written_only_when_not_f32_and_refuses_other_names() {
     let p = tiny_preset("ect", 2);
     assert!(!p.to_toml().contains("precision"));
     let text = p.to_toml().replace("[train]\n", "[train]\nprecision = \"bf16\"\n");

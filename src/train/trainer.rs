@@ -175,14 +175,13 @@ impl Trainer {
         let eps = Tensor::from_vec(crate::rng::normal_vec(&mut self.noise_rng, b * c * h * w), (b, c, h, w), &self.device)?;
         let input = StepInput { model: &self.model, x0: &x0, eps: &eps, ctx: Ctx::train(self.dropout_rng.next_u64()) };
         // the forward passes under train.precision; the backward follows the casts they record
-        let objective =
-            crate::nn::precision::with_compute_dtype(self.preset.train.precision.compute_dtype(), || match self.preset.train.mode {
-                Mode::Edm => edm::objective(&input, &self.preset.edm, &self.preset.sampling, &mut self.noise_rng),
-                Mode::Ect => {
-                    let distance = self.feature_distance.as_deref();
-                    ect::objective(&input, &self.preset, stage, self.step, distance, &mut self.noise_rng)
-                }
-            })?;
+        let objective = crate::nn::precision::with_compute(self.preset.train.precision, || match self.preset.train.mode {
+            Mode::Edm => edm::objective(&input, &self.preset.edm, &self.preset.sampling, &mut self.noise_rng),
+            Mode::Ect => {
+                let distance = self.feature_distance.as_deref();
+                ect::objective(&input, &self.preset, stage, self.step, distance, &mut self.noise_rng)
+            }
+        })?;
         let step = self.step + 1;
         let immediate = self.readback.immediate();
         // N > 1: the loss is filled in when the queue is read back

@@ -11,4 +11,5 @@ pub mod im2col;
 pub mod maxpool;
 pub mod resample;
 pub mod simd;
+pub mod tf32;
 pub mod winograd;

@@ -174,7 +174,7 @@ impl Trainer {
         let x0 = Tensor::from_vec(batch.x, (b, c, h, w), &self.device)?;
         let eps = Tensor::from_vec(crate::rng::normal_vec(&mut self.noise_rng, b * c * h * w), (b, c, h, w), &self.device)?;
         let input = StepInput { model: &self.model, x0: &x0, eps: &eps, ctx: Ctx::train(self.dropout_rng.next_u64()) };
-        // the forward passes under train.precision; the backward follows the casts they record
+        // the forward passes under train.precision (bf16's casts are on the graph)
         let objective = crate::nn::precision::with_compute(self.preset.train.precision, || match self.preset.train.mode {
             Mode::Edm => edm::objective(&input, &self.preset.edm, &self.preset.sampling, &mut self.noise_rng),
             Mode::Ect => {
@@ -186,7 +186,8 @@ impl Trainer {
         let immediate = self.readback.immediate();
         // N > 1: the loss is filled in when the queue is read back
         let loss = if immediate { readback::finite(step, "loss", self.readback.scalar(&objective.value)?)? } else { f64::NAN };
-        let grads = objective.loss.backward()?;
+        // TF32 on CUDA is cuBLAS's mode: the backward's GEMMs need it on too
+        let grads = crate::nn::precision::with_compute(self.preset.train.precision, || objective.loss.backward())?;
         let sq_norm = sq_grad_norm(&grads, &self.model, &self.device)?;
         if immediate {
             readback::finite(step, "gradient norm", self.readback.scalar(&sq_norm)?.sqrt())?;

@@ -41,6 +41,19 @@ def run_rss(cmd):
     return "".join(chunks), ru.ru_maxrss / 1024.0
 
 
+def record(res, out, rss, who, tag, case, batch):
+    """Adds one run's img/s (and its peak RSS) to `res` under (row name, `who`), from the lines
+    `ayt bench` (tag AYT) or torch_reference.py (tag TORCH) print, and prints its peak GPU memory."""
+    if case in ("unet", "ddpmpp"):
+        m = re.search(r"step_ms\(median of \d+\)=([\d.]+) \[min ([\d.]+)\]", out)
+        res.setdefault((case, who), []).append((batch / float(m.group(1)) * 1e3, rss))
+        res.setdefault((f"{case} best step", who), []).append((batch / float(m.group(2)) * 1e3, rss))
+    else:
+        for bn, tot in re.findall(tag + r" FEAT bn=(\w+) .*?total=([\d.]+) ms", out):
+            res.setdefault((f"feat bn={bn}", who), []).append((batch / float(tot) * 1e3, rss))
+    print_gpu_peak(out, who, case, batch)
+
+
 def print_gpu_peak(out, who, case, batch):
     """The peak GPU memory a run printed (`peak_gpu_mib=N`, CUDA only), one value per case line."""
     peaks = re.findall(r"peak_gpu_mib=(\d+)", out)
@@ -76,25 +89,11 @@ def main():
                     us = "ayt" if prec == "fp32" else f"ayt {prec}"
                     flag = ["--precision", "f32" if prec == "fp32" else prec]  # tf32, bf16: the same names
                     out, rss = run_rss([a.ayt, "bench", case, "--batch", str(b), "--steps", str(a.steps)] + flag + ayt_device)
-                    if case in ("unet", "ddpmpp"):
-                        m = re.search(r"step_ms\(median of \d+\)=([\d.]+) \[min ([\d.]+)\]", out)
-                        res.setdefault((case, us), []).append((b / float(m.group(1)) * 1e3, rss))
-                        res.setdefault((f"{case} best step", us), []).append((b / float(m.group(2)) * 1e3, rss))
-                    else:
-                        for bn, tot in re.findall(r"AYT FEAT bn=(\w+) .*?total=([\d.]+) ms", out):
-                            res.setdefault((f"feat bn={bn}", us), []).append((b / float(tot) * 1e3, rss))
-                    print_gpu_peak(out, us, case, b)
+                    record(res, out, rss, us, "AYT", case, b)
                 for prec in precisions if has_torch else []:
                     peer = "torch" if prec == "fp32" else f"torch {prec}"
                     out, rss = run_rss([a.python, ref, case, str(b), str(a.steps), "--device", a.device, "--precision", prec])
-                    if case in ("unet", "ddpmpp"):
-                        m = re.search(r"step_ms\(median of \d+\)=([\d.]+) \[min ([\d.]+)\]", out)
-                        res.setdefault((case, peer), []).append((b / float(m.group(1)) * 1e3, rss))
-                        res.setdefault((f"{case} best step", peer), []).append((b / float(m.group(2)) * 1e3, rss))
-                    else:
-                        for bn, tot in re.findall(r"TORCH FEAT bn=(\w+) .*?total=([\d.]+) ms", out):
-                            res.setdefault((f"feat bn={bn}", peer), []).append((b / float(tot) * 1e3, rss))
-                    print_gpu_peak(out, peer, case, b)
+                    record(res, out, rss, peer, "TORCH", case, b)
             for name in sorted({k[0] for k in res}):
                 # each torch precision against ayt at the same precision
                 pairs = [("ayt", "torch")] + [(f"ayt {q}", f"torch {q}") for q in precisions if q != "fp32"]

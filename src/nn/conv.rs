@@ -67,7 +67,10 @@ impl Conv2d {
     /// `conv(x, w)` alone (no bias) by the CPU kernel where it applies, else candle's.
     fn conv(&self, x: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
         if cpu_kernels_for(x) {
-            return cpu::conv::conv2d_fused(x, w, None, self.stride, self.padding, false, self.winograd);
+            let y = cpu::conv::conv2d_fused(x, w, None, self.stride, self.padding, false, self.winograd)?;
+            let ((b, o, ho, wo), (_, c, k, _)) = (y.dims4()?, w.dims4()?);
+            super::flops::add_matmul(b * ho * wo, o, c * k * k);
+            return Ok(y);
         }
         x.conv2d(w, self.padding, self.stride, 1, 1)
     }

@@ -48,7 +48,8 @@ impl PendingLosses {
         if self.losses.is_empty() {
             return Ok(None);
         }
-        let values = Tensor::stack(&std::mem::take(&mut self.losses), 0)?.to_dtype(candle_core::DType::F64)?.to_vec1::<f64>()?;
+        let losses = std::mem::take(&mut self.losses);
+        let values = crate::train::readback::read_together(&losses.iter().collect::<Vec<_>>())?;
         if let Some((i, v)) = values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
             return Err(crate::Error::msg(format!("step {}: the phi loss is {v}; lower train.lr", self.first_step + i as u64)));
         }

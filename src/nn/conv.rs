@@ -56,10 +56,7 @@ impl Conv2d {
         }
         if cpu_kernels_for(x) {
             let y = cpu::conv::conv2d_fused(x, &self.weight, bias.as_ref(), self.stride, self.padding, relu, self.winograd)?;
-            // the CPU kernel's products, counted as a direct convolution's (also under Winograd)
-            let ((b, _, ho, wo), (_, c, k, _)) = (y.dims4()?, self.weight.dims4()?);
-            super::flops::add_matmul(b * ho * wo, o, c * k * k);
-            return Ok(y);
+            return count_flops(y, &self.weight);
         }
         portable::conv2d(x, &self.weight, bias.as_ref(), self.stride, self.padding, relu)
     }
@@ -67,10 +64,7 @@ impl Conv2d {
     /// `conv(x, w)` alone (no bias) by the CPU kernel where it applies, else candle's.
     fn conv(&self, x: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
         if cpu_kernels_for(x) {
-            let y = cpu::conv::conv2d_fused(x, w, None, self.stride, self.padding, false, self.winograd)?;
-            let ((b, o, ho, wo), (_, c, k, _)) = (y.dims4()?, w.dims4()?);
-            super::flops::add_matmul(b * ho * wo, o, c * k * k);
-            return Ok(y);
+            return count_flops(cpu::conv::conv2d_fused(x, w, None, self.stride, self.padding, false, self.winograd)?, w);
         }
         x.conv2d(w, self.padding, self.stride, 1, 1)
     }
@@ -86,6 +80,14 @@ impl Conv2d {
         };
         Ok(Conv2d { weight, bias: Some(bias), stride: self.stride, padding: self.padding, winograd: self.winograd })
     }
+}
+
+/// The CPU kernel's products behind `y = conv(x, w)`, counted as a direct convolution's (also
+/// under Winograd); returns `y`.
+fn count_flops(y: Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
+    let ((b, o, ho, wo), (_, c, k, _)) = (y.dims4()?, w.dims4()?);
+    super::flops::add_matmul(b * ho * wo, o, c * k * k);
+    Ok(y)
 }
 
 impl Module for Conv2d {

@@ -53,11 +53,16 @@ thread_local! {
 /// Runs `f` with this thread's products in `compute`. For TF32 it also switches cuBLAS's f32
 /// GEMMs to TF32 for the duration (a process-wide switch in candle: one training at a time).
 pub fn with_compute<R>(compute: Compute, f: impl FnOnce() -> R) -> R {
-    let before = candle_core::cuda::gemm_reduced_precision_f32();
+    // restored on the way out, also when `f` panics, as the thread-local setting is
+    struct RestoreTf32(bool);
+    impl Drop for RestoreTf32 {
+        fn drop(&mut self) {
+            candle_core::cuda::set_gemm_reduced_precision_f32(self.0);
+        }
+    }
+    let _restore = RestoreTf32(candle_core::cuda::gemm_reduced_precision_f32());
     candle_core::cuda::set_gemm_reduced_precision_f32(compute == Compute::Tf32);
-    let r = super::kernels::with_thread_setting(&COMPUTE, compute, f);
-    candle_core::cuda::set_gemm_reduced_precision_f32(before);
-    r
+    super::kernels::with_thread_setting(&COMPUTE, compute, f)
 }
 
 /// This thread's precision of products now.

@@ -102,13 +102,9 @@ impl Readback {
             return Ok(Checked::default());
         }
         let queued = std::mem::take(&mut self.queued);
-        let mut values = Vec::with_capacity(2 * queued.len());
-        for q in &queued {
-            values.push(q.loss.to_dtype(DType::F64)?);
-            values.push(q.sq_grad_norm.to_dtype(DType::F64)?);
-        }
+        let scalars: Vec<&Tensor> = queued.iter().flat_map(|q| [&q.loss, &q.sq_grad_norm]).collect();
         self.reads += 1;
-        let values = Tensor::stack(&values, 0)?.to_vec1::<f64>()?;
+        let values = read_together(&scalars)?;
         let mut checked = Checked::default();
         for (q, v) in queued.iter().zip(values.chunks_exact(2)) {
             let (loss, norm) = (v[0], v[1].sqrt());
@@ -120,6 +116,13 @@ impl Readback {
         }
         Ok(checked)
     }
+}
+
+/// The values of 0-d tensors on one device, in order, read to the host in one transfer (each
+/// read waits for the device's queue, so a training loop reads its queued values together).
+pub fn read_together(scalars: &[&Tensor]) -> Result<Vec<f64>> {
+    let f64s = scalars.iter().map(|t| t.to_dtype(DType::F64)).collect::<candle_core::Result<Vec<_>>>()?;
+    Ok(Tensor::stack(&f64s, 0)?.to_vec1::<f64>()?)
 }
 
 /// `Error::NonFinite` for a NaN or an infinity in `value`, the step's `what` (`"loss"`,

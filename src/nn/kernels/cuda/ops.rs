@@ -104,9 +104,17 @@ pub fn group_norm_bwd(
     Ok(wrap(out, dev))
 }
 
-/// A kernel over `n_out` outputs of `(h, w)` planes taking `inputs` and writing one new buffer.
-fn planar(name: &str, inputs: &[CudaView<'_, f32>], dev: &CudaDevice, n_out: usize, h: usize, w: usize) -> Result<CudaStorage> {
-    let out = dev.alloc_zeros::<f32>(n_out)?;
+/// A kernel over `n_out` outputs (one thread each) of `(h, w)` planes, taking `inputs` and writing
+/// one new zeroed buffer of `out_len` elements.
+fn planar(
+    name: &str,
+    inputs: &[CudaView<'_, f32>],
+    dev: &CudaDevice,
+    (n_out, out_len): (usize, usize),
+    h: usize,
+    w: usize,
+) -> Result<CudaStorage> {
+    let out = dev.alloc_zeros::<f32>(out_len)?;
     if n_out > 0 {
         let f = dev.get_or_load_custom_func(name, MODULE, PTX)?;
         let (h, w) = (h as i32, w as i32);
@@ -123,37 +131,31 @@ fn planar(name: &str, inputs: &[CudaView<'_, f32>], dev: &CudaDevice, n_out: usi
 /// 2x2 max-pool of an even-sized [B, C, H, W] tensor.
 pub fn max_pool2x(s: &CudaStorage, l: &Layout) -> Result<CudaStorage> {
     let (b, c, h, w) = l.shape().dims4()?;
-    planar("maxpool2x_fwd_f32", &[view(s, l, "max-pool")?], s.device(), b * c * (h / 2) * (w / 2), h, w)
+    let n = b * c * (h / 2) * (w / 2);
+    planar("maxpool2x_fwd_f32", &[view(s, l, "max-pool")?], s.device(), (n, n), h, w)
 }
 
 /// Its backward: `dx` of `x`'s shape from `x` and `dy`.
 pub fn max_pool2x_bwd(x: (&CudaStorage, &Layout), dy: (&CudaStorage, &Layout)) -> Result<CudaStorage> {
     let (_, _, h, w) = x.1.shape().dims4()?;
     let inputs = [view(x.0, x.1, "max-pool backward")?, view(dy.0, dy.1, "max-pool backward")?];
-    let dev = x.0.device();
-    // every output window writes its four inputs; the kernel's `n_out` counts windows
-    let n_windows = dy.1.shape().elem_count();
-    let out = dev.alloc_zeros::<f32>(x.1.shape().elem_count())?;
-    if n_windows > 0 {
-        let f = dev.get_or_load_custom_func("maxpool2x_bwd_f32", MODULE, PTX)?;
-        let (h, w) = (h as i32, w as i32);
-        let mut b = f.builder();
-        b.arg(&inputs[0]).arg(&inputs[1]).arg(&out).arg(&n_windows).arg(&h).arg(&w);
-        unsafe { b.launch(per_element(n_windows)) }.w()?;
-    }
-    Ok(wrap(out, dev))
+    // one thread per window, writing its four inputs' gradients
+    let (n_windows, n_inputs) = (dy.1.shape().elem_count(), x.1.shape().elem_count());
+    planar("maxpool2x_bwd_f32", &inputs, x.0.device(), (n_windows, n_inputs), h, w)
 }
 
 /// Nearest 2x upsampling of [B, C, H, W].
 pub fn upsample2x(s: &CudaStorage, l: &Layout) -> Result<CudaStorage> {
     let (b, c, h, w) = l.shape().dims4()?;
-    planar("upsample2x_f32", &[view(s, l, "upsample")?], s.device(), b * c * 4 * h * w, h, w)
+    let n = b * c * 4 * h * w;
+    planar("upsample2x_f32", &[view(s, l, "upsample")?], s.device(), (n, n), h, w)
 }
 
 /// Its adjoint: [B, C, 2H, 2W] summed over 2x2 blocks to [B, C, H, W].
 pub fn block_sum2x(s: &CudaStorage, l: &Layout) -> Result<CudaStorage> {
     let (b, c, h2, w2) = l.shape().dims4()?;
-    planar("blocksum2x_f32", &[view(s, l, "block sum")?], s.device(), b * c * (h2 / 2) * (w2 / 2), h2 / 2, w2 / 2)
+    let n = b * c * (h2 / 2) * (w2 / 2);
+    planar("blocksum2x_f32", &[view(s, l, "block sum")?], s.device(), (n, n), h2 / 2, w2 / 2)
 }
 
 /// `(a + b) * s`.
